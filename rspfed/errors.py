@@ -1,0 +1,192 @@
+"""The rspfed exception family.
+
+Every error that rspfed raises on purpose is an :class:`RspfedError`.  The
+family is split the way h11 splits ``LocalProtocolError`` from
+``RemoteProtocolError``, so that a caller can tell *whose* fault a failure is:
+
+``LocalError``
+    The caller misused the API: a value that cannot be encoded, a missing
+    argument, an operation asked for in a state that does not allow it.  Fix
+    the calling code.
+
+``RemoteError``
+    The input or the peer is bad: malformed DER, a wrong MAC or signature, an
+    untrusted, expired, revoked or wrong-role certificate, a message that the
+    protocol does not allow at this point.  Reject the input; our own state is
+    unchanged.
+
+``PolicyError``
+    A well-formed request that a rule refuses (a Profile Policy Rule, a device
+    limit, a token's scope).  Neither side is broken; the answer is "no".
+
+``TransportError``
+    The link failed (connection cut, time-out).  A retry may succeed.
+
+``StorageError``
+    A store could not be read or written, or has a schema this version does
+    not know.
+
+Exception text never contains secrets (keys, MAC values, codes): messages name
+the type, field, byte offset or reason, never the secret material.
+
+Tree::
+
+    RspfedError
+    ├── LocalError
+    │   ├── EncodeError
+    │   ├── UsageError
+    │   └── StateError
+    ├── RemoteError
+    │   ├── DecodeError
+    │   ├── CertificateError
+    │   │   ├── UntrustedCertificateError
+    │   │   ├── CertificateExpiredError
+    │   │   ├── CertificateRevokedError
+    │   │   └── CertificateRoleError
+    │   ├── SignatureError
+    │   ├── IntegrityError
+    │   └── ProtocolError
+    ├── PolicyError
+    ├── TransportError
+    └── StorageError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CertificateError",
+    "CertificateExpiredError",
+    "CertificateRevokedError",
+    "CertificateRoleError",
+    "DecodeError",
+    "EncodeError",
+    "IntegrityError",
+    "LocalError",
+    "PolicyError",
+    "ProtocolError",
+    "RemoteError",
+    "RspfedError",
+    "SignatureError",
+    "StateError",
+    "StorageError",
+    "TransportError",
+    "UntrustedCertificateError",
+    "UsageError",
+]
+
+
+class RspfedError(Exception):
+    """Root of every exception rspfed raises on purpose."""
+
+
+# --------------------------------------------------------------------------
+# The caller's mistakes
+
+
+class LocalError(RspfedError):
+    """The caller misused the API (our side is at fault, not the peer)."""
+
+
+class EncodeError(LocalError):
+    """A value cannot be encoded: it does not fit its ASN.1 type or constraints.
+
+    ``type_name`` names the ASN.1 type (or field path) that refused the value.
+    """
+
+    def __init__(self, message: str, *, type_name: str | None = None) -> None:
+        self.type_name = type_name
+        super().__init__(f"{type_name}: {message}" if type_name else message)
+
+
+class UsageError(LocalError):
+    """Bad arguments or configuration given to an rspfed function."""
+
+
+class StateError(LocalError):
+    """The operation is not allowed in the object's current state."""
+
+
+# --------------------------------------------------------------------------
+# Bad input, bad peers
+
+
+class RemoteError(RspfedError):
+    """The input or the peer is bad; our own state is left unchanged."""
+
+
+class DecodeError(RemoteError):
+    """Malformed or non-DER input.
+
+    ``type_name`` is the ASN.1 type being decoded (the innermost one known) and
+    ``offset`` the byte offset in the input where the problem was found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type_name: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.type_name = type_name
+        self.offset = offset
+        where = []
+        if type_name:
+            where.append(type_name)
+        if offset is not None:
+            where.append(f"at byte {offset}")
+        prefix = " ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class CertificateError(RemoteError):
+    """A certificate or its chain is not acceptable; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UntrustedCertificateError(CertificateError):
+    """The chain does not lead to a trusted CI, or a signature in it is wrong."""
+
+
+class CertificateExpiredError(CertificateError):
+    """A certificate (or CRL) is outside its validity period at the given time."""
+
+
+class CertificateRevokedError(CertificateError):
+    """A certificate in the chain is listed on a CRL."""
+
+
+class CertificateRoleError(CertificateError):
+    """A certificate is used in a role it was not issued for (policy, key usage)."""
+
+
+class SignatureError(RemoteError):
+    """A signature over a message does not verify."""
+
+
+class IntegrityError(RemoteError):
+    """A MAC or other integrity check failed."""
+
+
+class ProtocolError(RemoteError):
+    """The peer sent a well-formed message that the protocol does not allow here
+    (wrong state, wrong transaction id, unexpected or replayed message)."""
+
+
+# --------------------------------------------------------------------------
+# Refusals and the environment
+
+
+class PolicyError(RspfedError):
+    """A rule refuses an otherwise valid request (PPR, device limit, scope)."""
+
+
+class TransportError(RspfedError):
+    """The transport failed: connection refused or cut, time-out."""
+
+
+class StorageError(RspfedError):
+    """A store cannot be read or written, or has an unknown schema version."""
