@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the test suite uses.  Later issues add pcscd, vsmartcard-vpcd,
-# swig, libpcsclite-dev (PC/SC), iproute2 (network namespaces), chromium.
-APT_PACKAGES=(openssl)
+# System packages the test suite uses.  Later issues add iproute2 (network
+# namespaces), chromium.
+# PC/SC: pcscd with the vsmartcard vpcd virtual reader, pcsc-tools (pcsc_scan,
+# scriptor); swig, libpcsclite-dev and a C compiler build pyscard from source.
+APT_PACKAGES=(openssl pcscd vsmartcard-vpcd pcsc-tools swig libpcsclite-dev gcc)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
