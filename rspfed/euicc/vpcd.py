@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from typing import Final, NoReturn
 
 import attrs
@@ -268,14 +269,38 @@ class _Session:
             self.powered = False
 
 
+def _quickack(writer: asyncio.StreamWriter) -> Callable[[], None]:
+    """Return a function that turns off delayed ACKs on the socket until its next read.
+
+    vpcd releases from Debian 12 and earlier send a frame's length and its
+    payload in two ``send`` calls without ``TCP_NODELAY``: Nagle holds the
+    payload back until the length is acknowledged, and a delayed ACK (40 ms
+    on Linux) would add that to every message.  ``TCP_QUICKACK`` (Linux
+    only) is cleared by the kernel after use, so it is set again before each
+    read.  Elsewhere this is a no-op.
+    """
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if sock is None or option is None:
+        return lambda: None
+
+    def quickack() -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+
+    return quickack
+
+
 async def _serve_connection(
     card: Card, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """Serve one connection until EOF; raise ProtocolError on a malformed frame."""
     framing = VpcdFraming()
     session = _Session(card)
+    quickack = _quickack(writer)
     try:
         while True:
+            quickack()
             data = await reader.read(65536)
             if not data:
                 if framing.buffered:
