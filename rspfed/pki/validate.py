@@ -67,6 +67,7 @@ __all__ = [
     "RspCertificate",
     "RspCrl",
     "ValidatedChain",
+    "dn_string",
     "parse_certificate",
     "parse_crl",
     "verify_chain",
@@ -144,6 +145,11 @@ def _signed_part(der: bytes, type_name: str) -> bytes:
     return der[start:tbs_end]
 
 
+def dn_string(name: x509.Name) -> str:
+    """``name`` as an RFC 4514 string, with ``serialNumber`` spelled out."""
+    return name.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
+
+
 def _key_id(value: bytes | None) -> str:
     return value.hex().upper() if value else "-"
 
@@ -206,7 +212,7 @@ class RspCertificate:
 
     def describe(self) -> str:
         """A short human-readable name: the subject and key id."""
-        return f"{self.subject.rfc4514_string()!r} (key id {_key_id(self.subject_key_id)})"
+        return f"{dn_string(self.subject)!r} (key id {_key_id(self.subject_key_id)})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RspCertificate) and other.der == self.der
@@ -546,9 +552,9 @@ def _check_eid(euicc: RspCertificate, eum: RspCertificate, eid: str | None) -> s
             f"eum certificate {eum.describe()} NameConstraints permit no directoryName"
         )
     if not any(_name_within(euicc.subject, base) for base in permitted):
-        ranges = ", ".join(base.rfc4514_string() for base in permitted)
+        ranges = ", ".join(dn_string(base) for base in permitted)
         raise UntrustedCertificateError(
-            f"EID {found} (subject {euicc.subject.rfc4514_string()}) is outside the "
+            f"EID {found} (subject {dn_string(euicc.subject)}) is outside the "
             f"EUM's permitted range ({ranges})"
         )
     return found
@@ -663,7 +669,7 @@ def verify_chain(
             if not named:
                 raise UntrustedCertificateError(
                     f"certificate {current.describe()}: issuer name "
-                    f"{current.issuer.rfc4514_string()!r} does not match the "
+                    f"{dn_string(current.issuer)!r} does not match the "
                     f"{issuer_role.value} certificate with key id {_key_id(aki)}"
                 )
             parent = named[0]
