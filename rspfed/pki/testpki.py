@@ -56,12 +56,14 @@ __all__ = [
     "UNLIMITED_VALIDITY",
     "CurvePki",
     "TestPki",
+    "TrustMaterial",
     "build_ci_certificate",
     "build_crl",
     "build_euicc_certificate",
     "build_eum_certificate",
     "build_smdp_certificate",
     "derive_key",
+    "load_trust_directory",
     "random_serial",
 ]
 
@@ -723,3 +725,103 @@ class TestPki:
 def _check_key(public_key: ec.EllipticCurvePublicKey, curve: Curve) -> None:
     if Curve.of_key(public_key) is not curve:
         raise UsageError(f"the public key is not on the {curve.spec_name} curve")
+
+
+# --------------------------------------------------------------------------
+# Trust material from a directory (for verifiers)
+
+
+@attrs.frozen
+class TrustMaterial:
+    """Certificates and CRLs read from a directory by :func:`load_trust_directory`.
+
+    ``anchors`` are the self-issued (CI) certificates, ``intermediates`` the
+    others (e.g. EUM certificates), ``crls`` every CRL found.
+    """
+
+    anchors: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...]
+
+
+_CERT_SUFFIXES = (".der", ".pem", ".crt", ".cer")
+
+
+def _certificates_in(data: bytes) -> list[x509.Certificate]:
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        try:
+            return x509.load_pem_x509_certificates(data)
+        except ValueError:
+            return []
+    if data[:1] != b"\x30":
+        return []
+    try:
+        return [parse_certificate(data).certificate]
+    except DecodeError:
+        return []
+
+
+def _crls_in(data: bytes) -> list[x509.CertificateRevocationList]:
+    try:
+        if b"-----BEGIN X509 CRL-----" in data:
+            return [x509.load_pem_x509_crl(data)]
+        return [parse_crl(data).crl]
+    except (ValueError, DecodeError):
+        return []
+
+
+def load_trust_directory(directory: str | os.PathLike[str]) -> TrustMaterial:
+    """Read trust material from a test-PKI directory or a plain directory of files.
+
+    A test-PKI directory (with ``manifest.json``) yields its CI certificates,
+    EUM certificates and CRLs; no private key is read.  Otherwise every
+    ``*.der``, ``*.pem``, ``*.crt`` and ``*.cer`` file that holds certificates
+    and every ``*.crl`` file is used; other files are ignored.  Raises
+    :class:`StorageError` if the directory cannot be read or holds no CI.
+    """
+    path = Path(directory)
+    anchors: list[x509.Certificate] = []
+    intermediates: list[x509.Certificate] = []
+    crls: list[x509.CertificateRevocationList] = []
+    try:
+        if (path / MANIFEST_NAME).is_file():
+            pki = _read_public(path)
+            anchors.extend(pki[0])
+            intermediates.extend(pki[1])
+            crls.extend(pki[2])
+        else:
+            for entry in sorted(path.iterdir()):
+                if not entry.is_file():
+                    continue
+                suffix = entry.suffix.lower()
+                if suffix in _CERT_SUFFIXES:
+                    for cert in _certificates_in(entry.read_bytes()):
+                        (anchors if cert.subject == cert.issuer else intermediates).append(cert)
+                elif suffix == ".crl":
+                    crls.extend(_crls_in(entry.read_bytes()))
+    except OSError as exc:
+        raise StorageError(f"cannot read {exc.filename or path}: {exc.strerror}") from None
+    if not anchors:
+        raise StorageError(f"{path} holds no CI certificate")
+    return TrustMaterial(tuple(anchors), tuple(intermediates), tuple(crls))
+
+
+def _read_public(
+    path: Path,
+) -> tuple[list[x509.Certificate], list[x509.Certificate], list[x509.CertificateRevocationList]]:
+    try:
+        manifest: Any = json.loads((path / MANIFEST_NAME).read_text("utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+            raise StorageError(f"{path / MANIFEST_NAME} is not a test-PKI manifest")
+        cis, eums, crls = [], [], []
+        for name in manifest["curves"]:
+            files = _files(Curve(name))
+            cis.append(parse_certificate((path / files["ci"]).read_bytes()).certificate)
+            eums.append(parse_certificate((path / files["eum"]).read_bytes()).certificate)
+            for key in ("ci_crl", "eum_crl"):
+                crls.append(parse_crl((path / files[key]).read_bytes()).crl)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StorageError(f"{path / MANIFEST_NAME} is incomplete: {exc}") from None
+    except DecodeError as exc:
+        raise StorageError(f"{path}: corrupt file: {exc}") from None
+    return cis, eums, crls

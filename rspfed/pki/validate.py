@@ -212,7 +212,7 @@ class RspCertificate:
 
     def describe(self) -> str:
         """A short human-readable name: the subject and key id."""
-        return f"{dn_string(self.subject)!r} (key id {_key_id(self.subject_key_id)})"
+        return f"'{dn_string(self.subject)}' (key id {_key_id(self.subject_key_id)})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RspCertificate) and other.der == self.der
@@ -669,7 +669,7 @@ def verify_chain(
             if not named:
                 raise UntrustedCertificateError(
                     f"certificate {current.describe()}: issuer name "
-                    f"{dn_string(current.issuer)!r} does not match the "
+                    f"'{dn_string(current.issuer)}' does not match the "
                     f"{issuer_role.value} certificate with key id {_key_id(aki)}"
                 )
             parent = named[0]
