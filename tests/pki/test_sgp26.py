@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from rspfed.errors import (
@@ -48,8 +49,9 @@ def test_sgp26_certificate_validates_for_its_role(
     assert len(result.chain) == 2
     assert result.leaf.der == path.read_bytes()
     assert result.eid is None
-    leaf = x509.load_der_x509_certificate(path.read_bytes())
-    assert result.public_key.public_numbers() == leaf.public_key().public_numbers()
+    leaf_key = x509.load_der_x509_certificate(path.read_bytes()).public_key()
+    assert isinstance(leaf_key, ec.EllipticCurvePublicKey)
+    assert result.public_key.public_numbers() == leaf_key.public_numbers()
 
 
 def test_ci_pkid_list_selects_the_anchor(sgp26_cis: list[bytes]) -> None:
