@@ -562,7 +562,7 @@ anonymous inner types as ``Outer_field``; value assignments as constants.
 See ``docs/asn1.md``.
 """
 
-# ruff: noqa: E501
+# ruff: noqa: E501, RUF012
 
 from __future__ import annotations
 

@@ -176,17 +176,22 @@ def types_for_tag(data_or_tag: bytes | int) -> list[str]:
     return sorted(_by_tag.get(ident, []))
 
 
-def decode(cls: type[T], data: bytes) -> T:
+def _as_bytes(data: object, function: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise UsageError(f"{function}() takes bytes, not {type(data).__name__}")
+
+
+def decode(cls: type[T], data: bytes | bytearray | memoryview) -> T:
     """Decode ``data`` as exactly one strict-DER value of ``cls``.
 
     Everything is checked before returning (strict DER, schema, constraints);
     the value is then parsed lazily by asn1crypto.  Raises
     :class:`DecodeError` naming the innermost ASN.1 type and the byte offset.
     """
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        raise UsageError("decode() takes bytes")
+    data = _as_bytes(data, "decode")
     _strict.check(cls, data)
     try:
         return cls.load(data, strict=True)
@@ -231,17 +236,14 @@ def received_der(value: core.Asn1Value) -> bytes:
         raise EncodeError(str(exc).splitlines()[0], type_name=type_name(type(value))) from None
 
 
-def decode_profile_elements(data: bytes) -> list[saip.ProfileElement]:
+def decode_profile_elements(data: bytes | bytearray | memoryview) -> list[saip.ProfileElement]:
     """Decode a SAIP profile package: a concatenation of ProfileElement TLVs.
 
     Each element is checked strictly; the DecodeError offset is relative to
     the start of ``data``.  Unknown ProfileElement alternatives (from a newer
     SAIP version) are kept (``pe.name == UNKNOWN_ALTERNATIVE``).
     """
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        raise UsageError("decode_profile_elements() takes bytes")
+    data = _as_bytes(data, "decode_profile_elements")
     elements = []
     for start, end in _strict.iter_tlvs(data, "ProfileElement"):
         _strict.check(saip.ProfileElement, data[start:end], offset=start)

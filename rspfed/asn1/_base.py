@@ -271,6 +271,12 @@ class Sequence(_Constrained, core.Sequence):
     _asn1_name = "SEQUENCE"
     _extensions: list[Opaque] | None = None
 
+    def __init__(self, value: Any = None, default: Any = None, **kwargs: Any) -> None:
+        """As asn1crypto's, but a value given as ``{}`` (all components absent) is set."""
+        super().__init__(value, default, **kwargs)
+        if value is not None and self._contents is None:
+            self._set_contents()
+
     @property
     def extensions(self) -> tuple[Opaque, ...]:
         """Unknown trailing components (extension additions from a newer peer), in order."""
@@ -310,8 +316,9 @@ class Sequence(_Constrained, core.Sequence):
                     child_dump = child[3] + child[4] + child[5]
             else:
                 child_dump = child.dump(force=force)
-            if info[2] and "default" in info[2]:
-                default_value = info[1](**info[2])
+            params = info[2] if len(info) > 2 else None
+            if params and "default" in params:
+                default_value = info[1](**params)
                 if default_value.dump() == child_dump:
                     continue
             contents.write(child_dump)
@@ -401,6 +408,6 @@ class Choice(_Constrained, core.Choice):
         """The chosen alternative's value (an :class:`Opaque` when unknown)."""
         if self._choice == _UNKNOWN:
             if self._parsed is None:
-                self._parsed = Opaque(self._contents)
+                self._parsed = Opaque(self._contents or b"")
             return self._parsed
         return super().parse()

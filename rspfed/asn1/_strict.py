@@ -671,7 +671,7 @@ class _ForeignPlan(Plan):
 # ---------------------------------------------------------------------------
 # Compiling plans from asn1crypto classes
 
-_cache: dict[tuple[Any, Any], Plan] = {}
+_cache: dict[tuple[Any, Any, bool], Plan] = {}
 
 
 def _type_name(spec: Any) -> str:
@@ -908,7 +908,7 @@ def parse_sequence_children(value: Any, recurse: bool) -> None:
     extensions: list[_base.Opaque] = []
     for index, parts in zip(assignment, parts_list, strict=True):
         if index == EXT:
-            extensions.append(_base.Opaque(parts[3] + parts[4] + parts[5]))
+            extensions.append(_base.Opaque(bytes(parts[3]) + bytes(parts[4]) + bytes(parts[5])))
             continue
         while len(children) < index:
             _fill_absent(children, fields[len(children)])
