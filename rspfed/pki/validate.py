@@ -98,13 +98,18 @@ _KNOWN_CRL_EXTENSIONS = frozenset(
     )
 )
 
-#: What ``cryptography`` raises on malformed input (lazily, on attribute access).
+#: What ``cryptography`` raises on malformed input (lazily, on attribute access);
+#: KeyError/IndexError/OverflowError have been seen from its Name and time decoding.
 _PARSE_ERRORS = (
     ValueError,
     TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
     UnsupportedAlgorithm,
     x509.DuplicateExtension,
     x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,
 )
 
 
