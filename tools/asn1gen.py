@@ -562,12 +562,11 @@ anonymous inner types as ``Outer_field``; value assignments as constants.
 See ``docs/asn1.md``.
 """
 
-# ruff: noqa: E501, RUF012
+# ruff: noqa: RUF012, RUF022
 
 from __future__ import annotations
 
 from typing import Final
-
 {imports}
 from rspfed.asn1 import _base as b
 
@@ -602,7 +601,7 @@ def generate(modules_dir: Path = MODULES) -> dict[str, str]:
             ]
         body = module.generate()
         const_lines, const_names = module.constants()
-        imports = "from asn1crypto import crl, x509\n" if module_name == "RSPDefinitions" else ""
+        imports = "\nfrom asn1crypto import crl, x509\n" if module_name == "RSPDefinitions" else ""
         public = sorted(set(module.public) | ({"SubjectKeyIdentifier"} if extra_lines else set()))
         all_names = sorted(public + const_names)
         text = HEADER.format(title=title, source=f"rspfed/asn1/modules/{asn}", imports=imports)

@@ -357,12 +357,22 @@ class Set(Sequence):
 
 
 class SequenceOf(_Constrained, core.SequenceOf):
-    """SEQUENCE OF (SIZE counts elements)."""
+    """SEQUENCE OF (SIZE counts elements); CHOICE elements may be given as ``(name, value)``."""
 
     _asn1_name = "SEQUENCE OF"
 
+    def _make_value(self, value: Any) -> Any:
+        spec = self._child_spec
+        if (
+            spec is not None
+            and issubclass(spec, core.Choice)
+            and isinstance(value, (tuple, dict))
+        ):
+            value = spec(value)
+        return super()._make_value(value)
 
-class SetOf(_Constrained, core.SetOf):
+
+class SetOf(SequenceOf, core.SetOf):
     """SET OF (elements sorted by their encodings in DER)."""
 
     _asn1_name = "SET OF"

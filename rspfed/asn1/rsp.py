@@ -7,7 +7,7 @@ anonymous inner types as ``Outer_field``; value assignments as constants.
 See ``docs/asn1.md``.
 """
 
-# ruff: noqa: RUF012
+# ruff: noqa: RUF012, RUF022
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ __all__ = [
     'AuthenticateClientOk',
     'AuthenticateClientOkEs11',
     'AuthenticateClientRequest',
-    'AuthenticateClientResponseEs9',
     'AuthenticateClientResponseEs11',
+    'AuthenticateClientResponseEs9',
     'AuthenticateErrorCode',
     'AuthenticateResponseError',
     'AuthenticateResponseOk',
@@ -100,10 +100,10 @@ __all__ = [
     'NotificationSentRequest',
     'NotificationSentResponse',
     'Octet1',
-    'Octet2',
-    'Octet8',
     'Octet16',
+    'Octet2',
     'Octet32',
+    'Octet8',
     'OctetTo16',
     'OperatorID',
     'OtherSignedNotification',

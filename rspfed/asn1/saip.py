@@ -7,7 +7,7 @@ anonymous inner types as ``Outer_field``; value assignments as constants.
 See ``docs/asn1.md``.
 """
 
-# ruff: noqa: RUF012
+# ruff: noqa: RUF012, RUF022
 
 from __future__ import annotations
 
@@ -16,23 +16,6 @@ from typing import Final
 from rspfed.asn1 import _base as b
 
 __all__ = [
-    'PE_CD',
-    'PE_CSIM',
-    'PE_DF_5GPROSE',
-    'PE_DF_5GS',
-    'PE_DF_SAIP',
-    'PE_DF_SNPN',
-    'PE_EAP',
-    'PE_GSM_ACCESS',
-    'PE_ISIM',
-    'PE_MF',
-    'PE_OPT_CSIM',
-    'PE_OPT_ISIM',
-    'PE_OPT_USIM',
-    'PE_PHONEBOOK',
-    'PE_RFM',
-    'PE_TELECOM',
-    'PE_USIM',
     'ADFRFMAccess',
     'AlgoParameter',
     'ApplicationIdentifier',
@@ -51,16 +34,33 @@ __all__ = [
     'PEStatus',
     'PE_AKAParameter',
     'PE_Application',
+    'PE_CD',
     'PE_CDMAParameter',
+    'PE_CSIM',
+    'PE_DF_5GPROSE',
+    'PE_DF_5GS',
+    'PE_DF_SAIP',
+    'PE_DF_SNPN',
     'PE_Dummy',
+    'PE_EAP',
     'PE_End',
+    'PE_GSM_ACCESS',
     'PE_GenericFileManagement',
+    'PE_ISIM',
     'PE_IoT',
+    'PE_MF',
     'PE_NonStandard',
+    'PE_OPT_CSIM',
+    'PE_OPT_ISIM',
     'PE_OPT_IoT',
+    'PE_OPT_USIM',
+    'PE_PHONEBOOK',
     'PE_PINCodes',
     'PE_PUKCodes',
+    'PE_RFM',
     'PE_SecurityDomain',
+    'PE_TELECOM',
+    'PE_USIM',
     'PINConfiguration',
     'PINKeyReferenceValue',
     'PUKConfiguration',
@@ -72,14 +72,14 @@ __all__ = [
     'TS102226AdditionalContactlessParameters',
     'UICCApplicationParameters',
     'UICCCapability',
-    'UInt8',
     'UInt15',
     'UInt16',
     'UInt31',
-    'maxUInt8',
+    'UInt8',
     'maxUInt15',
     'maxUInt16',
     'maxUInt31',
+    'maxUInt8',
 ]
 
 TYPE_NAMES: Final = {
