@@ -432,6 +432,13 @@ class ValidatedChain:
 # Checks
 
 
+#: Signatures already found valid, keyed by (signed bytes, signature, issuer DER).
+#: A memo of a pure function of its key (the CI self-signature and the EUM
+#: signature recur on every eUICC chain); bounded, cleared when full.
+_VERIFIED: dict[tuple[bytes, bytes, bytes], None] = {}
+_VERIFIED_MAX = 1024
+
+
 def _check_signature(cert: RspCertificate | RspCrl, issuer: RspCertificate, what: str) -> None:
     if cert.signature_algorithm != _ECDSA_SHA256:
         raise UntrustedCertificateError(
@@ -439,12 +446,18 @@ def _check_signature(cert: RspCertificate | RspCrl, issuer: RspCertificate, what
         )
     if issuer.public_key is None:
         raise UntrustedCertificateError(f"issuer {issuer.describe()} has no EC public key")
+    memo = (cert.tbs, cert.signature, issuer.der)
+    if memo in _VERIFIED:
+        return
     try:
         issuer.public_key.verify(cert.signature, cert.tbs, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise UntrustedCertificateError(
             f"signature of {what} does not verify with the key of {issuer.describe()}"
         ) from None
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[memo] = None
 
 
 def _check_profile(cert: RspCertificate, role: CertificateRole) -> None:
