@@ -4,10 +4,16 @@
 pinning declared types with ``typing.assert_type``.  It must pass
 ``mypy --strict`` with the project configuration, and running it must not
 fail (so the stubs do not claim what the real library does not do).
+``mypy.stubtest`` compares the stubs with the installed asn1crypto (names,
+signatures, class hierarchy); deliberate differences are listed in
+``stubs/asn1crypto/stubtest-allowlist.txt``.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +45,29 @@ def test_sample_and_stubs_pass_mypy_strict(tmp_path: Path) -> None:
         ]
     )
     assert status == 0, stdout + stderr
+
+
+def test_stubs_match_installed_asn1crypto(tmp_path: Path) -> None:
+    pytest.importorskip("mypy.stubtest")
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nstrict = True\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            "asn1crypto",
+            "--mypy-config-file",
+            str(config),
+            "--allowlist",
+            str(STUBS / "stubtest-allowlist.txt"),
+        ],
+        # run outside the repository so the stubs are found only via MYPYPATH
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(STUBS.parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -101,7 +101,6 @@ class Void(Asn1Value):
     contents: bytes
     def __eq__(self, other: object) -> bool: ...
     def __nonzero__(self) -> bool: ...
-    def __bool__(self) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[_Any]: ...
     @property
@@ -127,11 +126,16 @@ class Choice(Asn1Value):
     _name: str | None
     _parsed: Asn1Value | None
     _contents: bytes | None
-    _alternatives: list[_FieldSpec] | None
+    # None on core.Choice itself; declared non-optional because every usable
+    # subclass defines it (see README)
+    _alternatives: list[_FieldSpec]
     _id_map: dict[tuple[int, int], int] | None
     _name_map: dict[str, int] | None
     def _setup(self) -> None: ...
-    def __init__(self, name: str | None = None, value: _Any = None, **kwargs: _Any) -> None: ...
+    # name: the alternative's name (with value), or {name: value}, or (name, value)
+    def __init__(
+        self, name: str | Mapping[str, _Any] | tuple[str, _Any] | None = None, value: _Any = None, **kwargs: _Any
+    ) -> None: ...
     @property
     def contents(self) -> bytes | None: ...
     @contents.setter
@@ -225,15 +229,16 @@ class BitString(_IntegerBitString, Constructable, Castable, Primitive, ValueMap)
     _reverse_map: Mapping[str, int] | None
     _size: int | None
     def _setup(self) -> None: ...
-    # value: a tuple of 0/1 ints, or (with _map) a set of bit names
+    # value: a tuple of 0/1 ints, or (with _map) a set of bit names (a plain
+    # set: a frozenset is rejected at runtime; unknown names are ignored)
     def __init__(
         self,
-        value: tuple[int, ...] | set[str] | frozenset[str] | None = None,
-        default: tuple[int, ...] | set[str] | frozenset[str] | None = None,
+        value: tuple[int, ...] | set[str] | None = None,
+        default: tuple[int, ...] | set[str] | None = None,
         contents: bytes | None = None,
         **kwargs: _Any,
     ) -> None: ...
-    def set(self, value: tuple[int, ...] | set[str] | frozenset[str]) -> None: ...
+    def set(self, value: tuple[int, ...] | set[str]) -> None: ...
     def __getitem__(self, key: int | str) -> bool: ...
     def __setitem__(self, key: int | str, value: bool | int) -> None: ...
 
@@ -300,8 +305,6 @@ class Null(Primitive):
         self, value: None = None, default: None = None, contents: bytes | None = None, **kwargs: _Any
     ) -> None: ...
     def set(self, value: None) -> None: ...
-    @property
-    def native(self) -> None: ...
 
 class ObjectIdentifier(Primitive, ValueMap):
     tag: int
@@ -392,7 +395,9 @@ class SequenceOf(Asn1Value):
     children: list[_Any] | None
     _contents: bytes | None
     _mutated: bool
-    _child_spec: type[Asn1Value] | None
+    # None on core.SequenceOf itself (or passed per instance as spec=...);
+    # declared non-optional because every usable subclass defines it
+    _child_spec: type[Asn1Value]
     def __init__(
         self,
         value: Iterable[_Any] | None = None,
