@@ -22,14 +22,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from rspfed.cli import asn1 as _asn1
-    from rspfed.cli import demo as _demo
-    from rspfed.cli import pki as _pki
+    from rspfed.cli.asn1 import decode_command, encode_command
+    from rspfed.cli.demo import demo
+    from rspfed.cli.pki import pki
 
-    main.add_command(_asn1.decode_command)
-    main.add_command(_asn1.encode_command)
-    main.add_command(_pki.pki)
-    main.add_command(_demo.demo)
+    for command in (decode_command, encode_command, pki, demo):
+        main.add_command(command)
 
 
 _register()

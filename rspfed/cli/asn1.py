@@ -19,7 +19,6 @@ from typing import Any
 import click
 
 from rspfed import asn1
-from rspfed.asn1 import jsonconv
 from rspfed.cli._util import fail, read_input, reports_errors
 from rspfed.errors import DecodeError
 
@@ -77,6 +76,8 @@ def decode_command(type_name: str | None, as_hex: bool, as_base64: bool, source:
     data = _unarmor(read_input(source, as_hex=as_hex, as_base64=as_base64))
     if not data:
         fail("empty input")
+    from rspfed.asn1 import jsonconv
+
     name = type_name or _infer_type(data)
     document: Any
     if name == PROFILE_ELEMENTS:
@@ -106,6 +107,8 @@ def encode_command(
     """
     if as_hex and as_base64:
         fail("--hex and --base64 exclude each other")
+    from rspfed.asn1 import jsonconv
+
     raw = read_input(source)
     try:
         document = json.loads(raw)
