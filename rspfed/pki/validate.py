@@ -635,6 +635,8 @@ def verify_chain(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise UsageError("now must be a timezone-aware datetime")
+    if eid is not None and role is not CertificateRole.EUICC:
+        raise UsageError("eid is only meaningful for an eUICC certificate")
     leaf_cert = parse_certificate(leaf)
     anchors: dict[bytes, RspCertificate] = {}
     for item in trust_anchors:
@@ -708,8 +710,6 @@ def verify_chain(
     found_eid: str | None = None
     if role is CertificateRole.EUICC:
         found_eid = _check_eid(chain[0], chain[1], eid)
-    elif eid is not None:
-        raise UsageError("eid is only meaningful for an eUICC certificate")
 
     # 4. Validity.
     for cert in chain:

@@ -417,3 +417,75 @@ def test_derive_key_covers_the_scalar_range() -> None:
         assert 1 <= high.private_numbers().private_value < curve.order
         assert low.private_numbers().private_value == 1
     assert datetime(2025, 1, 1, tzinfo=UTC) < UNLIMITED_VALIDITY
+
+
+def _eum_variant(pki: MemoryPki, constraints: x509.NameConstraints | None) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(pki.eum.subject)
+        .issuer_name(pki.ci.subject)
+        .public_key(pki.eum_key.public_key())
+        .serial_number(4242)
+        .not_valid_before(pki.eum.not_valid_before_utc)
+        .not_valid_after(pki.eum.not_valid_after_utc)
+    )
+    for ext in pki.eum.extensions:
+        if not isinstance(ext.value, x509.NameConstraints):
+            builder = builder.add_extension(ext.value, ext.critical)
+    if constraints is not None:
+        builder = builder.add_extension(constraints, True)
+    return builder.sign(pki.ci_key, hashes.SHA256())
+
+
+def test_eum_without_name_constraints_is_a_role_error(mem_pki: MemoryPki) -> None:
+    eum = _eum_variant(mem_pki, None)
+    with pytest.raises(CertificateRoleError, match="has no NameConstraints"):
+        verify_euicc(mem_pki, euicc_cert(mem_pki), intermediates=[eum])
+
+
+def test_excluded_subtree_is_honoured(mem_pki: MemoryPki) -> None:
+    def dn(serial: str) -> x509.DirectoryName:
+        return x509.DirectoryName(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, mem_pki.organisation),
+                    x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
+                ]
+            )
+        )
+
+    eum = _eum_variant(
+        mem_pki,
+        x509.NameConstraints(permitted_subtrees=[dn("8904")], excluded_subtrees=[dn("890490321")]),
+    )
+    with pytest.raises(UntrustedCertificateError, match="excluded subtree"):
+        verify_euicc(mem_pki, euicc_cert(mem_pki), intermediates=[eum])
+    inside = generate_eid("890490329", counter_rand("inside"))
+    verify_euicc(mem_pki, euicc_cert(mem_pki, inside), intermediates=[eum])
+
+
+def test_organisation_must_match_the_constraint(mem_pki: MemoryPki) -> None:
+    other_org = x509.DirectoryName(
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Another EUM"),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, mem_pki.ein),
+            ]
+        )
+    )
+    eum = _eum_variant(
+        mem_pki, x509.NameConstraints(permitted_subtrees=[other_org], excluded_subtrees=None)
+    )
+    with pytest.raises(UntrustedCertificateError, match="outside the EUM's permitted range"):
+        verify_euicc(mem_pki, euicc_cert(mem_pki), intermediates=[eum])
+
+
+def test_eid_argument_only_for_euicc(mem_pki: MemoryPki) -> None:
+    with pytest.raises(UsageError, match="eUICC"):
+        verify_chain(
+            smdp_cert(mem_pki, CertificateRole.DPAUTH),
+            role=CertificateRole.DPAUTH,
+            trust_anchors=[mem_pki.ci],
+            now=NOW,
+            eid=EID1,
+        )
