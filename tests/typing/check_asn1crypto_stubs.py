@@ -103,6 +103,20 @@ class Typed2(core.Sequence):
     _spec_callbacks = {"value": _value_spec}  # noqa: RUF012
 
 
+class Typed3(core.Sequence):
+    """Spec callback defined in the class body, as asn1crypto itself does it."""
+
+    _fields = [  # noqa: RUF012
+        ("kind", core.ObjectIdentifier, {}),
+        ("value", core.Any, {}),
+    ]
+
+    def _value_spec(self) -> type[core.Asn1Value]:
+        return core.Integer if self["kind"].native == "1.2.3" else core.OctetString
+
+    _spec_callbacks = {"value": _value_spec}  # noqa: RUF012
+
+
 class Pair(core.Concat):
     _child_specs = [core.Integer, core.OctetString]  # noqa: RUF012
 
@@ -163,7 +177,7 @@ def _core() -> None:
     loaded = Either.load(choice.dump())
     assert loaded.name == "text"
     assert loaded.chosen.native == "hi"
-    assert_type(loaded.parse(), core.Asn1Value)
+    assert_type(loaded.parse(), Any)
     either_items = Either("items", Items([item]))
     assert Either.load(either_items.dump()).chosen[0]["id"].native == 5
     alternatives = Either._alternatives
@@ -184,6 +198,8 @@ def _core() -> None:
     assert typed["value"].native == 9
     typed2 = Typed2.load(Typed2({"kind": "1.2.3", "value": core.Integer(9)}).dump())
     assert isinstance(typed2["value"], core.Integer)
+    typed3 = Typed3.load(Typed3({"kind": "1.2.4", "value": core.OctetString(b"o")}).dump())
+    assert isinstance(typed3["value"], core.OctetString)
 
     flags = Flags({"a", "c"})
     assert flags["c"]
