@@ -67,7 +67,6 @@ BUILTIN = {
     "GeneralizedTime": "b.GeneralizedTime",
     "UTCTime": "b.UTCTime",
     "SEQUENCE": "b.Sequence",
-    "SET": "b.Set",
     "SEQUENCE OF": "b.SequenceOf",
     "SET OF": "b.SetOf",
     "CHOICE": "b.Choice",
@@ -102,7 +101,8 @@ IMPORTED: dict[str, tuple[str, bool, tuple[tuple[int, int], ...]]] = {
     "SubjectKeyIdentifier": ("SubjectKeyIdentifier", False, ((0, 4),)),
 }
 
-CONSTRUCTED = {"SEQUENCE", "SET", "SEQUENCE OF", "SET OF"}
+EXTERNAL = ("b.", "x509.", "crl.")
+"""Prefixes of class expressions defined outside the generated module."""
 
 
 def py_name(name: str) -> str:
@@ -320,9 +320,8 @@ class Module:
             return IMPORTED[typ][0]
         return py_name(typ)
 
-    def field_params(
-        self, member: dict[str, Any], spec_expr: str
-    ) -> dict[str, Any]:
+    def field_params(self, member: dict[str, Any]) -> dict[str, Any]:
+        """asn1crypto params of a component: tagging, OPTIONAL, DEFAULT."""
         params: dict[str, Any] = {}
         if "tag" in member:
             tag = member["tag"]
@@ -338,6 +337,8 @@ class Module:
             if explicit:
                 params["explicit"] = (CLASS_NAME[cls], tag["number"])
             else:
+                if self.explicit_assignment({k: v for k, v in member.items() if k != "tag"}):
+                    raise NotImplementedError(f"{member['name']}: implicit tag on an EXPLICIT type")
                 params["implicit"] = (CLASS_NAME[cls], tag["number"])
         if member.get("optional"):
             params["optional"] = True
@@ -356,7 +357,8 @@ class Module:
         target = self.resolve(member)
         typ = target["type"]
         if typ == "OCTET STRING":
-            assert isinstance(value, str) and value.startswith("0x"), value
+            assert isinstance(value, str), value
+            assert value.startswith("0x"), value
             return bytes.fromhex(value[2:])
         if typ in ("INTEGER", "ENUMERATED"):
             if isinstance(value, str) and not value.lstrip("-").isdigit():
@@ -373,7 +375,7 @@ class Module:
         name = member["name"]
         class_name = f"{owner}_{py_name(name)}"
         spec = self.type_ref(member, class_name, f"{owner_asn1}.{name}")
-        params = self.field_params(member, spec)
+        params = self.field_params(member)
         if "implicit" in params:
             inner_tag = self.inner_explicit_choice_tag(member)
             if inner_tag is not None:
@@ -386,9 +388,10 @@ class Module:
                 wanted = params.pop("implicit")
                 if wanted != inner_tag:
                     cls_num = {v: k for k, v in CLASS_NAME.items()}[wanted[0]]
+                    retag = f"[{wanted[0].upper()} {wanted[1]}]"
                     self.classes[class_name] = [
                         f"class {class_name}({spec}):",
-                        f'    """ASN.1 ``{owner_asn1}.{name}``: {spec} retagged [{wanted[0].upper()} {wanted[1]}]."""',
+                        f'    """ASN.1 ``{owner_asn1}.{name}``: {spec} retagged {retag}."""',
                         "",
                         f"    _asn1_name = {owner_asn1 + '.' + name!r}",
                         f"    explicit = (({cls_num}, {wanted[1]}),)",
@@ -424,14 +427,15 @@ class Module:
         body: list[str] = [f"    _asn1_name = {asn1_name!r}"]
         if typ in BUILTIN and typ not in ("SEQUENCE", "SET", "SEQUENCE OF", "SET OF", "CHOICE"):
             base = BUILTIN[typ]
-        elif typ in ("SEQUENCE", "SET"):
+        elif typ == "SET":
+            raise NotImplementedError(f"{asn1_name}: SET (no SET type in the supported modules)")
+        elif typ == "SEQUENCE":
             base = BUILTIN[typ]
             fields = []
             for member in self.tagged_members(node):
                 spec, params = self.emit_member_type(class_name, asn1_name, member)
                 deps.add(spec)
                 fields.append(f"        ({member['name']!r}, {spec}, {params!r}),")
-            _, _, marker = self.split_members(node)
             if fields:
                 body.append("    _fields = [")
                 body.extend(fields)
@@ -473,15 +477,46 @@ class Module:
         lines.append("")
         lines.extend(body)
         self.classes[class_name] = lines
-        self.deps[class_name] = {d for d in deps if not d.startswith(("b.", "x509.", "crl."))}
-        deps.discard(base)
+        self.deps[class_name] = {d for d in deps if not d.startswith(EXTERNAL)}
 
     def tag_lines(self, node: dict[str, Any]) -> list[str]:
+        """Class attributes for the tag of a type assignment (or tagged element type).
+
+        A tag on a CHOICE, tagged or not, becomes the class's explicit tag
+        (implicitly retagging a tagged CHOICE replaces its outer tag).
+        """
         tag = node["tag"]
         cls = CLASS_NUM[tag.get("class", "CONTEXT")]
-        if self.is_untagged_choice({"type": node["type"], **{k: v for k, v in node.items() if k != "tag"}}) or tag.get("kind") == "EXPLICIT":
+        untagged = {k: v for k, v in node.items() if k != "tag"}
+        is_choice = self.resolve(untagged)["type"] == "CHOICE"
+        if is_choice and tag.get("kind") == "EXPLICIT" and not self.is_untagged_choice(untagged):
+            raise NotImplementedError("an EXPLICIT tag on a tagged CHOICE")
+        if is_choice or tag.get("kind") == "EXPLICIT":
+            if not is_choice and self.has_tag(untagged):
+                raise NotImplementedError("an EXPLICIT tag on a tagged type")
             return [f"    explicit = (({cls}, {tag['number']}),)"]
         return [f"    class_ = {cls}", f"    tag = {tag['number']}"]
+
+    def explicit_assignment(self, node: dict[str, Any]) -> bool:
+        """Whether ``node`` refers to a non-CHOICE type assigned with an EXPLICIT tag."""
+        typ = node["type"]
+        while typ not in BUILTIN and typ not in IMPORTED:
+            ref = self.types[typ]
+            if "tag" in ref:
+                explicit: bool = ref["tag"].get("kind") == "EXPLICIT"
+                return explicit and bool(self.resolve(ref)["type"] != "CHOICE")
+            typ = ref["type"]
+        return False
+
+    def has_tag(self, node: dict[str, Any]) -> bool:
+        """Whether the type of ``node`` (tags of ``node`` itself ignored) carries a tag."""
+        typ = node["type"]
+        while typ not in BUILTIN and typ not in IMPORTED:
+            ref = self.types[typ]
+            if "tag" in ref:
+                return True
+            typ = ref["type"]
+        return False
 
     def emit_tagged_alias(self, class_name: str, asn1_name: str, node: dict[str, Any]) -> None:
         """A class for ``[tag] Type`` used where params cannot carry the tag."""
@@ -499,16 +534,14 @@ class Module:
         ]
         lines.extend(self.tag_lines(node))
         self.classes[class_name] = lines
-        self.deps[class_name] = {inner} - {d for d in [inner] if d.startswith(("b.", "x509.", "crl."))}
+        self.deps[class_name] = set() if inner.startswith(EXTERNAL) else {inner}
 
     def generate(self) -> str:
         for name, node in self.types.items():
             class_name = py_name(name)
-            if not self.needs_class(node) and "tag" not in node:
-                # plain alias: subclass so that the ASN.1 name is kept
-                self.emit_class(class_name, name, {**node, "size": node.get("size")} if "size" in node else node, with_tag=False)
-            else:
-                self.emit_class(class_name, name, node, with_tag=True)
+            # every type assignment gets its own class (an alias is a
+            # subclass) so that the ASN.1 name is kept
+            self.emit_class(class_name, name, node, with_tag=True)
             self.public.append(class_name)
         # topological order
         done: set[str] = set()
@@ -593,7 +626,7 @@ def generate(modules_dir: Path = MODULES) -> dict[str, str]:
         if module_name == "RSPDefinitions":
             extra_lines = [
                 "class SubjectKeyIdentifier(b.OctetString):",
-                '    """PKIX ``SubjectKeyIdentifier`` (``KeyIdentifier ::= OCTET STRING``), imported."""',
+                '    """PKIX ``SubjectKeyIdentifier`` (``KeyIdentifier ::= OCTET STRING``)."""',
                 "",
                 "    _asn1_name = 'SubjectKeyIdentifier'",
                 "",

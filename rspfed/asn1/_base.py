@@ -61,7 +61,6 @@ __all__ = [
     "PrintableString",
     "Sequence",
     "SequenceOf",
-    "Set",
     "SetOf",
     "UTCTime",
     "UTF8String",
@@ -347,13 +346,6 @@ class Sequence(_Constrained, core.Sequence):
         ):
             value = value_spec(name=value.name, value=value.chosen)
         return super()._make_value(field_name, field_spec, value_spec, field_params, value)
-
-
-class Set(Sequence):
-    """SET (components in canonical tag order in DER)."""
-
-    _asn1_name = "SET"
-    tag = 17
 
 
 class SequenceOf(_Constrained, core.SequenceOf):

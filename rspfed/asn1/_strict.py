@@ -118,10 +118,7 @@ def read_header(data: bytes, pos: int, end: int, name: str) -> tuple[int, int, i
 
 
 def _size_ok(size: int, ranges: Any) -> bool:
-    for low, high in ranges:
-        if size >= low and (high is None or size <= high):
-            return True
-    return False
+    return any(size >= low and (high is None or size <= high) for low, high in ranges)
 
 
 def _range_text(ranges: Any) -> str:
@@ -188,9 +185,9 @@ class Plan:
     def check_tlv(self, data: bytes, pos: int, end: int, depth: int) -> int:
         c, k, t, cs, ce = read_header(data, pos, end, self.name)
         if c != self.cls or t != self.tag:
-            assert self.cls is not None and self.tag is not None
+            expected = _tag_text(self.cls or 0, self.tag or 0)
             raise _Fail(
-                f"expected tag {_tag_text(self.cls, self.tag)}, found {_tag_text(c, t)}",
+                f"expected tag {expected}, found {_tag_text(c, t)}",
                 self.name,
                 pos,
             )
@@ -267,10 +264,9 @@ class _IntPlan(Plan):
 
 
 def _range_ok(value: int, ranges: Any) -> bool:
-    for low, high in ranges:
-        if (low is None or value >= low) and (high is None or value <= high):
-            return True
-    return False
+    return any(
+        (low is None or value >= low) and (high is None or value <= high) for low, high in ranges
+    )
 
 
 class _BitsPlan(Plan):
@@ -631,7 +627,7 @@ class _ChoicePlan(Plan):
         return frozenset(self.alternatives)
 
     def check_tlv(self, data: bytes, pos: int, end: int, depth: int) -> int:
-        c, _, t, _, ce = read_header(data, pos, end, self.name)
+        c, _, t, _, _ = read_header(data, pos, end, self.name)
         alternative = self.alternatives.get((c, t))
         if alternative is None:
             if not self.extensible:

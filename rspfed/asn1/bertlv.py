@@ -46,7 +46,7 @@ _TYPE = "BER-TLV"
 
 
 def is_constructed(tag: int) -> bool:
-    """Whether ``tag`` (as an integer of its octets) has the constructed bit (b6 of the first octet)."""
+    """Whether ``tag`` (an integer of its octets) has the constructed bit (b6, first octet)."""
     first = tag
     while first > 0xFF:
         first >>= 8

@@ -325,7 +325,7 @@ id_rsp_partialCrlNumber: Final = '2.23.146.1.2.0.3'
 
 
 class SubjectKeyIdentifier(b.OctetString):
-    """PKIX ``SubjectKeyIdentifier`` (``KeyIdentifier ::= OCTET STRING``), imported."""
+    """PKIX ``SubjectKeyIdentifier`` (``KeyIdentifier ::= OCTET STRING``)."""
 
     _asn1_name = 'SubjectKeyIdentifier'
 

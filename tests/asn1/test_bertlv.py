@@ -28,7 +28,8 @@ def test_known_apdu_data() -> None:
     assert iccid is not None
     assert iccid.value == bytes.fromhex("98102143658709214365")
     state = top.find(0xA0, 0xE3, 0x9F70)
-    assert state is not None and state.value == b"\x01"
+    assert state is not None
+    assert state.value == b"\x01"
     assert bertlv.find(data, 0xBF2D, 0xA0, 0x4F) is None
     assert bertlv.encode(bertlv.parse(data)) == data
 

@@ -94,6 +94,7 @@ def test_unknown_alternative_of_untagged_choice_in_a_sequence() -> None:
     from tests.asn1.test_roundtrip import _messages
 
     request = _messages()[3]
+    assert isinstance(request, rsp.AuthenticateServerRequest)
     der = asn1.encode(request)
     ctx = asn1.encode(request["ctxParams1"])
     new_ctx = bytes.fromhex("a103800101")
