@@ -44,6 +44,8 @@ from typing import Any, ClassVar, TypeVar
 
 from asn1crypto import core, parser
 
+from rspfed.errors import EncodeError
+
 __all__ = [
     "UNKNOWN_ALTERNATIVE",
     "BitString",
@@ -100,9 +102,12 @@ class Opaque(core.Asn1Value):
     def __init__(self, der: bytes) -> None:
         """Wrap one complete DER TLV ``der`` (header and contents)."""
         super().__init__()
-        class_, method, tag, header, contents, trailer = parser.parse(bytes(der), strict=True)
+        try:
+            class_, method, tag, header, contents, trailer = parser.parse(bytes(der), strict=True)
+        except (ValueError, TypeError) as exc:
+            raise EncodeError(f"not one complete TLV: {exc}", type_name="Opaque") from None
         if trailer:
-            raise ValueError("indefinite length in an opaque value")
+            raise EncodeError("indefinite length in an opaque value", type_name="Opaque")
         self.class_ = class_
         self.method = method
         self.tag = tag
@@ -377,10 +382,19 @@ class Choice(_Constrained, core.Choice):
 
     @classmethod
     def unknown(cls: type[_C], der: bytes) -> _C:
-        """A value holding an unknown alternative given as one complete DER TLV."""
+        """A value holding an unknown alternative given as one complete DER TLV.
+
+        Raises :class:`EncodeError` if the TLV's tag is that of a known alternative.
+        """
         value = cls()
+        opaque = Opaque(der)
+        if (opaque.class_, opaque.tag) in (cls._id_map or {}):
+            raise EncodeError(
+                f"tag [{opaque.class_} {opaque.tag}] is a known alternative",
+                type_name=cls._asn1_name or cls.__name__,
+            )
         value._choice = _UNKNOWN
-        value._parsed = Opaque(der)
+        value._parsed = opaque
         return value
 
     def validate(self, class_: int, tag: int, contents: bytes) -> None:

@@ -98,7 +98,7 @@ def test_unknown_alternative_of_untagged_choice_in_a_sequence() -> None:
     der = asn1.encode(request)
     ctx = asn1.encode(request["ctxParams1"])
     new_ctx = bytes.fromhex("a103800101")
-    body = der[der.index(b"\x30"):]  # after BF38 + length
+    body = der[der.index(b"\x30") :]  # after BF38 + length
     header_len = len(der) - len(body)
     contents = body.replace(ctx, new_ctx)
     outer = bytes.fromhex("bf38") + _length(len(contents))
@@ -140,3 +140,7 @@ def test_unknown_profile_element_is_kept() -> None:
 def test_build_unknown_alternative() -> None:
     value = rsp.CtxParams1.unknown(bytes.fromhex("a2028000"))
     assert asn1.encode(value) == bytes.fromhex("a2028000")
+    with pytest.raises(EncodeError):
+        rsp.CtxParams1.unknown(bytes.fromhex("a0028000"))  # [0] is a known alternative
+    with pytest.raises(EncodeError):
+        rsp.CtxParams1.unknown(bytes.fromhex("a20280"))  # truncated

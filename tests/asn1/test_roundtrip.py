@@ -29,6 +29,8 @@ def test_ts48_package_round_trip(path: Path) -> None:
     assert all(isinstance(pe, saip.ProfileElement) for pe in elements)
     assert not any(pe.is_unknown for pe in elements)
     assert asn1.encode_profile_elements(elements) == data
+    # strict decode validated everything: full parsing cannot fail
+    assert all(isinstance(pe.native, dict) for pe in elements)
     # the header is what TS.48 says it is: SAIP major version 2 or 3, a 10-byte ICCID
     header = elements[0].chosen
     assert header["major-version"].native in (2, 3)
