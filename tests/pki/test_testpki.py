@@ -207,3 +207,17 @@ def test_trust_directory_of_plain_files(tmp_path: Path) -> None:
     assert trust.intermediates == ()
     with pytest.raises(StorageError, match="no CI certificate"):
         load_trust_directory(tmp_path)
+
+
+def test_failed_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(StorageError, match="No space left"):
+        TestPki.create(tmp_path / "pki", now=NOW, curves=[Curve.NIST])
+    assert [p.name for p in (tmp_path / "pki").rglob("*") if p.is_file()] == []
