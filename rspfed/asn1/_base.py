@@ -269,6 +269,20 @@ class GeneralizedTime(_Constrained, core.GeneralizedTime):
     _asn1_name = "GeneralizedTime"
 
 
+_default_ders: dict[tuple[type, int], bytes] = {}
+
+
+def _default_der(cls: type[core.Sequence], index: int) -> bytes:
+    """The encoding of the DEFAULT value of component ``index`` (cached)."""
+    key = (cls, index)
+    der = _default_ders.get(key)
+    if der is None:
+        field = cls._fields[index]
+        params = field[2] if len(field) > 2 else {}
+        der = _default_ders[key] = field[1](**params).dump()
+    return der
+
+
 class Sequence(_Constrained, core.Sequence):
     """SEQUENCE whose unknown extension additions are kept (see :attr:`extensions`)."""
 
@@ -321,10 +335,8 @@ class Sequence(_Constrained, core.Sequence):
             else:
                 child_dump = child.dump(force=force)
             params = info[2] if len(info) > 2 else None
-            if params and "default" in params:
-                default_value = info[1](**params)
-                if default_value.dump() == child_dump:
-                    continue
+            if params and "default" in params and _default_der(type(self), index) == child_dump:
+                continue
             contents.write(child_dump)
         for extension in self._extensions or ():
             contents.write(extension.dump())

@@ -1,0 +1,46 @@
+"""The type registry: find_type, types_for_tag, ALL_TYPES."""
+
+from __future__ import annotations
+
+import pytest
+from asn1crypto import crl, x509
+
+from rspfed import asn1
+from rspfed.asn1 import rsp, saip
+from rspfed.errors import DecodeError, UsageError
+
+
+def test_find_type() -> None:
+    assert asn1.find_type("AuthenticateServerRequest") is rsp.AuthenticateServerRequest
+    assert asn1.find_type("PE-MF") is saip.PE_MF
+    assert asn1.find_type("PE_MF") is saip.PE_MF
+    assert asn1.find_type("Certificate") is x509.Certificate
+    assert asn1.find_type("CertificateList") is crl.CertificateList
+    assert asn1.find_type("ProfileElements") is saip.ProfileElement
+    assert asn1.find_type("UICCCapability") is rsp.UICCCapability
+    assert asn1.find_type("PEDefinitions.UICCCapability") is saip.UICCCapability
+    assert asn1.find_type("RSPDefinitions.UICCCapability") is rsp.UICCCapability
+    with pytest.raises(UsageError):
+        asn1.find_type("NoSuchType")
+
+
+def test_all_types() -> None:
+    assert len(asn1.ALL_TYPES) > 180  # 105 SGP.22 + 81 SAIP + PKIX
+    assert asn1.PROFILE_ELEMENTS not in asn1.ALL_TYPES
+    for name, cls in asn1.ALL_TYPES.items():
+        assert issubclass(cls, asn1.Asn1Value), name
+    assert asn1.type_name(saip.PE_AKAParameter) == "PE-AKAParameter"
+
+
+def test_types_for_tag() -> None:
+    assert asn1.types_for_tag(0xBF38) == ["AuthenticateServerRequest", "AuthenticateServerResponse"]
+    assert asn1.types_for_tag(bytes.fromhex("bf3e035c015a")) == [
+        "GetEuiccDataRequest",
+        "GetEuiccDataResponse",
+    ]
+    # an untagged CHOICE counts with each alternative's tag
+    assert "ProfileElement" in asn1.types_for_tag(0xA0)
+    assert "Certificate" in asn1.types_for_tag(0x30)
+    assert asn1.types_for_tag(0x9F7F) == []
+    with pytest.raises(DecodeError):
+        asn1.types_for_tag(b"")
