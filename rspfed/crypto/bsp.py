@@ -126,29 +126,38 @@ def _check_tag(tag: int) -> None:
 class _Channel:
     """Keys, block counter and MAC chaining value shared by both directions."""
 
-    __slots__ = ("_block_counter", "_cmac", "_icv_ctx", "_mcv", "_s_enc")
+    __slots__ = ("_block_counter", "_cbc", "_cbc_last", "_cmac", "_icv_ctx", "_mcv")
 
     def __init__(self, keys: SessionKeys) -> None:
         self._install(keys)
 
     def _install(self, keys: SessionKeys) -> None:
-        self._s_enc = keys.s_enc
+        aes = algorithms.AES(keys.s_enc)
         # One-block AES (ECB on a single block) of the counter: the ICV, as SCP03 defines it.
         ecb = modes.ECB()  # noqa: S305 - single-block encryption of a counter, not bulk data
-        self._icv_ctx: CipherContext = Cipher(algorithms.AES(keys.s_enc), ecb).encryptor()
+        self._icv_ctx: CipherContext = Cipher(aes, ecb).encryptor()
+        # One long-lived CBC context per direction instead of one per segment (creating
+        # a context costs more than encrypting a 1 KiB segment).  Each segment is
+        # re-anchored on its ICV by one leading block whose output is dropped; see
+        # BspEncryptor.protect and BspDecryptor.unprotect.
+        self._cbc: CipherContext = self._new_cbc(aes)
+        self._cbc_last = bytes(_BLOCK)
         self._cmac = cmac.CMAC(algorithms.AES(keys.s_mac))
         self._mcv = keys.initial_mac_chaining_value
         self._block_counter = 1
+
+    def _new_cbc(self, aes: algorithms.AES) -> CipherContext:
+        raise NotImplementedError
 
     @property
     def block_counter(self) -> int:
         """The block counter the next segment will use (1 for the first)."""
         return self._block_counter
 
-    def _next_icv(self) -> bytes:
-        icv = self._icv_ctx.update(self._block_counter.to_bytes(_BLOCK, "big"))
+    def _counter_block(self) -> bytes:
+        block = self._block_counter.to_bytes(_BLOCK, "big")
         self._block_counter += 1
-        return icv
+        return block
 
     def _full_mac(self, header: bytes, body: bytes) -> bytes:
         c = self._cmac.copy()
@@ -171,6 +180,9 @@ class BspEncryptor(_Channel):
 
     __slots__ = ()
 
+    def _new_cbc(self, aes: algorithms.AES) -> CipherContext:
+        return Cipher(aes, modes.CBC(bytes(_BLOCK))).encryptor()
+
     def replace_session_keys(self, keys: SessionKeys) -> None:
         """Switch to PPK-ENC / PPK-MAC / initial MCV (``ReplaceSessionKeysRequest``).
 
@@ -186,9 +198,14 @@ class BspEncryptor(_Channel):
                 f"{len(data)} octets exceed one encrypted BSP segment "
                 f"({MAX_ENCRYPTED_DATA_SIZE}); use protect_split"
             )
-        enc = Cipher(algorithms.AES(self._s_enc), modes.CBC(self._next_icv())).encryptor()
-        ciphertext = enc.update(pad(data)) + enc.finalize()
-        return self._seal(tag, ciphertext)
+        # CBC under ICV = E(counter): the running CBC context, whose chaining value is the
+        # last ciphertext block it produced, is given (counter XOR last) first; that block
+        # encrypts to E(counter) = ICV and the data that follows is chained from it.
+        counter = int.from_bytes(self._counter_block(), "big")
+        lead = (counter ^ int.from_bytes(self._cbc_last, "big")).to_bytes(_BLOCK, "big")
+        out = self._cbc.update(lead + pad(data))
+        self._cbc_last = out[-_BLOCK:]
+        return self._seal(tag, out[_BLOCK:])
 
     def protect_mac_only(self, tag: int, data: bytes) -> bytes:
         """One MAC-only segment ``tag || L || data || C-MAC`` (the block counter advances)."""
@@ -198,7 +215,7 @@ class BspEncryptor(_Channel):
                 f"{len(data)} octets exceed one MAC-only BSP segment "
                 f"({MAX_MAC_ONLY_DATA_SIZE}); use protect_split"
             )
-        self._block_counter += 1
+        self._counter_block()
         return self._seal(tag, bytes(data))
 
     def protect_split(self, tag: int, data: bytes, *, encrypt: bool = True) -> list[bytes]:
@@ -238,6 +255,9 @@ class BspDecryptor(_Channel):
         super().__init__(keys)
         self._failed = False
 
+    def _new_cbc(self, aes: algorithms.AES) -> CipherContext:
+        return Cipher(aes, modes.CBC(bytes(_BLOCK))).decryptor()
+
     @property
     def failed(self) -> bool:
         """True once a segment has been rejected (the object is then unusable)."""
@@ -258,8 +278,10 @@ class BspDecryptor(_Channel):
                     "encrypted BSP segment is not a positive multiple of 16 octets",
                     type_name="BSP segment",
                 )
-            dec = Cipher(algorithms.AES(self._s_enc), modes.CBC(self._next_icv())).decryptor()
-            return unpad(dec.update(body) + dec.finalize())
+            # CBC decryption under ICV with the running context: the ICV is fed first as
+            # a ciphertext block (its output is dropped), so the data chains from it.
+            icv = self._icv_ctx.update(self._counter_block())
+            return unpad(self._cbc.update(icv + body)[_BLOCK:])
         except RspfedError:
             self._failed = True
             raise
@@ -272,7 +294,7 @@ class BspDecryptor(_Channel):
         except RspfedError:
             self._failed = True
             raise
-        self._block_counter += 1
+        self._counter_block()
         return body
 
     def _check_usable(self) -> None:
