@@ -18,6 +18,8 @@ from rspfed.crypto.aka import (
     Autn,
     build_autn,
     build_auts,
+    c2,
+    c3,
     check_autn,
     check_auts,
 )
@@ -51,6 +53,8 @@ __all__ = [
     "TestAlgorithm",
     "build_autn",
     "build_auts",
+    "c2",
+    "c3",
     "check_autn",
     "check_auts",
     "compute_opc",

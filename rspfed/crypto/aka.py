@@ -8,6 +8,10 @@ and check AUTN (TS 33.102 §6.3.2/§6.3.3) and AUTS (§6.3.5):
 
 ``AUTS = (SQN_MS ⊕ AK*) || MAC-S``     (14 octets), with ``MAC-S = f1*(SQN_MS, RAND, AMF*)``
 and the dummy ``AMF* = '0000'``.
+
+:func:`c2` and :func:`c3` are the GSM conversion functions of TS 33.102
+§6.8.1.2 (SRES from RES, Kc from CK and IK) that a USIM applies in a GSM
+security context.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ __all__ = [
     "Autn",
     "build_autn",
     "build_auts",
+    "c2",
+    "c3",
     "check_autn",
     "check_auts",
     "xor",
@@ -161,3 +167,24 @@ def check_auts(algorithm: AkaAlgorithm, rand: bytes, auts: bytes) -> bytes:
     if not hmac.compare_digest(xmac_s, auts[6:]):
         raise IntegrityError("AUTS MAC-S does not verify")
     return sqn_ms
+
+
+def c2(res: bytes) -> bytes:
+    """SRES from RES (TS 33.102 §6.8.1.2): the XOR of RES's 32-bit words (4 octets).
+
+    A RES shorter than 16 octets is first padded with zero octets to 16.
+    """
+    if not 4 <= len(res) <= 16:
+        raise UsageError(f"RES must be 4 to 16 octets, got {len(res)}")
+    padded = bytes(res) + bytes(16 - len(res))
+    out = 0
+    for i in range(0, 16, 4):
+        out ^= int.from_bytes(padded[i : i + 4], "big")
+    return out.to_bytes(4, "big")
+
+
+def c3(ck: bytes, ik: bytes) -> bytes:
+    """Kc from CK and IK (TS 33.102 §6.8.1.2): ``CK1 ⊕ CK2 ⊕ IK1 ⊕ IK2`` (8 octets)."""
+    ck = _need("CK", ck, 16)
+    ik = _need("IK", ik, 16)
+    return xor(xor(ck[:8], ck[8:]), xor(ik[:8], ik[8:]))

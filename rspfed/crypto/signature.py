@@ -10,7 +10,7 @@ convert between the two.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from rspfed.crypto.curves import COORDINATE_SIZE, Curve
-from rspfed.errors import DecodeError, SignatureError
+from rspfed.errors import DecodeError, SignatureError, UsageError
 
 __all__ = ["SIGNATURE_SIZE", "der_to_raw", "raw_to_der", "sign", "verify"]
 
@@ -29,13 +29,26 @@ SIGNATURE_SIZE = 2 * COORDINATE_SIZE
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
-def sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+def sign(
+    private_key: ec.EllipticCurvePrivateKey, data: bytes, *, deterministic: bool = False
+) -> bytes:
     """Sign ``data`` with ECDSA/SHA-256; the TR-03111 plain signature ``r || s`` (64 octets).
 
-    Raises :class:`~rspfed.errors.UsageError` for a key on a non-RSP curve.
+    The nonce comes from OpenSSL's random generator, or, with
+    ``deterministic=True``, from RFC 6979 (same key and data give the same
+    signature; useful for reproducible test fixtures).  Raises
+    :class:`~rspfed.errors.UsageError` for a key on a non-RSP curve or when
+    the OpenSSL in use cannot sign deterministically.
     """
     Curve.of_key(private_key)
-    der = private_key.sign(bytes(data), _ECDSA_SHA256)
+    if deterministic:
+        try:
+            algorithm = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+        except UnsupportedAlgorithm as exc:
+            raise UsageError("deterministic ECDSA needs OpenSSL 3.2 or later") from exc
+    else:
+        algorithm = _ECDSA_SHA256
+    der = private_key.sign(bytes(data), algorithm)
     r, s = decode_dss_signature(der)
     return r.to_bytes(COORDINATE_SIZE, "big") + s.to_bytes(COORDINATE_SIZE, "big")
 

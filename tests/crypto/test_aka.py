@@ -16,6 +16,8 @@ from rspfed.crypto import (
     TestAlgorithm,
     build_autn,
     build_auts,
+    c2,
+    c3,
     check_autn,
     check_auts,
     compute_opc,
@@ -71,6 +73,15 @@ def test_test_algorithm_worked_example() -> None:
     assert alg.f5star(EX_RAND) == h("bd9232ae9a29")
     assert alg.f1star(EX_RAND, h("000000000040"), h("0000")) == h("23543ebd9272ae9a")
     assert build_auts(alg, EX_RAND, h("000000000040")) == h("bd9232ae9a6923543ebd9272ae9a")
+    assert c3(out.ck, out.ik) == h("0529cb4867bfaadd")
+    assert c2(out.res) == h("3aafcd5b")
+
+
+def test_c2_pads_short_res() -> None:
+    # a 64-bit RES is padded with zeros: SRES = RES[0..31] xor RES[32..63]
+    assert c2(h("0102030410203040")) == h("11223344")
+    with pytest.raises(UsageError):
+        c2(bytes(3))
 
 
 def test_test_algorithm_rejects_bad_parameters() -> None:

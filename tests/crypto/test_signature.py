@@ -73,6 +73,12 @@ def test_rfc6979_p256_vectors_verify(message: bytes) -> None:
     verify(rfc6979_public(), message, RFC6979_SIGS[message])
 
 
+@pytest.mark.parametrize("message", sorted(RFC6979_SIGS))
+def test_rfc6979_p256_deterministic_signing(message: bytes) -> None:
+    key = ec.derive_private_key(RFC6979_X, ec.SECP256R1())
+    assert sign(key, message, deterministic=True) == RFC6979_SIGS[message]
+
+
 def test_rfc6979_signature_on_other_message_is_rejected() -> None:
     with pytest.raises(SignatureError):
         verify(rfc6979_public(), b"test", RFC6979_SIGS[b"sample"])
