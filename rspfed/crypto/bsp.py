@@ -20,6 +20,12 @@ session keys (:class:`~rspfed.crypto.kdf.SessionKeys`) in one of two ways:
 *MACed only* (tag ``'88'``: ``StoreMetadataRequest`` in ``sequenceOf88``)
     steps 3 and 4 on the plaintext; the block counter still advances.
 
+In the BPP (``BoundProfilePackage``, SGP.22 §5.5.1) each segment is one element
+of ``firstSequenceOf87`` / ``sequenceOf88`` / ``secondSequenceOf87`` /
+``sequenceOf86``: the DER encoding of that ``[7]`` / ``[8]`` / ``[6]`` OCTET
+STRING *is* the segment, its identifier and length octets being the ``tag``
+and ``length`` above (the "'87' TLVs" of the ASN.1 comments).
+
 A segment, tag, length and MAC included, is at most 1020 octets
 (:data:`MAX_SEGMENT_SIZE`), so an encrypted segment carries at most 1007
 octets of data and a MAC-only segment at most 1008.

@@ -283,6 +283,15 @@ def test_malformed_segments(seg: str) -> None:
     assert dec.failed
 
 
+@given(st.binary(max_size=1100), st.sampled_from([0x86, 0x87, 0x88]), st.booleans())
+def test_arbitrary_input_raises_only_remote_errors(blob: bytes, tag: int, mac_only: bool) -> None:
+    dec = BspDecryptor(SESSION)
+    call = dec.unprotect_mac_only if mac_only else dec.unprotect
+    with pytest.raises(RemoteError):
+        call(blob, tag=tag)
+    assert dec.failed
+
+
 @pytest.mark.parametrize("size", [0, 1, 1006, 1007, 1008, 2014, 2015, 5000])
 def test_split_uses_full_segments(size: int) -> None:
     data = bytes(range(256)) * 20
