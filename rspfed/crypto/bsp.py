@@ -20,7 +20,7 @@ session keys (:class:`~rspfed.crypto.kdf.SessionKeys`) in one of two ways:
 *MACed only* (tag ``'88'``: ``StoreMetadataRequest`` in ``sequenceOf88``)
     steps 3 and 4 on the plaintext; the block counter still advances.
 
-In the BPP (``BoundProfilePackage``, SGP.22 §5.5.1) each segment is one element
+In the BPP (``BoundProfilePackage``, SGP.22 §5.5, ES8+) each segment is one element
 of ``firstSequenceOf87`` / ``sequenceOf88`` / ``secondSequenceOf87`` /
 ``sequenceOf86``: the DER encoding of that ``[7]`` / ``[8]`` / ``[6]`` OCTET
 STRING *is* the segment, its identifier and length octets being the ``tag``
