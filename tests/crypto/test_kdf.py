@@ -34,6 +34,27 @@ PYSIM_KDF = [
 ]
 
 
+# NIST CAVP component testing, ansx963_2001.rsp, [SHA-256], [shared secret length = 192].
+CAVP_X963 = [
+    ("96c05619d56c328ab95fe84b18264b08725b85e33fd34f08", "", "443024c3dae66b95e6f5670601558f71"),
+    ("96f600b73ad6ac5629577eced51743dd2c24c21b1ac83ee4", "", "b6295162a7804f5667ba9070f82fa522"),
+    (
+        "22518b10e70f2a3f243810ae3254139efbee04aa57c7af7d",
+        "75eef81aa3041e33b80971203d2c0c52",
+        "c498af77161cc59f2962b9a713e2b215152d139766ce34a776df11866a69bf2e"
+        "52a13d9c7c6fc878c50c5ea0bc7b00e0da2447cfd874f6cf92f30d0097111485"
+        "500c90c3af8b487872d04685d14c8d1dc8d7fa08beb0ce0ababc11f0bd496269"
+        "142d43525a78e5bc79a17f59676a5706dc54d54d4d1f0bd7e386128ec26afc21",
+    ),
+]
+
+
+@pytest.mark.parametrize(("z", "info", "key"), CAVP_X963)
+def test_cavp_x963_sha256(z: str, info: str, key: str) -> None:
+    assert x963_kdf(h(z), h(info), len(h(key))) == h(key)
+    assert reference_x963(h(z), h(info), len(h(key))) == h(key)
+
+
 def reference_x963(z: bytes, shared_info: bytes, length: int) -> bytes:
     """ANSI X9.63 KDF written out: SHA-256(Z || counter32 || SharedInfo), counter from 1."""
     out = b""
