@@ -64,9 +64,17 @@ def test_published_segments_protect() -> None:
 
 def test_published_segments_unprotect() -> None:
     dec = BspDecryptor(SESSION)
+    plain = []
     for v in VECTORS["session_segments"]:
         one = dec.unprotect if v["mode"] == "encrypt" else dec.unprotect_mac_only
-        assert one(h(v["segment"]), tag=int(v["tag"], 16)) == h(v["data"])
+        plain.append(one(h(v["segment"]), tag=int(v["tag"], 16)))
+        assert plain[-1] == h(v["data"])
+    # The third segment is ReplaceSessionKeysRequest ('BF26': 80 initialMacChainingValue,
+    # 81 ppkEnc, 82 ppkCmac); the trace goes on under exactly those keys.
+    rsk = plain[2]
+    assert rsk[:3] == h("bf2636")
+    assert (rsk[3:5], rsk[21:23], rsk[39:41]) == (h("8010"), h("8110"), h("8210"))
+    assert SessionKeys.from_replace_session_keys(rsk[5:21], rsk[23:39], rsk[41:57]) == PPK
     dec.replace_session_keys(PPK)
     for v in VECTORS["ppk_segments"]:
         assert dec.unprotect(h(v["segment"]), tag=0x86) == h(v["data"])
