@@ -21,8 +21,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rspfed.crypto.ecka import generate_key_pair
 from rspfed.pki import CertificateRole, Curve, parse_certificate, validate, verify_chain
-from rspfed.pki.testpki import TestPki, build_euicc_certificate, derive_key, random_serial
+from rspfed.pki.testpki import TestPki, build_euicc_certificate, random_serial
 
 SGP26 = Path(__file__).resolve().parent.parent / "tests" / "data" / "sgp26-certs"
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
@@ -67,7 +68,7 @@ def bench_curve(pki: TestPki, curve: Curve, tag: str) -> None:
         lambda: verify_chain(leaf, role=CertificateRole.DPAUTH, trust_anchors=[ci], now=NOW),
     )
     material = pki.material(curve)
-    key = derive_key(curve, os.urandom).public_key()
+    key = generate_key_pair(curve, os.urandom).public_key()
     euicc = build_euicc_certificate(
         material.eum,
         material.eum_key,

@@ -1,9 +1,9 @@
 """The elliptic curves of RSP (SGP.22 §2.6.5): NIST P-256 and brainpoolP256r1.
 
 Both curves have 256-bit field elements and a 256-bit group order, so every
-coordinate, scalar and signature half is 32 octets.  :class:`Curve` uses the
-same member names and values as :class:`rspfed.pki.curves.Curve`
-(``Curve("nist")`` / ``Curve("brainpool")`` convert between the two).
+coordinate, scalar and signature half is 32 octets.  :class:`Curve` is the one
+curve type of rspfed (``rspfed.pki`` re-exports it); its ``value`` is the short
+name used in files and on the command line (``nist``, ``brainpool``).
 """
 
 from __future__ import annotations
@@ -86,10 +86,20 @@ class Curve(enum.Enum):
         raise DecodeError(f"unsupported curve OID {oid!r}", type_name="namedCurve")
 
     @classmethod
-    def of_key(cls, key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> Curve:
-        """The curve of ``key``; :class:`UsageError` if it is on neither RSP curve."""
+    def find_for_key(
+        cls, key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey
+    ) -> Curve | None:
+        """The curve of ``key``, or ``None`` if it is on neither RSP curve."""
         if isinstance(key.curve, ec.SECP256R1):
             return cls.NIST
         if isinstance(key.curve, ec.BrainpoolP256R1):
             return cls.BRAINPOOL
-        raise UsageError(f"key on unsupported curve {key.curve.name}")
+        return None
+
+    @classmethod
+    def of_key(cls, key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> Curve:
+        """The curve of ``key``; :class:`UsageError` if it is on neither RSP curve."""
+        curve = cls.find_for_key(key)
+        if curve is None:
+            raise UsageError(f"key on unsupported curve {key.curve.name}")
+        return curve

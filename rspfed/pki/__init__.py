@@ -3,7 +3,7 @@
 See ``docs/pki.md``.
 """
 
-from rspfed.pki.curves import Curve
+from rspfed.crypto.curves import Curve
 from rspfed.pki.eid import eid_in_range, generate_eid, is_valid_eid, validate_eid
 from rspfed.pki.roles import CertificateRole
 from rspfed.pki.validate import (

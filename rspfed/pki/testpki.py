@@ -2,8 +2,9 @@
 
 Two layers:
 
-* **Pure builders** (no disk, no clock, no global randomness): :func:`derive_key`,
-  :func:`random_serial`, :func:`build_ci_certificate`, :func:`build_eum_certificate`,
+* **Pure builders** (no disk, no clock, no global randomness): keys come from
+  :func:`rspfed.crypto.ecka.generate_key_pair`; :func:`random_serial`,
+  :func:`build_ci_certificate`, :func:`build_eum_certificate`,
   :func:`build_euicc_certificate`, :func:`build_smdp_certificate`, :func:`build_crl`.
   Randomness (``rand``, like ``os.urandom``) and times are arguments.
 * :class:`TestPki`, the only part that touches files: :meth:`TestPki.create`
@@ -43,8 +44,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from rspfed.crypto.curves import Curve
+from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import DecodeError, StorageError, UsageError
-from rspfed.pki.curves import Curve
 from rspfed.pki.eid import is_valid_eid
 from rspfed.pki.roles import CertificateRole
 from rspfed.pki.validate import parse_certificate, parse_crl
@@ -62,7 +64,6 @@ __all__ = [
     "build_euicc_certificate",
     "build_eum_certificate",
     "build_smdp_certificate",
-    "derive_key",
     "load_trust_directory",
     "random_serial",
 ]
@@ -88,12 +89,6 @@ _BACKDATE = timedelta(hours=1)
 
 # --------------------------------------------------------------------------
 # Pure builders
-
-
-def derive_key(curve: Curve, rand: Rand) -> ec.EllipticCurvePrivateKey:
-    """A private key on ``curve`` whose scalar is drawn from ``rand`` (64 extra bits, no bias)."""
-    scalar = int.from_bytes(rand(40), "big") % (curve.order - 1) + 1
-    return ec.derive_private_key(scalar, curve.ec_curve)
 
 
 def random_serial(rand: Rand) -> int:
@@ -460,7 +455,7 @@ class TestPki:
         start = now - _BACKDATE
         material: dict[Curve, CurvePki] = {}
         for curve in dict.fromkeys(curves):
-            ci_key = derive_key(curve, rand)
+            ci_key = generate_key_pair(curve, rand)
             ci = build_ci_certificate(
                 ci_key,
                 subject=_name(f"rspfed Test CI {curve.value}", "rspfed test"),
@@ -468,7 +463,7 @@ class TestPki:
                 not_before=start,
                 not_after=start + _CI_VALIDITY,
             )
-            eum_key = derive_key(curve, rand)
+            eum_key = generate_key_pair(curve, rand)
             permitted = x509.Name(
                 [
                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, eum_organisation),

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
+from rspfed.crypto.curves import Curve
 from rspfed.errors import (
     CertificateExpiredError,
     CertificateRevokedError,
@@ -57,7 +58,6 @@ from rspfed.errors import (
     UntrustedCertificateError,
     UsageError,
 )
-from rspfed.pki.curves import Curve
 from rspfed.pki.eid import is_valid_eid
 from rspfed.pki.roles import CertificateRole, KeyUsageBit, role_for_policy
 
@@ -280,7 +280,7 @@ def parse_certificate(data: bytes | x509.Certificate | RspCertificate) -> RspCer
             not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc,
             public_key=public_key,
-            curve=Curve.of_key(public_key) if public_key is not None else None,
+            curve=Curve.find_for_key(public_key) if public_key is not None else None,
             subject_key_id=ski.digest if isinstance(ski, x509.SubjectKeyIdentifier) else None,
             authority_key_id=(
                 aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None

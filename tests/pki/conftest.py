@@ -13,13 +13,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from rspfed.pki.curves import Curve
+from rspfed.crypto.curves import Curve
+from rspfed.crypto.ecka import generate_key_pair
 from rspfed.pki.testpki import (
     CRL_VALIDITY,
     build_ci_certificate,
     build_crl,
     build_eum_certificate,
-    derive_key,
 )
 from tests.paths import SGP26
 
@@ -78,7 +78,7 @@ class MemoryPki:
 
 def make_memory_pki(curve: Curve, seed: str, ein: str = "89049032") -> MemoryPki:
     rand = counter_rand(seed)
-    ci_key = derive_key(curve, rand)
+    ci_key = generate_key_pair(curve, rand)
     start = NOW - timedelta(days=365)
     ci = build_ci_certificate(
         ci_key,
@@ -87,7 +87,7 @@ def make_memory_pki(curve: Curve, seed: str, ein: str = "89049032") -> MemoryPki
         not_before=start,
         not_after=start + timedelta(days=3650),
     )
-    eum_key = derive_key(curve, rand)
+    eum_key = generate_key_pair(curve, rand)
     organisation = "Test EUM"
     eum = build_eum_certificate(
         ci,

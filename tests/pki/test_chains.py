@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import (
     CertificateExpiredError,
     CertificateRevokedError,
@@ -24,7 +25,6 @@ from rspfed.pki.testpki import (
     build_crl,
     build_euicc_certificate,
     build_smdp_certificate,
-    derive_key,
 )
 from tests.pki.conftest import NOW, MemoryPki, counter_rand, make_memory_pki
 
@@ -32,7 +32,7 @@ EID1 = "89049032123451234512345678901235"
 
 
 def euicc_cert(pki: MemoryPki, eid: str = EID1, serial: int = 77) -> x509.Certificate:
-    key = derive_key(pki.curve, counter_rand(f"euicc-{eid}"))
+    key = generate_key_pair(pki.curve, counter_rand(f"euicc-{eid}"))
     return build_euicc_certificate(
         pki.eum,
         pki.eum_key,
@@ -46,7 +46,7 @@ def euicc_cert(pki: MemoryPki, eid: str = EID1, serial: int = 77) -> x509.Certif
 def smdp_cert(
     pki: MemoryPki, role: CertificateRole, *, serial: int = 99, days: int = 365
 ) -> x509.Certificate:
-    key = derive_key(pki.curve, counter_rand(f"smdp-{role.value}"))
+    key = generate_key_pair(pki.curve, counter_rand(f"smdp-{role.value}"))
     return build_smdp_certificate(
         pki.ci,
         pki.ci_key,
@@ -124,7 +124,7 @@ def test_eid_must_match_the_expected_one(mem_pki: MemoryPki) -> None:
 
 
 def test_eid_with_bad_check_digits_is_rejected(mem_pki: MemoryPki) -> None:
-    key = derive_key(mem_pki.curve, counter_rand("bad-eid"))
+    key = generate_key_pair(mem_pki.curve, counter_rand("bad-eid"))
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, mem_pki.organisation),
@@ -284,7 +284,7 @@ def _signed(
     extra_critical: bool = False,
     aki: bool = True,
 ) -> x509.Certificate:
-    key = derive_key(pki.curve, counter_rand("profile"))
+    key = generate_key_pair(pki.curve, counter_rand("profile"))
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd")]))
@@ -378,7 +378,7 @@ def test_tls_needs_server_auth_and_a_dns_name(mem_pki: MemoryPki) -> None:
 
 
 def test_builders_refuse_bad_arguments(mem_pki: MemoryPki) -> None:
-    key = derive_key(mem_pki.curve, counter_rand("x")).public_key()
+    key = generate_key_pair(mem_pki.curve, counter_rand("x")).public_key()
     with pytest.raises(UsageError):
         build_euicc_certificate(
             mem_pki.eum, mem_pki.eum_key, key, eid="1234", serial=1, not_before=NOW
@@ -406,17 +406,6 @@ def test_builders_refuse_bad_arguments(mem_pki: MemoryPki) -> None:
             not_before=NOW,
             not_after=NOW,
         )
-
-
-def test_derive_key_covers_the_scalar_range() -> None:
-    from rspfed.pki.curves import Curve
-
-    for curve in Curve:
-        high = derive_key(curve, lambda n: b"\xff" * n)
-        low = derive_key(curve, lambda n: b"\x00" * n)
-        assert 1 <= high.private_numbers().private_value < curve.order
-        assert low.private_numbers().private_value == 1
-    assert datetime(2025, 1, 1, tzinfo=UTC) < UNLIMITED_VALIDITY
 
 
 def _eum_variant(pki: MemoryPki, constraints: x509.NameConstraints | None) -> x509.Certificate:

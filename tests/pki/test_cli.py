@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from rspfed.cli.pki import pki
+from rspfed.crypto.ecka import generate_key_pair
 from rspfed.pki import Curve
-from rspfed.pki.testpki import TestPki, derive_key
+from rspfed.pki.testpki import TestPki
 from tests.paths import REPO, SGP26
 from tests.pki.conftest import counter_rand
 
@@ -89,7 +90,7 @@ def test_init_verify_revoke_round_trip(tmp_path: Path) -> None:
     assert not (directory / "brainpool").exists()
 
     store = TestPki.open(directory, passphrase=b"s3cret")
-    key = derive_key(Curve.NIST, counter_rand("cli"))
+    key = generate_key_pair(Curve.NIST, counter_rand("cli"))
     euicc = store.issue_euicc_certificate(
         "89049032123451234512345678901235", key.public_key(), Curve.NIST
     )

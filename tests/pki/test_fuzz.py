@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rspfed.crypto.curves import Curve
 from rspfed.errors import CertificateError, DecodeError
 from rspfed.pki import CertificateRole, parse_certificate, parse_crl, verify_chain
-from rspfed.pki.curves import Curve
 from tests.pki.conftest import NOW, make_memory_pki, sgp26
 
 LEAF = sgp26("DPauth/CERT_S_SM_DPauth_ECDSA_NIST.der")

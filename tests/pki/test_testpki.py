@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import (
     CertificateRevokedError,
     StorageError,
@@ -21,7 +22,6 @@ from rspfed.pki.eid import generate_eid
 from rspfed.pki.testpki import (
     MANIFEST_NAME,
     TestPki,
-    derive_key,
     load_trust_directory,
 )
 from tests.pki.conftest import NOW, counter_rand
@@ -62,7 +62,7 @@ def test_pem_and_der_hold_the_same_certificate(pki_dir: Path) -> None:
 def test_issued_chains_are_valid(pki_dir: Path, curve: Curve) -> None:
     store = TestPki.open(pki_dir)
     rand = counter_rand(f"issue-{curve.value}")
-    key = derive_key(curve, rand)
+    key = generate_key_pair(curve, rand)
     eid = generate_eid(store.ein, rand)
     euicc = store.issue_euicc_certificate(eid, key.public_key(), curve, now=NOW, rand=rand)
     result = verify_chain(
@@ -95,7 +95,7 @@ def test_issued_chains_are_valid(pki_dir: Path, curve: Curve) -> None:
 
 def test_issuing_checks_arguments(pki_dir: Path) -> None:
     store = TestPki.open(pki_dir)
-    nist_key = derive_key(Curve.NIST, counter_rand("args")).public_key()
+    nist_key = generate_key_pair(Curve.NIST, counter_rand("args")).public_key()
     with pytest.raises(UsageError, match="outside"):
         store.issue_euicc_certificate(
             generate_eid("89049033", counter_rand("a")), nist_key, Curve.NIST, now=NOW
@@ -110,7 +110,7 @@ def test_revoke_updates_the_crl_on_disk(tmp_path: Path) -> None:
     directory = tmp_path / "pki"
     TestPki.create(directory, now=NOW, curves=[Curve.NIST], rand=counter_rand("revoke"))
     store = TestPki.open(directory)
-    key = derive_key(Curve.NIST, counter_rand("revoke-key"))
+    key = generate_key_pair(Curve.NIST, counter_rand("revoke-key"))
     cert = store.issue_smdp_certificate(
         CertificateRole.DPAUTH, key.public_key(), Curve.NIST, now=NOW
     )
