@@ -417,16 +417,19 @@ class FileSystem:
                 return adf
         return None
 
-    def select_fid(self, current_df: FileNode, fid: int) -> FileNode | None:
+    def select_fid(
+        self, current_df: FileNode, fid: int, current_adf: FileNode | None = None
+    ) -> FileNode | None:
         """Select by file id from ``current_df`` (TS 102 221 §8.4.1).
 
-        Candidates: the MF, the current ADF (``7FFF``), the current DF
-        itself, its children, its parent, and the parent's DF children.
+        Candidates: the MF, the current ADF (``7FFF``, ``current_adf`` or
+        else the ADF holding ``current_df``), the current DF itself, its
+        children, its parent, and the parent's DF children.
         """
         if fid == MF_FID:
             return self.mf
         if fid == ADF_FID:
-            return current_df.adf
+            return current_adf or current_df.adf
         if fid == current_df.fid:
             return current_df
         child = current_df.by_fid.get(fid)
@@ -441,11 +444,14 @@ class FileSystem:
                 return sibling
         return None
 
-    def select_path(self, start: FileNode, path: bytes) -> FileNode | None:
+    def select_path(
+        self, start: FileNode, path: bytes, current_adf: FileNode | None = None
+    ) -> FileNode | None:
         """Follow a path of file ids (2 octets each) from ``start``.
 
-        A leading ``3F00`` is not allowed here (paths from the MF omit it), a
-        ``7FFF`` step means the ADF of ``start``.
+        The path does not repeat ``start``'s own id (a path from the MF omits
+        ``3F00``); a leading ``7FFF`` means ``current_adf`` (the application
+        selected on the channel).
         """
         if not path or len(path) % 2:
             return None
@@ -454,7 +460,7 @@ class FileSystem:
             if node is None or not node.is_df:
                 return None
             fid = int.from_bytes(path[i : i + 2], "big")
-            node = start.adf if fid == ADF_FID and i == 0 else node.by_fid.get(fid)
+            node = current_adf if fid == ADF_FID and i == 0 else node.by_fid.get(fid)
         return node
 
 

@@ -308,6 +308,7 @@ class _Pin:
 
 class _Channel:
     __slots__ = (
+        "app",
         "applet",
         "current_df",
         "current_ef",
@@ -323,6 +324,7 @@ class _Channel:
         self.current_df = df
         self.current_ef: FileNode | None = None
         self.record = 0
+        self.app: FileNode | None = None
         self.applet: Applet | None = None
         self.last_selected: object = None
         self.pending = b""
@@ -614,6 +616,7 @@ class Uicc:
             if number != 0:
                 opened.current_df = origin.current_df
                 opened.current_ef = origin.current_ef
+                opened.app = origin.app
             self._channels[new] = opened
             return ResponseApdu(answer)
         if cmd.p1 == 0x80:
@@ -678,11 +681,14 @@ class Uicc:
         else:
             ch.current_df, ch.current_ef = node.df(), node
         ch.record = 0
+        if node.adf is not None:
+            ch.app = node.adf
         sw = SW_FILE_INVALIDATED if node.lcsi is Lcsi.OPERATIONAL_DEACTIVATED else SW_OK
         return ResponseApdu(b"" if returned == 0x0C else self.fcp(node), sw)
 
     def _select(self, ch: _Channel, cmd: CommandApdu) -> ResponseApdu:
         p1, data = cmd.p1, cmd.data
+        adf = ch.app
         if cmd.p2 & 0xF3:
             raise StatusError(SW_INCORRECT_P1P2)
         node: FileNode | None
@@ -692,7 +698,7 @@ class Uicc:
             elif len(data) != 2:
                 raise StatusError(SW_WRONG_LENGTH)
             else:
-                node = self._fs.select_fid(ch.current_df, int.from_bytes(data, "big"))
+                node = self._fs.select_fid(ch.current_df, int.from_bytes(data, "big"), adf)
         elif p1 in (0x01, 0x02):
             if len(data) != 2:
                 raise StatusError(SW_WRONG_LENGTH)
@@ -708,11 +714,11 @@ class Uicc:
                 raise StatusError(SW_WRONG_LENGTH)
             if data[:2] == b"\x3f\x00":
                 data = data[2:]
-            node = self._fs.mf if not data else self._fs.select_path(self._fs.mf, data)
+            node = self._fs.mf if not data else self._fs.select_path(self._fs.mf, data, adf)
         elif p1 == 0x09:
             if len(data) % 2 or not data:
                 raise StatusError(SW_WRONG_LENGTH)
-            node = self._fs.select_path(ch.current_df, data)
+            node = self._fs.select_path(ch.current_df, data, adf)
         else:
             raise StatusError(SW_INCORRECT_P1P2)
         if node is None:
@@ -933,7 +939,7 @@ class Uicc:
         if cmd.p2 == 0x00:
             return ResponseApdu(self.fcp(ch.current_df))
         if cmd.p2 == 0x01:
-            adf = ch.current_df.adf
+            adf = ch.app
             if adf is None or adf.spec.aid is None:
                 raise StatusError(SW_REFERENCE_NOT_FOUND, "no current application")
             return ResponseApdu(_tlv(0x84, adf.spec.aid))
@@ -947,7 +953,7 @@ class Uicc:
         if cmd.data:
             if len(cmd.data) != 2:
                 raise StatusError(SW_WRONG_LENGTH)
-            found = self._fs.select_fid(ch.current_df, int.from_bytes(cmd.data, "big"))
+            found = self._fs.select_fid(ch.current_df, int.from_bytes(cmd.data, "big"), ch.app)
             if found is None:
                 raise StatusError(SW_FILE_NOT_FOUND)
             self._select_node(ch, found, 0x0C)
@@ -1067,7 +1073,7 @@ class Uicc:
     # -- AUTHENTICATE ------------------------------------------------------------------
 
     def _authenticate(self, ch: _Channel, cmd: CommandApdu) -> ResponseApdu:
-        adf = ch.current_df.adf
+        adf = ch.app
         usim = None
         if adf is not None:
             usim = next((u for u in self._usims if u.adf_aid == adf.spec.aid), None)
