@@ -392,6 +392,25 @@ class Choice(_Constrained, core.Choice):
 
     _asn1_name = "CHOICE"
 
+    def _setup(self) -> None:
+        # asn1crypto identifies an alternative by its spec's class_/tag; an
+        # alternative that is itself an explicitly tagged CHOICE ([57]
+        # InitiateAuthenticationResponse in RemoteProfileProvisioningResponse)
+        # is identified by its outermost explicit tag instead.
+        super()._setup()
+        cls = type(self)
+        id_map = dict(cls._id_map or {})
+        for index, info in enumerate(cls._alternatives or ()):
+            spec = info[1]
+            params = info[2] if len(info) > 2 else {}
+            if params.get("explicit") is None and params.get("implicit") is None:
+                explicit = spec.explicit
+                if explicit:
+                    outer = explicit if isinstance(explicit[0], int) else explicit[-1]
+                    id_map = {k: v for k, v in id_map.items() if v != index}
+                    id_map[(int(outer[0]), int(outer[1]))] = index
+        cls._id_map = id_map
+
     @classmethod
     def unknown(cls: type[_C], der: bytes) -> _C:
         """A value holding an unknown alternative given as one complete DER TLV.

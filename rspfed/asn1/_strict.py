@@ -654,13 +654,18 @@ class _ForeignPlan(Plan):
 
     def check(self, data: bytes, pos: int, end: int, depth: int) -> int:
         after = self.inner.check(data, pos, end, depth)
+        der = bytes(data[pos:after])
         try:
-            value = self.spec.load(bytes(data[pos:after]), strict=True)
+            value = self.spec.load(der, strict=True)
             value.native  # noqa: B018 - forces asn1crypto to parse everything
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-            raise _Fail(
-                f"not a valid {self.name}: {str(exc).splitlines()[0]}", self.name, pos
-            ) from None
+            again = value.dump(force=True)
+        except Exception as exc:  # asn1crypto parsing untrusted input: anything goes
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise _Fail(f"not a valid {self.name}: {first_line}", self.name, pos) from None
+        if again != der:
+            # parts typed at run time (extension values, algorithm parameters)
+            # were not DER: asn1crypto re-encodes them differently
+            raise _Fail(f"{self.name} is not DER (its re-encoding differs)", self.name, pos)
         return after
 
 

@@ -25,7 +25,7 @@ def test_find_type() -> None:
 
 
 def test_all_types() -> None:
-    assert len(asn1.ALL_TYPES) > 180  # 105 SGP.22 + 81 SAIP + PKIX
+    assert len(asn1.ALL_TYPES) > 180  # 126 SGP.22 + 60 SAIP + PKIX
     assert asn1.PROFILE_ELEMENTS not in asn1.ALL_TYPES
     for name, cls in asn1.ALL_TYPES.items():
         assert issubclass(cls, asn1.Asn1Value), name

@@ -246,3 +246,23 @@ def test_bpp_decode_is_lazy_until_access() -> None:
     bpp = asn1.decode(rsp.BoundProfilePackage, der)
     assert len(der) > 12000
     assert [len(x.native) for x in bpp["sequenceOf86"]] == [1020] * 12
+
+
+@pytest.mark.parametrize(
+    "hex_der",
+    [
+        "a206bf4003810101",  # authenticateClientResponseEs11: authenticateClientError 1
+        "a205bf4102a000",  # cancelSessionResponseEs9: cancelSessionOk {}
+        "a206bf3903810102",  # initiateAuthenticationResponse: error 2
+    ],
+)
+def test_choice_of_tagged_choices(hex_der: str) -> None:
+    # RemoteProfileProvisioningResponse ::= [2] CHOICE whose alternatives are
+    # themselves tagged CHOICE types ([64] AuthenticateClientResponseEs11 ...)
+    der = bytes.fromhex(hex_der)
+    value = asn1.decode(rsp.RemoteProfileProvisioningResponse, der)
+    assert not value.is_unknown
+    value.native  # noqa: B018
+    assert asn1.encode(value) == der
+    rebuilt = rsp.RemoteProfileProvisioningResponse((value.name, value.chosen))
+    assert asn1.encode(rebuilt) == der
