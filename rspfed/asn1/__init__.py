@@ -191,6 +191,8 @@ def decode(cls: type[T], data: bytes | bytearray | memoryview) -> T:
     the value is then parsed lazily by asn1crypto.  Raises
     :class:`DecodeError` naming the innermost ASN.1 type and the byte offset.
     """
+    if not (isinstance(cls, type) and issubclass(cls, core.Asn1Value)):
+        raise UsageError("decode() takes an asn1crypto value class (see find_type)")
     data = _as_bytes(data, "decode")
     _strict.check(cls, data)
     try:

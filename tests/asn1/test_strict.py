@@ -195,6 +195,10 @@ def test_error_names_field_path() -> None:
 def test_not_bytes_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         asn1.decode(rsp.GetEuiccDataRequest, "bf3e035c015a")  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        asn1.decode("GetEuiccDataRequest", GET_EID)  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        asn1.encode(GET_EID)  # type: ignore[arg-type]
 
 
 def test_received_bytes_are_bytearray_friendly() -> None:
