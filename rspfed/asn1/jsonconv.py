@@ -96,9 +96,9 @@ _PKIX_NAMES = {
 
 def _json_name(cls: type[core.Asn1Value], name: str) -> str:
     """The JSON (ASN.1) spelling of a component name of ``cls``."""
-    if _is_rspfed(cls):
-        return name
-    if name in _PKIX_NAMES:
+    # ASN.1 identifiers have no "_": only asn1crypto's own names are converted
+    # (also where an rspfed type inherits them, e.g. ExpirationDate from Time)
+    if not _is_rspfed(cls) and name in _PKIX_NAMES:
         return _PKIX_NAMES[name]
     return _SNAKE.sub(lambda m: m.group(1).upper(), name)
 

@@ -158,6 +158,12 @@ def test_unknown_bits_extensions_and_alternatives_round_trip() -> None:
     assert _round_trip(rsp.AuthenticateServerResponse, der) == {jsonconv.UNKNOWN_KEY: "a2030101ff"}
 
 
+def test_expiration_date_uses_asn1_names() -> None:
+    value = decode(rsp.ExpirationDate, bytes.fromhex("180f32303530303130313030303030305a"))
+    assert jsonconv.to_json(value) == {"generalTime": "20500101000000Z"}
+    _round_trip(rsp.ExpirationDate, value.dump())
+
+
 def test_time_strings_are_exact() -> None:
     for der in certificate_ders()[:3]:
         cert = decode(x509.Certificate, der)
