@@ -155,12 +155,15 @@ def _tag_from_int(tag: int) -> tuple[int, int]:
 _by_tag: dict[tuple[int, int], list[str]] | None = None
 
 
-def types_for_tag(data_or_tag: bytes | int) -> list[str]:
+def types_for_tag(data_or_tag: bytes | bytearray | memoryview | int) -> list[str]:
     """Names of the types whose encoding can start with this outer tag (sorted).
 
-    ``data_or_tag`` is encoded data (its first tag is used) or the tag as an
-    integer of its identifier octets (``0xBF38``, ``0x30``, ``0xA0``).  Only
-    class and number count (not the constructed bit).
+    ``data_or_tag`` is the tag as an integer of its identifier octets
+    (``0xBF38``, ``0x30``, ``0xA0``): every type whose encoding can start with
+    that class and number (an untagged CHOICE counts with each alternative's
+    tag).  Or it is encoded data: the candidates for its first tag are
+    narrowed to those under which the first TLV strictly decodes (all of them
+    if none does, so that decoding with an explicit type reports the error).
     """
     global _by_tag
     if _by_tag is None:
@@ -170,10 +173,21 @@ def types_for_tag(data_or_tag: bytes | int) -> list[str]:
             for ident in ids or ():
                 table.setdefault(ident, []).append(name)
         _by_tag = table
-    ident = (
-        _tag_from_int(data_or_tag) if isinstance(data_or_tag, int) else _first_tag(data_or_tag)
-    )
-    return sorted(_by_tag.get(ident, []))
+    if isinstance(data_or_tag, int):
+        return sorted(_by_tag.get(_tag_from_int(data_or_tag), []))
+    data = _as_bytes(data_or_tag, "types_for_tag")
+    candidates = sorted(_by_tag.get(_first_tag(data), []))
+    if len(candidates) < 2:
+        return candidates
+    first = data[: next(_strict.iter_tlvs(data, "data"))[1]]
+    fitting = []
+    for name in candidates:
+        try:
+            _strict.check(ALL_TYPES[name], first)
+        except DecodeError:
+            continue
+        fitting.append(name)
+    return fitting or candidates
 
 
 def _as_bytes(data: object, function: str) -> bytes:

@@ -8,6 +8,7 @@ from asn1crypto import crl, x509
 from rspfed import asn1
 from rspfed.asn1 import rsp, saip
 from rspfed.errors import DecodeError, UsageError
+from tests.paths import TS48
 
 
 def test_find_type() -> None:
@@ -34,12 +35,17 @@ def test_all_types() -> None:
 
 def test_types_for_tag() -> None:
     assert asn1.types_for_tag(0xBF38) == ["AuthenticateServerRequest", "AuthenticateServerResponse"]
-    assert asn1.types_for_tag(bytes.fromhex("bf3e035c015a")) == [
-        "GetEuiccDataRequest",
-        "GetEuiccDataResponse",
-    ]
+    assert asn1.types_for_tag(0xBF3E) == ["GetEuiccDataRequest", "GetEuiccDataResponse"]
+    assert asn1.types_for_tag(bytes.fromhex("bf3e035c015a")) == ["GetEuiccDataRequest"]
     # an untagged CHOICE counts with each alternative's tag
-    assert "ProfileElement" in asn1.types_for_tag(0xA0)
+    assert asn1.types_for_tag(0xA0) == ["CtxParams1", "ProfileElement"]
+    # given data, the candidates are narrowed to those that decode it
+    package = sorted(TS48.glob("*.der"))[0].read_bytes()
+    assert asn1.types_for_tag(package) == ["ProfileElement"]
+    assert asn1.types_for_tag(bytes.fromhex("a0053003040100")) == [
+        "CtxParams1",
+        "ProfileElement",
+    ]  # decodes as neither: all candidates
     assert "Certificate" in asn1.types_for_tag(0x30)
     assert asn1.types_for_tag(0x9F7F) == []
     with pytest.raises(DecodeError):
