@@ -37,7 +37,16 @@ from asn1crypto import core, parser
 from rspfed.asn1 import _base
 from rspfed.errors import DecodeError
 
-__all__ = ["MAX_DEPTH", "Plan", "check", "outer_ids", "parse_sequence_children", "plan_for"]
+__all__ = [
+    "MAX_DEPTH",
+    "Plan",
+    "check",
+    "iter_tlvs",
+    "outer_ids",
+    "parse_sequence_children",
+    "plan_for",
+    "read_header",
+]
 
 MAX_DEPTH = 64
 """Deepest nesting of TLVs accepted."""
