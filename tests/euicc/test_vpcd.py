@@ -40,7 +40,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rspfed.errors import EncodeError, ProtocolError, TransportError, UsageError
+from rspfed.euicc.apdu import CommandApdu, ResponseApdu, StatusError
 from rspfed.euicc.card import Card
+from rspfed.euicc.uicc import ATR_T0_ONLY, Transmission, Uicc, demo_state
 from rspfed.euicc.vpcd import (
     VPCD_DEFAULT_PORT,
     Apdu,
@@ -54,6 +56,7 @@ from rspfed.euicc.vpcd import (
 )
 
 try:
+    from smartcard.CardConnection import CardConnection
     from smartcard.Exceptions import CardConnectionException, NoCardException
     from smartcard.scard import SCARD_RESET_CARD, SCARD_UNPOWER_CARD
     from smartcard.System import readers as pcsc_readers
@@ -662,16 +665,44 @@ class Served:
     reader: Any  # smartcard.reader.Reader
 
 
-def make_card() -> Card:
-    """The card under test: rspfed's UICC front end once it exists."""
-    return MinimalCard()
+# An applet in the real UICC front end whose STORE DATA answer is longer than
+# 256 bytes (as ES10 GetEUICCInfo2 or a profile list can be).
+LONG_APPLET_AID = bytes.fromhex("F07273706665640001")  # F0 = unregistered proprietary RID
 
 
-@pytest.fixture
-def served() -> Iterator[Served]:
+class LongAnswerApplet:
+    """Answers STORE DATA with LONG_DATA; other commands 6D00."""
+
+    @property
+    def aid(self) -> bytes:
+        return LONG_APPLET_AID
+
+    def select(self, channel: int, command: CommandApdu) -> ResponseApdu:
+        return ResponseApdu(b"", 0x9000)
+
+    def deselect(self, channel: int) -> None:
+        pass
+
+    def process(self, channel: int, command: CommandApdu) -> ResponseApdu:
+        if command.ins == 0xE2:
+            return ResponseApdu(LONG_DATA, 0x9000)
+        raise StatusError(0x6D00)
+
+    def reset(self) -> None:
+        pass
+
+
+def make_uicc() -> Card:
+    """The card under test: rspfed's UICC front end, behaving as T=0."""
+    return Uicc(demo_state(), transmission=Transmission.T0, applets=[LongAnswerApplet()])
+
+
+@contextlib.contextmanager
+def serve_card(inner: Card) -> Iterator[Served]:
+    """Insert ``inner`` into a free vpcd slot of the real pcscd; yield once usable."""
     require_pcsc()
     with vpcd_slot() as slot:
-        card = RecordingCard(make_card())
+        card = RecordingCard(inner)
         bridge = BridgeThread(card, VPCD_DEFAULT_PORT + slot)
         try:
             name = f"Virtual PCD 00 {slot:02d}"
@@ -704,67 +735,136 @@ def served() -> Iterator[Served]:
             bridge.close()
 
 
+@pytest.fixture
+def served() -> Iterator[Served]:
+    """The real UICC front end (T=0) in the vpcd reader."""
+    with serve_card(make_uicc()) as s:
+        yield s
+
+
+@pytest.fixture
+def served_minimal() -> Iterator[Served]:
+    """MinimalCard in the vpcd reader (long answers in one piece)."""
+    with serve_card(MinimalCard()) as s:
+        yield s
+
+
+@contextlib.contextmanager
+def pcsc_connection(served: Served) -> Iterator[Any]:
+    connection = served.reader.createConnection()
+    connection.connect()
+    try:
+        yield connection
+    finally:
+        connection.disconnect()
+
+
 def transmit(connection: Any, apdu: bytes) -> bytes:
     data, sw1, sw2 = connection.transmit(list(apdu))
     return bytes(data) + bytes([sw1, sw2])
 
 
+def transmit_t0(connection: Any, apdu: bytes) -> bytes:
+    """Send a command and collect its answer as a T=0 application must.
+
+    PC/SC passes ``61xx`` and ``6Cxx`` through: on ``61xx`` send GET RESPONSE
+    (ISO/IEC 7816-4) for ``xx`` bytes (``00``: 256) and append; on ``6Cxx``
+    repeat the last command with Le = ``xx``.
+    """
+    channel_cla = apdu[0] & 0x03
+    data = b""
+    rapdu = transmit(connection, apdu)
+    while True:
+        sw1, sw2 = rapdu[-2], rapdu[-1]
+        if sw1 == 0x6C:
+            apdu = apdu[:4] + bytes([sw2])
+            rapdu = transmit(connection, apdu)
+            continue
+        data += rapdu[:-2]
+        if sw1 != 0x61:
+            return data + rapdu[-2:]
+        apdu = bytes([channel_cla, 0xC0, 0x00, 0x00, sw2])
+        rapdu = transmit(connection, apdu)
+
+
+def open_channel(connection: Any) -> int:
+    rapdu = transmit(connection, bytes.fromhex("0070000001"))  # MANAGE CHANNEL open
+    assert rapdu[-2:] == b"\x90\x00"
+    assert len(rapdu) == 3
+    return rapdu[0]
+
+
+SW_CHANNEL_NOT_SUPPORTED = b"\x68\x81"  # ISO/IEC 7816-4: logical channel not supported
+
+
+def select_mf_on(connection: Any, channel: int) -> bytes:
+    return transmit(connection, bytes([channel]) + SELECT_MF[1:])[-2:]
+
+
 @pytest.mark.root
 def test_pcsc_atr_and_apdus(served: Served) -> None:
-    connection = served.reader.createConnection()
-    connection.connect()
-    try:
-        assert bytes(connection.getATR()) == served.card.atr
-        sw = transmit(connection, SELECT_MF)[-2:]
-        assert sw == b"\x90\x00" or sw[0] == 0x61  # FCP in the answer or waiting
+    with pcsc_connection(served) as connection:
+        assert bytes(connection.getATR()) == served.card.atr == ATR_T0_ONLY
+        assert connection.getProtocol() == CardConnection.T0_protocol
+        # SELECT MF is case 3: over T=0 the FCP waits for GET RESPONSE.
+        first = transmit(connection, SELECT_MF)
+        assert first[0] == 0x61
+        fcp = transmit_t0(connection, SELECT_MF)
+        assert fcp[-2:] == b"\x90\x00"
+        assert fcp[0] == 0x62  # FCP template (TS 102 221 11.1.1.3)
+        assert fcp[1] == len(fcp) - 4
         assert transmit(connection, bytes.fromhex("00EE000000")) == b"\x6d\x00"
-    finally:
-        connection.disconnect()
     assert "transmit EE" in served.card.calls
 
 
 @pytest.mark.root
 def test_pcsc_warm_and_cold_reset_reach_the_card(served: Served) -> None:
     calls = served.card.calls
-    connection = served.reader.createConnection()
-    connection.connect()
-    try:
+    with pcsc_connection(served) as connection:
+        channel = open_channel(connection)
+        assert select_mf_on(connection, channel)[0] == 0x61
+
         before = len(calls)
         connection.reconnect(disposition=SCARD_RESET_CARD)
         assert "reset" in calls[before:]
         assert "power_off" not in calls[before:]
-        assert transmit(connection, SELECT_MF)[-2:] == b"\x90\x00"
+        # The warm reset cleared the card's volatile state: the channel is gone.
+        assert select_mf_on(connection, channel) == SW_CHANNEL_NOT_SUPPORTED
 
+        channel = open_channel(connection)
         before = len(calls)
         connection.reconnect(disposition=SCARD_UNPOWER_CARD)
         after = calls[before:]
         assert "power_off" in after
         assert "power_on" in after[after.index("power_off") :]
         assert bytes(connection.getATR()) == served.card.atr
-        assert transmit(connection, SELECT_MF)[-2:] == b"\x90\x00"
-    finally:
-        connection.disconnect()
+        assert select_mf_on(connection, channel) == SW_CHANNEL_NOT_SUPPORTED
+        assert transmit_t0(connection, SELECT_MF)[-2:] == b"\x90\x00"
 
 
 @pytest.mark.root
-def test_pcsc_long_answers_over_t0(served: Served) -> None:
-    connection = served.reader.createConnection()
-    connection.connect()
-    try:
-        # One piece: vpcd carries up to 65535 bytes, pcscd passes them on.
-        assert transmit(connection, GET_LONG_DIRECT) == LONG_DATA + b"\x90\x00"
-        # T=0 chaining: PC/SC passes 61xx through; the application sends
-        # GET RESPONSE (as pySim and lpac do) and the card's pieces add up.
-        rapdu = transmit(connection, GET_LONG_CHAINED)
-        data = b""
-        while rapdu[-2] == 0x61:
-            data += rapdu[:-2]
-            rapdu = transmit(connection, bytes([0x00, 0xC0, 0x00, 0x00, rapdu[-1]]))
-        data += rapdu[:-2]
+def test_pcsc_long_answer_over_t0_with_get_response(served: Served) -> None:
+    with pcsc_connection(served) as connection:
+        channel = open_channel(connection)
+        select = bytes([channel, 0xA4, 0x04, 0x00, len(LONG_APPLET_AID)]) + LONG_APPLET_AID
+        assert transmit_t0(connection, select)[-2:] == b"\x90\x00"
+        store_data = bytes([0x80 | channel, 0xE2, 0x91, 0x00, 0x03]) + bytes.fromhex("BF2200")
+        first = transmit(connection, store_data)
+        assert first == b"\x61\x00"  # 256 or more bytes wait for GET RESPONSE
+        rapdu = transmit_t0(connection, store_data)
         assert rapdu[-2:] == b"\x90\x00"
-        assert data == LONG_DATA
-    finally:
-        connection.disconnect()
+        assert rapdu[:-2] == LONG_DATA
+    gets = [c for c in served.card.calls if c == "transmit C0"]
+    assert len(gets) >= 3  # 700 bytes need three GET RESPONSEs
+
+
+@pytest.mark.root
+def test_pcsc_long_answer_in_one_piece(served_minimal: Served) -> None:
+    with pcsc_connection(served_minimal) as connection:
+        # vpcd carries up to 65535 bytes and pcscd passes them on unchanged.
+        assert transmit(connection, GET_LONG_DIRECT) == LONG_DATA + b"\x90\x00"
+        # MinimalCard's own chaining, collected the same way.
+        assert transmit_t0(connection, GET_LONG_CHAINED) == LONG_DATA + b"\x90\x00"
 
 
 @pytest.mark.root
@@ -780,9 +880,10 @@ def test_scriptor_sends_apdus(served: Served) -> None:
         check=True,
     ).stdout
     lines = [line.strip() for line in out.splitlines()]
-    assert "> 00 A4 00 04 02 3F 00" in lines
-    assert any(line.startswith("< 90 00") for line in lines), out
+    assert "> 00 A4 00 04 02 3F 00" in lines, out
+    assert any(line.startswith("< 61 ") for line in lines), out  # FCP waiting (T=0)
     assert any(line.startswith("< 6D 00") for line in lines), out
+    assert served.card.calls.count("transmit A4") >= 1
 
 
 @pytest.mark.root
