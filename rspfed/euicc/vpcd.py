@@ -62,6 +62,7 @@ __all__ = [
     "Reset",
     "VpcdEvent",
     "VpcdFraming",
+    "parse_vpcd_address",
     "serve_vpcd",
 ]
 
@@ -376,6 +377,27 @@ async def _serve_forever(
             await _close(writer)
         await _sleep_or_stop(stop, backoff)
         backoff = min(backoff * 2, _BACKOFF_MAX)
+
+
+def parse_vpcd_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """Parse ``[HOST:]PORT`` (as given to ``--vpcd``) into ``(host, port)``.
+
+    ``35963`` -> ``("127.0.0.1", 35963)``; ``pcscd-host:35964``; an IPv6
+    literal in brackets, ``[::1]:35963``.  Raises
+    :class:`~rspfed.errors.UsageError` for anything else.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host = default_host
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise UsageError(f"vpcd address {text!r}: write an IPv6 host in brackets")
+    if not host:
+        raise UsageError(f"vpcd address {text!r} is not [HOST:]PORT")
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+        raise UsageError(f"vpcd address {text!r}: port must be 1 to 65535")
+    return host, int(port_text)
 
 
 async def serve_vpcd(

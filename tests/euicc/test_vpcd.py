@@ -52,6 +52,7 @@ from rspfed.euicc.vpcd import (
     Reset,
     VpcdEvent,
     VpcdFraming,
+    parse_vpcd_address,
     serve_vpcd,
 )
 
@@ -309,6 +310,44 @@ def test_frame_response_too_long() -> None:
 
 def test_apdu_repr_hides_contents() -> None:
     assert "1234" not in repr(Apdu(bytes.fromhex("0020000104313233340F")))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("35963", ("127.0.0.1", 35963)),
+        ("localhost:35964", ("localhost", 35964)),
+        ("192.0.2.7:1", ("192.0.2.7", 1)),
+        ("[::1]:35963", ("::1", 35963)),
+    ],
+)
+def test_parse_vpcd_address(text: str, expected: tuple[str, int]) -> None:
+    assert parse_vpcd_address(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", ":35963", "host:", "host:0", "host:65536", "::1:35963", "a:b", "1e3", "[]:1"]
+)
+def test_parse_vpcd_address_rejects(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_vpcd_address(text)
+
+
+@given(
+    st.from_regex(r"[a-z0-9][a-z0-9.-]{0,30}", fullmatch=True),
+    st.integers(1, 65535),
+)
+def test_parse_vpcd_address_round_trip(host: str, port: int) -> None:
+    assert parse_vpcd_address(f"{host}:{port}") == (host, port)
+    assert parse_vpcd_address(str(port), default_host=host) == (host, port)
+
+
+@given(st.text(max_size=40))
+def test_parse_vpcd_address_raises_only_usage_error(text: str) -> None:
+    with contextlib.suppress(UsageError):
+        host, port = parse_vpcd_address(text)
+        assert host
+        assert 0 < port < 65536
 
 
 # --------------------------------------------------------------------------
