@@ -665,9 +665,10 @@ class _ForeignPlan(Plan):
         after = self.inner.check(data, pos, end, depth)
         der = bytes(data[pos:after])
         try:
-            value = self.spec.load(der, strict=True)
-            value.native  # noqa: B018 - forces asn1crypto to parse everything
-            again = value.dump(force=True)
+            # dump(force=True) makes asn1crypto build and re-encode every
+            # part, including those typed at run time (it reads each
+            # primitive's native value)
+            again = self.spec.load(der, strict=True).dump(force=True)
         except Exception as exc:  # asn1crypto parsing untrusted input: anything goes
             first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise _Fail(f"not a valid {self.name}: {first_line}", self.name, pos) from None
