@@ -27,6 +27,7 @@ are drawn instead, as asn1tools values decoded from their DER.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 from collections.abc import Callable
@@ -49,9 +50,11 @@ __all__ = [
     "pe_compiled",
     "pe_strategies",
     "rsp_compiled",
+    "rsp_compiled_x680",
     "rsp_strategies",
     "rspfed_class",
     "to_rspfed",
+    "x680_retags",
 ]
 
 RSP_FILES = [
@@ -166,12 +169,9 @@ class SpecStrategies:
     ``CertificateList``, used to turn real DER into asn1tools values.
     """
 
-    def __init__(
-        self, spec: dict[str, Any], pkix: Any = None, *, avoid_retagged_choices: bool = False
-    ) -> None:
+    def __init__(self, spec: dict[str, Any], pkix: Any = None) -> None:
         self.spec = spec
         self.pkix = pkix
-        self.avoid_retagged_choices = avoid_retagged_choices
         self._named: dict[tuple[str, str, int], st.SearchStrategy[Any]] = {}
 
     # -- name resolution ---------------------------------------------------
@@ -245,8 +245,8 @@ class SpecStrategies:
         ``automatic``) on a reference to an already tagged CHOICE.
 
         X.680 31.2.7: such a tag is implicit (it replaces the CHOICE's own tag);
-        asn1tools encodes it explicitly (two tags) -- see ``ASN1TOOLS_DEFECTS``
-        in ``test_differential``.
+        asn1tools encodes it explicitly (two tags) unless written ``IMPLICIT``
+        -- see :func:`x680_retags`.
         """
         if ("tag" not in t and not automatic) or t["type"] in _BUILTIN:
             return False
@@ -284,11 +284,6 @@ class SpecStrategies:
     def _component(
         self, module: str, members: list[dict[str, Any]], member: dict[str, Any], depth: int
     ) -> st.SearchStrategy[Any]:
-        automatic = self.spec[module]["tags"] == "AUTOMATIC" and not any(
-            "tag" in m for m in members
-        )
-        if self.avoid_retagged_choices and self.is_retagged_choice(module, member, automatic):
-            return st.nothing()
         return self.for_definition(module, member, depth + 1)
 
     def _SEQUENCE(self, module: str, t: dict[str, Any], depth: int) -> st.SearchStrategy[Any]:
@@ -497,22 +492,56 @@ def _clear_unused(data: bytes, nbits: int) -> bytes:
     return data[:-1] + bytes([data[-1] & (0xFF << unused) & 0xFF])
 
 
+def x680_retags(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a parsed specification where every tag put on a reference to an
+    already tagged CHOICE is written ``IMPLICIT`` (automatic tags made explicit
+    where needed), so that asn1tools encodes it as X.680 31.2.7 says.
+
+    asn1tools otherwise encodes such tags explicitly (two tags); see
+    ``ASN1TOOLS_DEFECTS['retagged-tagged-choice']`` in ``test_differential``.
+    """
+    patched: dict[str, Any] = copy.deepcopy(spec)
+    helper = SpecStrategies(patched)
+
+    def walk(module: str, t: dict[str, Any]) -> None:
+        members = [m for m in t.get("members") or [] if m is not None and m.get("name")]
+        if members and t["type"] in ("SEQUENCE", "SET", "CHOICE"):
+            automatic = patched[module]["tags"] == "AUTOMATIC" and not any(
+                "tag" in m for m in members
+            )
+            retagged = [m for m in members if helper.is_retagged_choice(module, m, automatic)]
+            if retagged and automatic:
+                for number, member in enumerate(members):
+                    member["tag"] = {"number": number}
+            for member in retagged:
+                member["tag"]["kind"] = "IMPLICIT"
+        for member in members:
+            walk(module, member)
+        if isinstance(t.get("element"), dict):
+            walk(module, t["element"])
+
+    for module, definitions in patched.items():
+        for definition in definitions["types"].values():
+            walk(module, definition)
+    return patched
+
+
 @functools.cache
-def rsp_strategies(avoid_retagged_choices: bool = False) -> SpecStrategies:
+def rsp_compiled_x680() -> Any:
+    """asn1tools DER codec of RSPDefinitions + PKIX with :func:`x680_retags` applied."""
+    return asn1tools.compile_dict(x680_retags(asn1tools.parse_files(RSP_FILES)), "der")
+
+
+@functools.cache
+def rsp_strategies() -> SpecStrategies:
     """Strategies for RSPDefinitions (PKIX certificates and CRLs drawn from real ones)."""
-    return SpecStrategies(
-        asn1tools.parse_files(RSP_FILES),
-        pkix=rsp_compiled(),
-        avoid_retagged_choices=avoid_retagged_choices,
-    )
+    return SpecStrategies(asn1tools.parse_files(RSP_FILES), pkix=rsp_compiled())
 
 
 @functools.cache
-def pe_strategies(avoid_retagged_choices: bool = False) -> SpecStrategies:
+def pe_strategies() -> SpecStrategies:
     """Strategies for PEDefinitions."""
-    return SpecStrategies(
-        asn1tools.parse_files(PE_FILES), avoid_retagged_choices=avoid_retagged_choices
-    )
+    return SpecStrategies(asn1tools.parse_files(PE_FILES))
 
 
 # ---------------------------------------------------------------------------

@@ -24,8 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rspfed.asn1 import decode, encode, rsp
-from rspfed.errors import DecodeError
+from rspfed.asn1 import UNKNOWN_ALTERNATIVE, decode, encode, rsp
 from tests.asn1.strategies import (
     SpecStrategies,
     from_rspfed,
@@ -33,6 +32,7 @@ from tests.asn1.strategies import (
     pe_compiled,
     pe_strategies,
     rsp_compiled,
+    rsp_compiled_x680,
     rsp_strategies,
     rspfed_class,
     to_rspfed,
@@ -46,8 +46,9 @@ ASN1TOOLS_DEFECTS: dict[str, str] = {
         "`cancelSessionResponse CancelSessionResponse`) as an explicit tag, giving two tags. "
         "X.680 31.2.7 c) makes it implicit: only an *untagged* CHOICE forces explicit "
         "tagging, so the outer tag replaces the CHOICE's own tag. rspfed does the latter. "
-        "The generator leaves such components out (SpecStrategies.avoid_retagged_choices); "
-        "types that cannot be built without one are skipped (DIFFERENTIAL_SKIPPED)."
+        "The differential gives asn1tools the SGP.22 module with those tags written "
+        "IMPLICIT (strategies.x680_retags; automatic tags written out where needed), "
+        "which asn1tools then encodes correctly."
     ),
     "absent-default-raw-form": (
         "asn1tools fills in absent DEFAULT components in their raw parsed form: a "
@@ -74,32 +75,12 @@ ASN1TOOLS_DEFECTS: dict[str, str] = {
 }
 """asn1tools behaviours that differ from X.680/X.690/RFC 5280, and how they are handled."""
 
-DIFFERENTIAL_SKIPPED: dict[str, str] = dict.fromkeys(
-    (
-        "AuthenticateClientRequest",
-        "CancelSessionRequestEs9",
-        "GetBoundProfilePackageRequest",
-        "RemoteProfileProvisioningResponse",
-    ),
-    "every value holds a retagged tagged CHOICE (ASN1TOOLS_DEFECTS['retagged-tagged-choice'])",
-)
-"""Types the differential cannot cover (each value would hit an asn1tools defect)."""
-
-RSPFED_XFAIL: dict[str, str] = {
-    "RemoteProfileProvisioningResponse": (
-        "rspfed encodes every RemoteProfileProvisioningResponse ([2] CHOICE whose "
-        "alternatives are [57]/[59]/[58]/[65]/[64] tagged CHOICEs) but decode() rejects "
-        "its own output, e.g. a206bf4003810101 (authenticateClientResponseEs11: "
-        "authenticateClientError 1): the strict check passes, then asn1crypto's load "
-        "fails on a CHOICE alternative that is itself an explicitly tagged CHOICE "
-        "(KeyError in Choice.validate's message), surfacing as DecodeError 'at byte 0: None'"
-    ),
-}
+RSPFED_XFAIL: dict[str, str] = {}
 """rspfed defects found by these tests: type name -> reason (strict xfail until fixed)."""
 
 _MODULES: dict[str, tuple[Any, Any]] = {
-    "RSPDefinitions": (lambda: rsp_strategies(True), rsp_compiled),
-    "PEDefinitions": (lambda: pe_strategies(True), pe_compiled),
+    "RSPDefinitions": (rsp_strategies, rsp_compiled_x680),
+    "PEDefinitions": (pe_strategies, pe_compiled),
 }
 
 
@@ -144,8 +125,6 @@ def _check(strategies: SpecStrategies, codec: Any, module: str, name: str, value
 @pytest.mark.parametrize(("module", "name"), _types())
 def test_differential(module: str, name: str) -> None:
     """asn1tools and rspfed agree on generated values of every type (a, b, c)."""
-    if name in DIFFERENTIAL_SKIPPED:
-        pytest.skip(DIFFERENTIAL_SKIPPED[name])
     strategies_factory, codec_factory = _MODULES[module]
     strategies = strategies_factory()
     codec = codec_factory()
@@ -169,23 +148,22 @@ def test_differential(module: str, name: str) -> None:
         pytest.param(
             "RemoteProfileProvisioningResponse",
             ("authenticateClientResponseEs11", ("authenticateClientError", 1)),
-            marks=pytest.mark.xfail(
-                strict=True, reason=RSPFED_XFAIL["RemoteProfileProvisioningResponse"]
-            ),
             id="RemoteProfileProvisioningResponse-a206bf4003810101",
         ),
         pytest.param(
             "RemoteProfileProvisioningResponse",
             ("cancelSessionResponseEs9", ("cancelSessionOk", {})),
-            marks=pytest.mark.xfail(
-                strict=True, reason=RSPFED_XFAIL["RemoteProfileProvisioningResponse"]
-            ),
             id="RemoteProfileProvisioningResponse-a205bf4102a000",
         ),
     ],
 )
 def test_rspfed_defect_regressions(name: str, value: Any) -> None:
-    """rspfed's own encoding decodes again (cases found by the generated tests)."""
+    """rspfed's own encoding decodes again (cases found by the generated tests).
+
+    Found here, fixed in the core (1ca3771): every RemoteProfileProvisioningResponse
+    (a CHOICE whose alternatives are tagged CHOICEs) was encoded but its decoding
+    failed with DecodeError 'at byte 0: None'.
+    """
     cls = rspfed_class("RSPDefinitions", name)
     der = encode(to_rspfed(cls, value))
     assert encode(decode(cls, der)) == der
@@ -198,13 +176,34 @@ def test_modules_compile_with_asn1tools() -> None:
 
 
 def test_every_type_is_covered() -> None:
-    """Every rspfed type of both modules is parametrized, and only skipped with a reason."""
+    """Every rspfed type of both modules is parametrized."""
     from rspfed.asn1 import saip
 
     names = {p.values[1] for p in _types()}
     assert set(rsp.TYPE_NAMES) | set(saip.TYPE_NAMES) == names
-    for name in DIFFERENTIAL_SKIPPED:
-        assert rsp_strategies(True).for_type("RSPDefinitions", name).is_empty
+
+
+def test_x680_retags_patch_only_tagged_choice_references() -> None:
+    """The patched module differs from the original exactly at the retagged CHOICEs."""
+    value = {
+        "transactionId": b"\x01",
+        "cancelSessionResponse": ("cancelSessionResponseError", 5),
+    }
+    original = rsp_compiled().encode("CancelSessionRequestEs9", value)
+    patched = rsp_compiled_x680().encode("CancelSessionRequestEs9", value)
+    assert original == bytes.fromhex("bf410b800101a106bf4103810105")  # two tags
+    assert patched == bytes.fromhex("bf4108800101a103810105")  # [1] replaces [65]
+
+
+@given(
+    st.sampled_from(["EUICCInfo2", "StoreMetadataRequest", "ProfileInfoListResponse"]).flatmap(
+        lambda name: st.tuples(st.just(name), rsp_strategies().for_type("RSPDefinitions", name))
+    )
+)
+@settings(max_examples=20)
+def test_x680_retags_leave_other_types_alone(case: tuple[str, Any]) -> None:
+    name, value = case
+    assert rsp_compiled_x680().encode(name, value) == rsp_compiled().encode(name, value)
 
 
 # ---------------------------------------------------------------------------
@@ -212,7 +211,7 @@ def test_every_type_is_covered() -> None:
 
 
 @given(
-    rsp_strategies(True).for_type("RSPDefinitions", "AuthenticateServerResponse"),
+    rsp_strategies().for_type("RSPDefinitions", "AuthenticateServerResponse"),
     st.binary(min_size=1, max_size=16),
 )
 @settings(max_examples=20)
@@ -232,7 +231,7 @@ def test_retagged_choice_is_implicit(response: Any, transaction_id: bytes) -> No
     assert theirs != ours
     got = decode(rsp.AuthenticateClientRequest, ours)
     assert normalise(from_rspfed(got["authenticateServerResponse"])) == normalise(
-        rsp_strategies(True).strip_defaults_of(
+        rsp_strategies().strip_defaults_of(
             "RSPDefinitions",
             "AuthenticateServerResponse",
             codec.decode("AuthenticateServerResponse", standalone),
@@ -250,14 +249,24 @@ def _tlv(tag: bytes, contents: bytes) -> bytes:
     return tag + length + contents
 
 
-def test_double_tagged_nested_choice_is_rejected_cleanly() -> None:
-    """asn1tools' double-tagged RemoteProfileProvisioningResponse is not DER of the
-    schema as X.680 reads it; rspfed rejects it with a DecodeError (not a crash)."""
+def test_double_tagged_nested_choice_is_an_unknown_alternative() -> None:
+    """asn1tools' double-tagged RemoteProfileProvisioningResponse is not the known
+    alternative as X.680 reads the schema: rspfed keeps the inner TLV as an unknown
+    (extension) alternative of GetBoundProfilePackageResponse, re-encoded verbatim."""
     codec = rsp_compiled()
     der = codec.encode(
         "RemoteProfileProvisioningResponse",
         ("getBoundProfilePackageResponse", ("getBoundProfilePackageError", 0)),
     )
     assert der == bytes.fromhex("a209bf3a06bf3a03810100")
-    with pytest.raises(DecodeError):
-        decode(rsp.RemoteProfileProvisioningResponse, der)
+    value = decode(rsp.RemoteProfileProvisioningResponse, der)
+    assert value.name == "getBoundProfilePackageResponse"
+    assert value.chosen.name == UNKNOWN_ALTERNATIVE
+    assert encode(value) == der
+    fixed = rsp_compiled_x680().encode(
+        "RemoteProfileProvisioningResponse",
+        ("getBoundProfilePackageResponse", ("getBoundProfilePackageError", 0)),
+    )
+    assert decode(rsp.RemoteProfileProvisioningResponse, fixed).chosen.name == (
+        "getBoundProfilePackageError"
+    )

@@ -32,7 +32,6 @@ from tests.asn1.strategies import (
     rspfed_class,
     to_rspfed,
 )
-from tests.asn1.test_differential import RSPFED_XFAIL
 from tests.paths import TS48
 
 # ---------------------------------------------------------------------------
@@ -215,4 +214,3 @@ def test_seeds_are_valid() -> None:
         assert encode(decode(x509.Certificate, der)) == der
     for der in _ts48_elements()[:50]:
         assert encode(decode(saip.ProfileElement, der)) == der
-    assert "RemoteProfileProvisioningResponse" in RSPFED_XFAIL  # its seeds do not decode
