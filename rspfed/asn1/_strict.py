@@ -685,9 +685,31 @@ class _ForeignPlan(Plan):
 _cache: dict[tuple[Any, Any, bool], Plan] = {}
 
 
+_CORE_NAMES = {
+    core.Boolean: "BOOLEAN",
+    core.Integer: "INTEGER",
+    core.Enumerated: "ENUMERATED",
+    core.BitString: "BIT STRING",
+    core.OctetBitString: "BIT STRING",
+    core.IntegerBitString: "BIT STRING",
+    core.ParsableOctetBitString: "BIT STRING",
+    core.OctetString: "OCTET STRING",
+    core.IntegerOctetString: "OCTET STRING",
+    core.ParsableOctetString: "OCTET STRING",
+    core.Null: "NULL",
+    core.ObjectIdentifier: "OBJECT IDENTIFIER",
+    core.UTF8String: "UTF8String",
+    core.PrintableString: "PrintableString",
+    core.IA5String: "IA5String",
+    core.UTCTime: "UTCTime",
+    core.GeneralizedTime: "GeneralizedTime",
+    core.Any: "ANY",
+}
+
+
 def _type_name(spec: Any) -> str:
     name = getattr(spec, "_asn1_name", "")
-    return name or spec.__name__
+    return name or _CORE_NAMES.get(spec, spec.__name__)
 
 
 def _tagging_key(params: dict[str, Any] | None) -> Any:

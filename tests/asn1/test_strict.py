@@ -240,3 +240,34 @@ def test_byte_flips_raise_only_decode_error(index: int, byte: int) -> None:
         return
     value.native  # noqa: B018
     assert asn1.encode(value) == bytes(data)
+
+
+def _ci_certificate() -> bytes:
+    from tests.paths import SGP26
+
+    return (SGP26 / "CertificateIssuer" / "CERT_CI_ECDSA_NIST.der").read_bytes()
+
+
+def test_certificate_default_encoded_explicitly() -> None:
+    from asn1crypto import x509
+
+    data = bytearray(_ci_certificate())
+    index = data.find(bytes.fromhex("a003020102"))  # version [0] v3
+    assert index > 0
+    data[index + 4] = 0  # v1 is the DEFAULT: must be omitted in DER
+    _fails(x509.Certificate, bytes(data), "TbsCertificate", index, "DEFAULT")
+
+
+def test_certificate_extension_value_not_der() -> None:
+    from asn1crypto import x509
+
+    data = bytearray(_ci_certificate())
+    # basicConstraints: extnValue OCTET STRING { SEQUENCE { BOOLEAN TRUE } }
+    index = data.find(bytes.fromhex("0603551d130101ff040530030101ff"))
+    assert index > 0
+    data[index + 14] = 0x01  # BOOLEAN TRUE as 01: BER, not DER
+    _fails(x509.Certificate, bytes(data), "Certificate", 0, "not DER")
+    # BOOLEAN critical itself (checked by the walk)
+    data = bytearray(_ci_certificate())
+    data[index + 7] = 0x01
+    _fails(x509.Certificate, bytes(data), "BOOLEAN", index + 7, "00 or FF")
