@@ -270,3 +270,64 @@ def test_double_tagged_nested_choice_is_an_unknown_alternative() -> None:
     assert decode(rsp.RemoteProfileProvisioningResponse, fixed).chosen.name == (
         "getBoundProfilePackageError"
     )
+
+
+# ---------------------------------------------------------------------------
+# Unknown extension additions: rspfed keeps them, asn1tools (EXTENSIBILITY IMPLIED) skips them
+
+_EXTENSION_TLVS = st.lists(
+    st.tuples(st.integers(200, 400), st.booleans(), st.binary(max_size=6)).map(
+        lambda t: _extension_tlv(*t)
+    ),
+    min_size=1,
+    max_size=2,
+)
+
+
+def _extension_tlv(number: int, constructed: bool, payload: bytes) -> bytes:
+    """A context-class TLV with a high tag number (no known component uses it)."""
+    first = 0xA0 | 0x1F if constructed else 0x80 | 0x1F
+    tag = bytes([first, 0x80 | (number >> 7), number & 0x7F])
+    contents = _tlv(b"\x04", payload) if constructed else payload
+    return _tlv(tag, contents)
+
+
+def _sequence_types() -> list[Any]:
+    from rspfed.asn1 import _base
+
+    params = []
+    for module, (strategies, _) in _MODULES.items():
+        for name in strategies().spec[module]["types"]:
+            cls = rspfed_class(module, name)
+            if issubclass(cls, _base.Sequence):
+                type_id = name if module == "RSPDefinitions" else f"PE:{name}"
+                params.append(pytest.param(module, name, id=type_id))
+    return params
+
+
+@pytest.mark.parametrize(("module", "name"), _sequence_types())
+def test_extension_additions(module: str, name: str) -> None:
+    """A SEQUENCE with unknown trailing additions: rspfed keeps and re-encodes them;
+    asn1tools skips them and reads the same known components."""
+    strategies_factory, codec_factory = _MODULES[module]
+    strategies = strategies_factory()
+    codec = codec_factory()
+    cls = rspfed_class(module, name)
+
+    @settings(
+        max_examples=max(3, _examples() // 4),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        deadline=None,
+    )
+    @given(strategies.for_type(module, name), _EXTENSION_TLVS)
+    def check(value: Any, extensions: list[bytes]) -> None:
+        built = to_rspfed(cls, value)
+        built.set_extensions(extensions)
+        der = encode(built)
+        decoded = decode(cls, der)
+        assert [e.der for e in decoded.extensions] == extensions
+        assert encode(decoded) == der
+        theirs = strategies.strip_defaults_of(module, name, codec.decode(name, der))
+        assert normalise(theirs) == normalise(from_rspfed(decoded))
+
+    check()
