@@ -7,7 +7,7 @@ truncation, length-octet changes, inserted, deleted and appended bytes.
 Property: :func:`rspfed.asn1.decode` either returns a value whose full parse
 (:func:`rspfed.asn1.jsonconv.to_json`) succeeds and whose re-encoding is
 exactly the input, or raises :class:`rspfed.errors.DecodeError` -- never
-another exception, never a hang (``pytest-timeout`` guards each type).
+another exception, never a hang (``pytest-timeout`` guards each type, scaled to the example count).
 
 Example counts follow the hypothesis profile (``ci`` small, ``fuzz`` long).
 """
@@ -126,6 +126,10 @@ def _examples() -> int:
     return max(10, int(count) // 4)
 
 
+_TIMEOUT = 120 + _examples() // 5
+"""Seconds per test before pytest-timeout calls it a hang (scales with the profile)."""
+
+
 @functools.cache
 def _ts48_elements() -> tuple[bytes, ...]:
     out: list[bytes] = []
@@ -170,7 +174,7 @@ def _types() -> list[Any]:
     return [pytest.param(name, id=name) for name in names]
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("name", _types())
 def test_fuzz(name: str) -> None:
     """Random and mutated input: exact value or DecodeError, nothing else."""
@@ -193,7 +197,7 @@ def test_fuzz(name: str) -> None:
     check()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(_TIMEOUT)
 @settings(max_examples=_examples(), deadline=None)
 @given(mutated(st.sampled_from([p.read_bytes() for p in sorted(TS48.glob("*.der"))[:4]])))
 def test_fuzz_profile_package_stream(data: bytes) -> None:
