@@ -17,8 +17,8 @@ from typing import ParamSpec, TypeVar
 import click
 from cryptography import x509
 
-from rspfed.errors import CertificateError, DecodeError, RspfedError, UsageError
 from rspfed.crypto.curves import Curve
+from rspfed.errors import CertificateError, DecodeError, RspfedError, UsageError
 from rspfed.pki.roles import CertificateRole
 from rspfed.pki.testpki import TestPki, load_trust_directory
 from rspfed.pki.validate import (
