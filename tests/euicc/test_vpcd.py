@@ -841,6 +841,7 @@ def select_mf_on(connection: Any, channel: int) -> bytes:
 
 
 @pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
 def test_pcsc_atr_and_apdus(served: Served) -> None:
     with pcsc_connection(served) as connection:
         assert bytes(connection.getATR()) == served.card.atr == ATR_T0_ONLY
@@ -857,6 +858,7 @@ def test_pcsc_atr_and_apdus(served: Served) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
 def test_pcsc_warm_and_cold_reset_reach_the_card(served: Served) -> None:
     calls = served.card.calls
     with pcsc_connection(served) as connection:
@@ -882,6 +884,7 @@ def test_pcsc_warm_and_cold_reset_reach_the_card(served: Served) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
 def test_pcsc_long_answer_over_t0_with_get_response(served: Served) -> None:
     with pcsc_connection(served) as connection:
         channel = open_channel(connection)
@@ -898,6 +901,7 @@ def test_pcsc_long_answer_over_t0_with_get_response(served: Served) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
 def test_pcsc_long_answer_in_one_piece(served_minimal: Served) -> None:
     with pcsc_connection(served_minimal) as connection:
         # vpcd carries up to 65535 bytes and pcscd passes them on unchanged.
@@ -907,6 +911,7 @@ def test_pcsc_long_answer_in_one_piece(served_minimal: Served) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
 def test_scriptor_sends_apdus(served: Served) -> None:
     scriptor = require_tool("scriptor")
     script = "00 A4 00 04 02 3F 00\n00 EE 00 00 00\n"
@@ -926,6 +931,7 @@ def test_scriptor_sends_apdus(served: Served) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
 def test_pcsc_scan_shows_the_card(served: Served) -> None:
     pcsc_scan = require_tool("pcsc_scan")
     atr = served.card.atr
