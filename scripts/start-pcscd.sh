@@ -12,13 +12,14 @@
 #
 # Environment:
 #   PCSCD_LOG        log file (default /tmp/rspfed-pcscd.log)
-#   PCSCD_LOGLEVEL   --info (default), --debug, --error; add --apdu to log APDUs
+#   PCSCD_LOGLEVEL   --info (default), --debug, --error; "--debug --apdu" logs APDUs
+#                    (they can hold PINs and keys: keep such logs private)
 #   VPCD_PORT        vpcd slot-0 port to wait for (default 35963)
 #   PCSCD_WAIT       seconds to wait for readiness (default 15)
 set -euo pipefail
 
 log=${PCSCD_LOG:-/tmp/rspfed-pcscd.log}
-level=${PCSCD_LOGLEVEL:---info}
+read -r -a level <<<"${PCSCD_LOGLEVEL:---info}"
 port=${VPCD_PORT:-35963}
 wait_s=${PCSCD_WAIT:-15}
 pidfile=/run/pcscd/pcscd.pid
@@ -62,7 +63,7 @@ fi
 rm -f "$pidfile" /run/pcscd/pcscd.comm
 
 : >"$log"
-setsid pcscd --foreground "$level" >>"$log" 2>&1 </dev/null &
+setsid pcscd --foreground "${level[@]}" >>"$log" 2>&1 </dev/null &
 pid=$!
 say "started pcscd (pid $pid); log: $log"
 
