@@ -5,7 +5,8 @@ command APDU (:mod:`rspfed.euicc.apdu`), routes it to the logical channel in
 CLA, and answers from the file system (:mod:`rspfed.euicc.fs`), the PIN
 objects, the USIM (:mod:`rspfed.euicc.usim`) or a registered :class:`Applet`
 (the ISD-R).  Nothing escapes :meth:`Uicc.transmit` but a response APDU: a
-:class:`~rspfed.euicc.apdu.StatusError` becomes its status word, any other
+:class:`~rspfed.euicc.apdu.StatusError` becomes its status word, a
+:class:`~rspfed.errors.DecodeError` from an applet ``6A80``, any other
 failure ``6F00``.
 
 **T=0 or T=1.**  The transmission protocol changes what an application sees
@@ -42,7 +43,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
-from rspfed.errors import RspfedError, StorageError, UsageError
+from rspfed.errors import DecodeError, RspfedError, StorageError, UsageError
 from rspfed.euicc.apdu import (
     SW_BLOCKED,
     SW_CHAINING_NOT_SUPPORTED,
@@ -54,6 +55,7 @@ from rspfed.euicc.apdu import (
     SW_FILE_NOT_FOUND,
     SW_FUNCTION_NOT_SUPPORTED,
     SW_INCOMPATIBLE_FILE_STRUCTURE,
+    SW_INCORRECT_DATA,
     SW_INCORRECT_P1P2,
     SW_INS_NOT_SUPPORTED,
     SW_INTERNAL_ERROR,
@@ -497,6 +499,8 @@ class Uicc:
             resp = self._dispatch(info.channel, ch, cmd, info.proprietary)
         except StatusError as exc:
             resp = ResponseApdu(b"", exc.sw)
+        except DecodeError:  # an applet could not decode the data field
+            resp = ResponseApdu(b"", SW_INCORRECT_DATA)
         return self._shape(ch, cmd, resp)
 
     def _shape(self, ch: _Channel, cmd: CommandApdu, resp: ResponseApdu) -> bytes:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from rspfed.errors import UsageError
+from rspfed.errors import DecodeError, IntegrityError, UsageError
 from rspfed.euicc.apdu import CommandApdu, ResponseApdu, StatusError
 from rspfed.euicc.card import Card
 from rspfed.euicc.uicc import (
@@ -169,8 +169,9 @@ def test_state_round_trips_through_json(card: Uicc) -> None:
 class EchoApplet:
     """A test applet: echoes the data it gets and records what it saw."""
 
-    def __init__(self, aid: bytes) -> None:
+    def __init__(self, aid: bytes, *, faulty: bool = False) -> None:
         self._aid = aid
+        self.faulty = faulty
         self.seen: list[tuple[int, CommandApdu]] = []
         self.selected: set[int] = set()
 
@@ -189,6 +190,10 @@ class EchoApplet:
         self.seen.append((channel, command))
         if command.ins == 0xCA:
             raise StatusError(0x6A88)
+        if command.ins == 0xCB:
+            raise DecodeError("not DER", type_name="Test", offset=0)
+        if command.ins == 0xCC and self.faulty:
+            raise IntegrityError("bad MAC")
         return ResponseApdu(command.data)
 
     def reset(self) -> None:
@@ -196,7 +201,7 @@ class EchoApplet:
 
 
 def test_store_data_chaining_into_applet() -> None:
-    applet = EchoApplet(ISD_R_AID)
+    applet = EchoApplet(ISD_R_AID, faulty=True)
     card = Uicc(demo_state(), applets=[applet])
     assert tx(card, "00 70 00 00 01") == (b"\x01", 0x9000)
     _, sw = tx(card, "01 A4 04 00 10 " + ISD_R_AID.hex() + " 00")
@@ -222,8 +227,10 @@ def test_store_data_chaining_into_applet() -> None:
     assert command.p1 == 0x91
     # a block out of sequence aborts the chain
     assert tx(card, "81 E2 11 05 01 AA")[1] == 0x6A86
-    # an applet's status word comes through
+    # an applet's status word comes through; DecodeError is 6A80; other errors 6F00
     assert tx(card, "81 CA 00 5A 00")[1] == 0x6A88
+    assert tx(card, "81 CB 00 5A 00")[1] == 0x6A80
+    assert tx(card, "81 CC 00 5A 00")[1] == 0x6F00
     # closing the channel deselects the applet
     assert tx(card, "00 70 80 01") == (b"", 0x9000)
     assert applet.selected == set()
