@@ -333,6 +333,11 @@ async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
 
 _BACKOFF_FIRST: Final = 0.1
 _BACKOFF_MAX: Final = 5.0
+# pcscd polls card presence every 400 ms (PCSCLITE_STATUS_POLL_RATE).  A card
+# re-inserted before a poll has seen the slot empty is taken for the old one;
+# if an application had a command fail on the old one, pcscd then keeps the
+# slot "mute" and refuses connections until the next removal.
+_REINSERT_DELAY: Final = 0.5
 
 
 async def _serve_forever(
@@ -375,7 +380,7 @@ async def _serve_forever(
             backoff = _BACKOFF_FIRST
         finally:
             await _close(writer)
-        await _sleep_or_stop(stop, backoff)
+        await _sleep_or_stop(stop, max(backoff, _REINSERT_DELAY))
         backoff = min(backoff * 2, _BACKOFF_MAX)
 
 
@@ -420,7 +425,9 @@ async def serve_vpcd(
     With ``reconnect`` (the default), a refused or lost connection (``pcscd``
     not yet started, or restarting) and a malformed frame are logged and the
     connection is tried again with exponential back-off (0.1 s doubling up to
-    5 s).  Without it, the first failure raises
+    5 s); after a connection that was up, at least 0.5 s pass first, so that
+    ``pcscd``, which polls for the card every 400 ms, sees the slot empty
+    before the card comes back.  Without it, the first failure raises
     :class:`~rspfed.errors.TransportError` (connection refused or cut) or
     :class:`~rspfed.errors.ProtocolError` (malformed frame), and a clean close
     by ``vpcd`` returns.

@@ -59,7 +59,19 @@ from rspfed.euicc.vpcd import (
 try:
     from smartcard.CardConnection import CardConnection
     from smartcard.Exceptions import CardConnectionException, NoCardException
-    from smartcard.scard import SCARD_RESET_CARD, SCARD_UNPOWER_CARD
+    from smartcard.scard import (
+        SCARD_LEAVE_CARD,
+        SCARD_RESET_CARD,
+        SCARD_S_SUCCESS,
+        SCARD_SCOPE_USER,
+        SCARD_STATE_EMPTY,
+        SCARD_STATE_PRESENT,
+        SCARD_STATE_UNAWARE,
+        SCARD_UNPOWER_CARD,
+        SCardEstablishContext,
+        SCardGetStatusChange,
+        SCardReleaseContext,
+    )
     from smartcard.System import readers as pcsc_readers
 
     HAVE_PYSCARD = True
@@ -736,42 +748,56 @@ def make_uicc() -> Card:
     return Uicc(demo_state(), transmission=Transmission.T0, applets=[LongAnswerApplet()])
 
 
+def find_reader(slot: int) -> Any:
+    name = f"Virtual PCD 00 {slot:02d}"
+    reader = next((r for r in pcsc_readers() if str(r) == name), None)
+    if reader is None:
+        pytest.fail(f"pcscd has no reader {name!r} (vpcd slot {slot})")
+    return reader
+
+
+def wait_until_usable(reader: Any, card: RecordingCard, port: int) -> None:
+    """Wait until pcscd talks to ``card`` and a PC/SC connection succeeds."""
+    # pcscd polls every 400 ms; a previous card on this slot may not have been
+    # noticed gone yet, so first wait until this card is polled.
+    deadline = time.monotonic() + 10
+    while card.atr is None:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"pcscd never polled the card on port {port}: "
+                "is another virtual card connected to that vpcd slot?"
+            )
+        time.sleep(0.02)
+    while True:
+        connection = reader.createConnection()
+        try:
+            connection.connect()
+            connection.disconnect()
+            return
+        except (NoCardException, CardConnectionException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def serve_card(inner: Card) -> Iterator[Served]:
     """Insert ``inner`` into a free vpcd slot of the real pcscd; yield once usable."""
     require_pcsc()
     with vpcd_slot() as slot:
         card = RecordingCard(inner)
-        bridge = BridgeThread(card, VPCD_DEFAULT_PORT + slot)
+        port = VPCD_DEFAULT_PORT + slot
+        bridge = BridgeThread(card, port)
         try:
-            name = f"Virtual PCD 00 {slot:02d}"
-            reader = next((r for r in pcsc_readers() if str(r) == name), None)
-            if reader is None:
-                pytest.fail(f"pcscd has no reader {name!r} (vpcd slot {slot})")
-            # pcscd polls every 400 ms; wait until it talks to this card (a
-            # previous card on this slot may not have been noticed gone yet),
-            # then until a connection succeeds.
-            deadline = time.monotonic() + 10
-            while card.atr is None:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"pcscd never polled the card on port {VPCD_DEFAULT_PORT + slot}: "
-                        "is another virtual card connected to that vpcd slot?"
-                    )
-                time.sleep(0.02)
-            while True:
-                connection = reader.createConnection()
-                try:
-                    connection.connect()
-                    connection.disconnect()
-                    break
-                except (NoCardException, CardConnectionException):
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            yield Served(card, name, reader)
+            reader = find_reader(slot)
+            wait_until_usable(reader, card, port)
+            yield Served(card, str(reader), reader)
         finally:
             bridge.close()
+            # Leave the slot only once pcscd has seen it empty, so that the
+            # next card is not taken for this one.
+            with contextlib.suppress(AssertionError):
+                wait_for_reader_state(f"Virtual PCD 00 {slot:02d}", SCARD_STATE_EMPTY)
 
 
 @pytest.fixture
@@ -946,3 +972,73 @@ def test_pcsc_scan_shows_the_card(served: Served) -> None:
     ).stdout
     assert served.reader_name in out
     assert " ".join(f"{b:02X}" for b in atr) in out, out
+
+
+def wait_for_reader_state(name: str, flag: int, *, after_event: int = -1) -> int:
+    """Wait until pcscd reports ``flag`` for reader ``name`` with an event
+    counter above ``after_event``; return the counter.
+
+    SCardGetStatusChange's dwEventState carries the reader's card event
+    counter (insertions and removals) in its upper 16 bits (pcsc-lite).
+    """
+    hresult, context = SCardEstablishContext(SCARD_SCOPE_USER)
+    assert hresult == SCARD_S_SUCCESS
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            hresult, states = SCardGetStatusChange(context, 0, [(name, SCARD_STATE_UNAWARE)])
+            assert hresult == SCARD_S_SUCCESS
+            event_state = states[0][1]
+            counter = int(event_state >> 16)
+            if event_state & flag and counter > after_event:
+                return counter
+            assert time.monotonic() < deadline, f"reader state {event_state:#x}"
+            time.sleep(0.05)
+    finally:
+        SCardReleaseContext(context)
+
+
+@pytest.mark.root
+@pytest.mark.timeout(60)  # a wedged pcscd must not eat the CI budget
+def test_pcsc_sees_removal_and_reinsertion() -> None:
+    require_pcsc()
+    with vpcd_slot() as slot:
+        reader = find_reader(slot)
+        port = VPCD_DEFAULT_PORT + slot
+        first = RecordingCard(make_uicc())
+        bridge = BridgeThread(first, port)
+        try:
+            wait_until_usable(reader, first, port)
+            counter = wait_for_reader_state(str(reader), SCARD_STATE_PRESENT)
+            connection = reader.createConnection()
+            connection.connect(disposition=SCARD_LEAVE_CARD)
+            assert transmit_t0(connection, SELECT_MF)[-2:] == b"\x90\x00"
+        finally:
+            bridge.close()
+        # Removal: the card had been powered by pcscd, so it was powered off.
+        assert first.calls[-1] == "power_off"
+        # The open handle is dead at once.
+        with pytest.raises(CardConnectionException):
+            transmit(connection, SELECT_MF)
+        with contextlib.suppress(CardConnectionException):
+            connection.disconnect()
+        # pcscd's presence poll (every 400 ms) registers the removal: the
+        # reader's event counter moves and its state is empty.  (Inserting
+        # the next card before that would hide the removal from pcscd.)
+        wait_for_reader_state(str(reader), SCARD_STATE_EMPTY, after_event=counter)
+        with pytest.raises(NoCardException):
+            reader.createConnection().connect()
+        # Re-insertion: a new card is found and works.
+        second = RecordingCard(make_uicc())
+        bridge = BridgeThread(second, port)
+        try:
+            wait_until_usable(reader, second, port)
+            connection = reader.createConnection()
+            connection.connect()
+            try:
+                assert transmit_t0(connection, SELECT_MF)[-2:] == b"\x90\x00"
+            finally:
+                connection.disconnect()
+        finally:
+            bridge.close()
+        assert "transmit A4" in second.calls
