@@ -17,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from rspfed.errors import DecodeError, IntegrityError, UsageError
 from rspfed.euicc.apdu import CommandApdu, ResponseApdu, StatusError
 from rspfed.euicc.card import Card
+from rspfed.euicc.fs import FileStructure
 from rspfed.euicc.uicc import (
     ATR,
     ATR_T0_ONLY,
@@ -28,6 +29,7 @@ from rspfed.euicc.uicc import (
     demo_state,
 )
 
+TS_ = FileStructure.TRANSPARENT
 PIN1 = "31323334ffffffff"
 PUK1 = "3132333435363738"
 
@@ -677,3 +679,143 @@ def test_long_responses_t0_equals_t1(size: int, le: int) -> None:
         assert sw == 0x9000
         answers.append(got)
     assert answers[0] == answers[1] == payload
+
+
+# -- model-based: binary and record commands against plain Python models -----------
+
+binary_ops = st.lists(
+    st.tuples(
+        st.booleans(), st.integers(0, 70), st.binary(min_size=1, max_size=40), st.integers(0, 255)
+    ),
+    max_size=30,
+)
+
+
+@given(st.binary(min_size=1, max_size=64), binary_ops, st.booleans())
+def test_binary_commands_follow_a_bytearray(
+    initial: bytes, ops: list[tuple[bool, int, bytes, int]], sfi: bool
+) -> None:
+    from rspfed.euicc.fs import AccessCondition, AccessRules, FileSpec, FileSystemSpec
+
+    alw = AccessRules(read=AccessCondition.ALW, update=AccessCondition.ALW)
+    base = demo_state()
+    mf = attrs.evolve(
+        base.fs.mf,
+        children=(*base.fs.mf.children, FileSpec(0x2F20, TS_, content=initial, sfi=20, access=alw)),
+    )
+    card = Uicc(attrs.evolve(base, fs=FileSystemSpec(mf, base.fs.adfs)))
+    if not sfi:
+        assert tx(card, "00 A4 00 0C 02 2F20")[1] == 0x9000
+    model = bytearray(initial)
+    for write, offset, data, le in ops:
+        p1p2 = bytes([0x80 | 20, offset]) if sfi else offset.to_bytes(2, "big")
+        if write:
+            _, sw = tx(card, "00 D6" + p1p2.hex() + f"{len(data):02X}" + data.hex())
+            if offset >= len(model):
+                assert sw == 0x6B00
+            elif offset + len(data) > len(model):
+                assert sw == 0x6700
+            else:
+                assert sw == 0x9000
+                model[offset : offset + len(data)] = data
+        else:
+            got, sw = tx(card, "00 B0" + p1p2.hex() + f"{le:02X}")
+            ne = le or 256
+            if offset >= len(model):
+                assert sw == 0x6B00
+            elif le == 0:
+                assert (got, sw) == (bytes(model[offset:]), 0x9000)
+            elif offset + ne > len(model):
+                assert (got, sw) == (bytes(model[offset:]), 0x6282)
+            else:
+                assert (got, sw) == (bytes(model[offset : offset + ne]), 0x9000)
+    assert next(c for c in card.snapshot().fs.mf.children if c.fid == 0x2F20).content == bytes(
+        model
+    )
+
+
+record_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["abs", "next", "prev", "cur", "upd"]),
+        st.integers(0, 6),
+        st.binary(min_size=3, max_size=3),
+    ),
+    max_size=30,
+)
+
+
+@given(st.integers(1, 5), record_ops, st.sampled_from(["linear", "cyclic"]))
+def test_record_commands_follow_a_list(
+    count: int, ops: list[tuple[str, int, bytes]], kind: str
+) -> None:
+    from rspfed.euicc.fs import (
+        AccessCondition,
+        AccessRules,
+        FileSpec,
+        FileStructure,
+        FileSystemSpec,
+    )
+
+    alw = AccessRules(read=AccessCondition.ALW, update=AccessCondition.ALW)
+    cyclic = kind == "cyclic"
+    records = [bytes([i, i, i]) for i in range(1, count + 1)]
+    structure = FileStructure.CYCLIC if cyclic else FileStructure.LINEAR_FIXED
+    base = demo_state()
+    mf = attrs.evolve(
+        base.fs.mf,
+        children=(
+            *base.fs.mf.children,
+            FileSpec(0x2F21, structure, records=tuple(records), sfi=21, access=alw),
+        ),
+    )
+    card = Uicc(attrs.evolve(base, fs=FileSystemSpec(mf, base.fs.adfs)))
+    assert tx(card, "00 A4 00 0C 02 2F21")[1] == 0x9000
+    model, pointer = list(records), 0
+    for op, n, data in ops:
+        if op == "upd":
+            if cyclic:
+                assert tx(card, "00 DC 00 03 03" + data.hex())[1] == 0x9000
+                model, pointer = [data, *model[:-1]], 1
+            else:
+                _, sw = tx(card, f"00 DC {n:02X} 04 03" + data.hex())
+                target = n or pointer
+                if 1 <= target <= count:
+                    assert sw == 0x9000
+                    model[target - 1], pointer = data, target
+                else:
+                    assert sw == 0x6A83
+            continue
+        if op in ("abs", "cur"):
+            number = n if op == "abs" else 0
+            got, sw = tx(card, f"00 B2 {number:02X} 04 03")
+            target = number or pointer
+            if 1 <= target <= count:
+                assert (got, sw) == (model[target - 1], 0x9000)
+            else:
+                assert sw == 0x6A83
+            continue
+        got, sw = tx(card, "00 B2 00 " + ("02" if op == "next" else "03") + " 03")
+        target = (pointer + 1) if op == "next" else (pointer - 1 if pointer else count)
+        if not 1 <= target <= count:
+            if not cyclic:
+                assert sw == 0x6A83
+                continue
+            target = 1 if op == "next" else count
+        assert (got, sw) == (model[target - 1], 0x9000)
+        pointer = target
+
+
+def test_held_responses_are_per_channel() -> None:
+    card = Uicc(demo_state(), transmission=Transmission.T0)
+    assert tx(card, "00 70 00 00 01") == (b"\x01", 0x9000)
+    _, sw0 = tx(card, "00 A4 00 04 02 2FE2")
+    _, sw1 = tx(card, "01 A4 00 04 02 3F00")
+    assert sw0 >> 8 == sw1 >> 8 == 0x61
+    d1, _ = tx(card, f"01 C0 00 00 {sw1 & 0xFF:02X}")
+    d0, _ = tx(card, f"00 C0 00 00 {sw0 & 0xFF:02X}")  # still held after channel 1's commands
+    assert fcp(d0)[0x83] == b"\x2f\xe2"
+    assert fcp(d1)[0x83] == b"\x3f\x00"
+    # any other command on the channel drops what was held
+    tx(card, "00 A4 00 04 02 2FE2")
+    tx(card, "00 A4 00 0C 02 3F00")
+    assert tx(card, "00 C0 00 00 10")[1] == 0x6985
