@@ -78,14 +78,16 @@ from rspfed.euicc.apdu import (
 )
 from rspfed.euicc.fs import (
     AccessCondition,
+    AccessRules,
     FileNode,
+    FileSpec,
     FileStructure,
     FileSystem,
     FileSystemSpec,
     Lcsi,
     Operation,
 )
-from rspfed.euicc.usim import AkaSpec, Usim
+from rspfed.euicc.usim import AkaAlgorithmId, AkaSpec, Usim
 
 __all__ = [
     "ATR",
@@ -97,11 +99,16 @@ __all__ = [
     "PIN_APPL_2",
     "PIN_UNIVERSAL",
     "STORE_DATA_LIMIT",
+    "TS48_TEST_K",
+    "USIM_AID",
     "Applet",
     "PinSpec",
     "Transmission",
     "Uicc",
     "UiccState",
+    "demo_state",
+    "encode_iccid",
+    "encode_imsi",
 ]
 
 ISD_R_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
@@ -1152,9 +1159,6 @@ def demo_state(
     AKA with the TS 34.108 test algorithm and K (default: the TS.48 key),
     SQN checking on; PIN1 (enabled, with PUK), PIN2, ADM1.
     """
-    from rspfed.euicc.fs import AccessRules, FileSpec
-    from rspfed.euicc.usim import AkaAlgorithmId
-
     alw = AccessCondition.ALW
     pin = AccessCondition.PIN1
     adm = AccessCondition.ADM1
