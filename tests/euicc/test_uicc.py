@@ -824,7 +824,7 @@ def test_held_responses_are_per_channel() -> None:
 
 
 def test_identity_encodings() -> None:
-    # TS 31.102 §4.2.2: length, then "digit 1 | parity" (9 = odd count, 1 = even), nibble-swapped BCD
+    # TS 31.102 §4.2.2: length, "digit 1 | parity" (9 odd, 1 even), nibble-swapped BCD
     assert encode_imsi("001010123456789") == bytes.fromhex("080910101032547698")
     assert encode_imsi("00101012345678") == bytes.fromhex("0801101010325476f8")
     # TS 102 221 §13.2: nibble-swapped BCD, F-padded to 10 octets
