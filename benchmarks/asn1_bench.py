@@ -3,6 +3,8 @@
 Messages (realistic sizes; random-but-valid fields, real GSMA SGP.26
 certificates):
 
+* ``Certificate`` on its own (CERT.DPauth.ECDSA, NIST P-256) -- part of the
+  two ES10b requests below, shown alone because it dominates their cost,
 * ``AuthenticateServerRequest`` (ES10b, with CERT.DPauth),
 * ``PrepareDownloadRequest`` (ES10b, with CERT.DPpb),
 * ``BoundProfilePackage`` carrying a TS.48 test profile: its ``sequenceOf86``
@@ -118,6 +120,7 @@ def build_messages(rng: random.Random) -> dict[str, tuple[type[Any], bytes]]:
         }
     )
     return {
+        "Certificate": (x509.Certificate, dp_auth.dump()),
         "AuthenticateServerRequest": (rsp.AuthenticateServerRequest, encode(auth)),
         "PrepareDownloadRequest": (rsp.PrepareDownloadRequest, encode(prepare)),
         "BoundProfilePackage": (rsp.BoundProfilePackage, encode(bpp)),
@@ -158,7 +161,16 @@ def lazy_readers() -> dict[str, Callable[[Any], object]]:
             len(msg["sequenceOf86"]),
         )
 
+    def certificate(cert: Any) -> object:
+        # chain check: the signed part as received, the signature, the issuer
+        return (
+            received_der(cert["tbs_certificate"]),
+            cert["signature_value"].native,
+            received_der(cert["tbs_certificate"]["issuer"]),
+        )
+
     return {
+        "Certificate": certificate,
         "AuthenticateServerRequest": auth,
         "PrepareDownloadRequest": prepare,
         "BoundProfilePackage": bpp,
