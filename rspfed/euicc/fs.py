@@ -19,7 +19,9 @@ number) as expanded-format access rules.  Here every file carries an explicit
 :class:`AccessRules` (one :class:`AccessCondition` per operation: ``ALW``,
 ``PIN1``, ``PIN2``, ``ADM1`` or ``NEV``) that the card enforces, and the
 ``arr`` bytes that are only reported in the FCP.  The two are not
-cross-checked: whoever builds the spec keeps them consistent.
+cross-checked: whoever builds the spec keeps them consistent;
+:func:`access_rules_from_arr` maps one expanded-format EF.ARR record to
+:class:`AccessRules` for that purpose.
 
 Records are numbered from 1.  In a cyclic EF record 1 is the most recently
 written record (TS 102 221 §8.2.1).
@@ -33,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from rspfed.errors import StorageError, UsageError
+from rspfed.errors import DecodeError, StorageError, UsageError
 
 __all__ = [
     "ADF_FID",
@@ -49,6 +51,7 @@ __all__ = [
     "Lcsi",
     "Operation",
     "StandardFile",
+    "access_rules_from_arr",
 ]
 
 MF_FID = 0x3F00
@@ -508,3 +511,121 @@ STANDARD_FILES: tuple[StandardFile, ...] = (
     StandardFile(0x6FE4, "EF.EPSNSC", "ADF.USIM", 0x18),
 )
 """Common EFs with their TS 102 221 / TS 31.102 names and SFIs (the SFIs per TS 31.102 §4.2)."""
+
+
+# -- EF.ARR records (expanded format) to AccessRules ---------------------------------
+
+_AM_BITS = {
+    Operation.READ: 0x01,
+    Operation.UPDATE: 0x02,
+    Operation.DEACTIVATE: 0x08,
+    Operation.ACTIVATE: 0x10,
+}
+_STRENGTH = [
+    AccessCondition.ALW,
+    AccessCondition.PIN1,
+    AccessCondition.PIN2,
+    AccessCondition.ADM1,
+    AccessCondition.NEV,
+]
+
+
+def _key_condition(key_ref: int) -> AccessCondition:
+    if key_ref in (0x01, 0x11) or 0x02 <= key_ref <= 0x08:
+        return AccessCondition.PIN1
+    if 0x81 <= key_ref <= 0x88:
+        return AccessCondition.PIN2
+    if 0x0A <= key_ref <= 0x0E:
+        return AccessCondition.ADM1
+    return AccessCondition.NEV
+
+
+def _tlvs(data: bytes, name: str) -> list[tuple[int, bytes]]:
+    out: list[tuple[int, bytes]] = []
+    i = 0
+    while i < len(data):
+        tag = data[i]
+        if tag in (0x00, 0xFF):  # padding up to the record length
+            if any(b != tag for b in data[i:]):
+                raise DecodeError("data after padding", type_name=name, offset=i)
+            break
+        if i + 1 >= len(data):
+            raise DecodeError("truncated TLV", type_name=name, offset=i)
+        n, j = data[i + 1], i + 2
+        if n == 0x81:
+            if j >= len(data):
+                raise DecodeError("truncated length", type_name=name, offset=i)
+            n, j = data[j], j + 1
+        elif n > 0x7F:
+            raise DecodeError("unsupported length form", type_name=name, offset=i)
+        if j + n > len(data):
+            raise DecodeError("value runs past the end", type_name=name, offset=i)
+        out.append((tag, data[j : j + n]))
+        i = j + n
+    return out
+
+
+def _sc_condition(tag: int, value: bytes) -> AccessCondition:
+    if tag == 0x90:
+        return AccessCondition.ALW
+    if tag == 0xA4:  # control reference template: 83 key reference (95 usage qualifier ignored)
+        refs = [v for t, v in _tlvs(value, "CRT") if t == 0x83]
+        if len(refs) != 1 or len(refs[0]) != 1:
+            raise DecodeError("CRT without one key reference", type_name="SC_DO")
+        return _key_condition(refs[0][0])
+    if tag in (0xA0, 0xAF):  # OR / AND templates
+        inner = [_STRENGTH.index(_sc_condition(t, v)) for t, v in _tlvs(value, "SC_DO")]
+        if not inner:
+            raise DecodeError("empty OR/AND template", type_name="SC_DO")
+        return _STRENGTH[min(inner) if tag == 0xA0 else max(inner)]
+    return AccessCondition.NEV  # 97 (never) and anything this model does not know
+
+
+def access_rules_from_arr(record: bytes) -> AccessRules:
+    """Approximate one expanded-format EF.ARR record (TS 102 221 §9.2.4) as :class:`AccessRules`.
+
+    Each access mode DO (tag ``80``: b1 READ, b2 UPDATE, b4 DEACTIVATE, b5
+    ACTIVATE) applies the security condition DOs that follow it: ``90``
+    always, ``97`` never, ``A4`` a key reference (``01``, ``11`` and the
+    other application PINs ``02``-``08`` count as PIN1, ``81``-``88`` as PIN2,
+    ``0A``-``0E`` as ADM1, anything else never), ``A0``/``AF`` OR/AND
+    templates (the weakest/strongest member, in the order ALW < PIN1 < PIN2 <
+    ADM1 < NEV).  Several SC DOs after one AM DO are alternatives (OR).
+    Command-header AM DOs (``84``) are skipped.  An operation that no AM DO
+    mentions is never allowed.  Malformed TLVs raise
+    :class:`~rspfed.errors.DecodeError`.
+    """
+    found: dict[Operation, AccessCondition] = {}
+    am: int | None = None
+    current: list[AccessCondition] = []
+
+    def flush() -> None:
+        if am is None:
+            return
+        if not current:
+            raise DecodeError("access mode without a security condition", type_name="EF.ARR")
+        condition = _STRENGTH[min(_STRENGTH.index(c) for c in current)]
+        for op, bit in _AM_BITS.items():
+            if am & bit and op not in found:
+                found[op] = condition
+
+    for tag, value in _tlvs(bytes(record), "EF.ARR"):
+        if 0x80 <= tag <= 0x8F:
+            flush()
+            current = []
+            if tag == 0x80:
+                if len(value) != 1:
+                    raise DecodeError("access mode byte must be one octet", type_name="AM_DO")
+                am = value[0]
+            else:
+                am = None  # a command-specific AM DO: its conditions are skipped
+        else:
+            current.append(_sc_condition(tag, value))
+    flush()
+    never = AccessCondition.NEV
+    return AccessRules(
+        read=found.get(Operation.READ, never),
+        update=found.get(Operation.UPDATE, never),
+        activate=found.get(Operation.ACTIVATE, never),
+        deactivate=found.get(Operation.DEACTIVATE, never),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rspfed.errors import StorageError, UsageError
+from rspfed.errors import DecodeError, StorageError, UsageError
 from rspfed.euicc.fs import (
     STANDARD_FILES,
     AccessCondition,
@@ -20,6 +21,7 @@ from rspfed.euicc.fs import (
     FileSystem,
     FileSystemSpec,
     Lcsi,
+    access_rules_from_arr,
 )
 
 TS = FileStructure.TRANSPARENT
@@ -266,3 +268,62 @@ def test_standard_files_table() -> None:
     for location in {f.location for f in STANDARD_FILES}:
         sfis = [f.sfi for f in STANDARD_FILES if f.location == location and f.sfi is not None]
         assert len(sfis) == len(set(sfis)), location
+
+
+# EF.ARR records of the MF in the GSMA TS.48 v5 test profile (TS48v5_SAIP2.3_NoBERTLV.der),
+# read by hand: 80 = access mode byte, 90 00 always, A4 06 83 01 <key> 95 01 08 a PIN/ADM.
+ADM = "A40683010A950108"
+PIN1_ = "A406830101950108"
+PIN2_ = "A406830181950108"
+ARR_RECORDS = [
+    ("80015E" + ADM + "8401D4" + ADM, ("NEV", "ADM1", "ADM1", "ADM1")),
+    ("8001019000" + "80015A" + ADM + "8401D4" + ADM, ("ALW", "ADM1", "ADM1", "ADM1")),
+    ("8001019000" + "800118" + ADM, ("ALW", "NEV", "ADM1", "ADM1")),
+    (
+        "8001019000" + "800102" + PIN1_ + "8401D4" + ADM + "800158" + ADM,
+        ("ALW", "PIN1", "ADM1", "ADM1"),
+    ),
+    (
+        "800103" + PIN1_ + "800118" + PIN2_ + "800140" + ADM + "8401D4" + ADM,
+        ("PIN1", "PIN1", "PIN2", "PIN2"),
+    ),
+    ("800101" + PIN1_ + "800102" + PIN2_ + "800158" + ADM, ("PIN1", "PIN2", "ADM1", "ADM1")),
+    ("8001039000" + "800158" + ADM + "8401D4" + ADM + "FFFFFF", ("ALW", "ALW", "ADM1", "ADM1")),
+]
+
+
+@pytest.mark.parametrize(("record", "expected"), ARR_RECORDS)
+def test_access_rules_from_ts48_arr_records(
+    record: str, expected: tuple[str, str, str, str]
+) -> None:
+    rules = access_rules_from_arr(bytes.fromhex(record))
+    read, update, activate, deactivate = (AccessCondition(e) for e in expected)
+    assert rules == AccessRules(read=read, update=update, activate=activate, deactivate=deactivate)
+
+
+def test_access_rules_templates_and_errors() -> None:
+    # OR template: the weakest; AND template: the strongest; 97 never
+    assert access_rules_from_arr(bytes.fromhex("800101 A00A" + PIN1_ + "9000")).read is (
+        AccessCondition.ALW
+    )
+    assert (
+        access_rules_from_arr(bytes.fromhex("800101 AF12" + PIN1_ + ADM + "9000")).read
+        is AccessCondition.ADM1
+    )
+    assert access_rules_from_arr(bytes.fromhex("8001039700")).update is AccessCondition.NEV
+    for bad in (
+        "8001",
+        "800101",
+        "80020101 9000",
+        "800101 A4028301",
+        "8001019000 01",
+        "800101 A000",
+    ):
+        with pytest.raises(DecodeError):
+            access_rules_from_arr(bytes.fromhex(bad.replace(" ", "")))
+
+
+@given(st.binary(max_size=40))
+def test_access_rules_any_bytes(record: bytes) -> None:
+    with contextlib.suppress(DecodeError):
+        access_rules_from_arr(record)
