@@ -56,7 +56,7 @@ from typing import Any, TypeVar, cast
 from asn1crypto import core, parser
 
 from rspfed.asn1._base import UNKNOWN_ALTERNATIVE, Opaque
-from rspfed.errors import DecodeError, EncodeError
+from rspfed.errors import DecodeError, EncodeError, UsageError
 
 __all__ = ["EXTENSIONS_KEY", "OPEN_TYPE_KEY", "UNKNOWN_KEY", "from_json", "to_json"]
 
@@ -103,6 +103,12 @@ def _json_name(cls: type[core.Asn1Value], name: str) -> str:
     return _SNAKE.sub(lambda m: m.group(1).upper(), name)
 
 
+def _components(entries: Any) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``_fields`` / ``_alternatives`` as (name, spec, params) triples (asn1crypto
+    allows pairs until a class is first instantiated)."""
+    return [(e[0], e[1], e[2] if len(e) > 2 else {}) for e in entries or ()]
+
+
 def _schema_type_name(cls: type[core.Asn1Value]) -> str:
     name = getattr(cls, "_asn1_name", "")
     return str(name) if name else cls.__name__
@@ -115,9 +121,13 @@ def _schema_type_name(cls: type[core.Asn1Value]) -> str:
 def to_json(value: core.Asn1Value) -> Any:
     """The JSON form of ``value`` (see the module docstring); deterministic.
 
-    Raises :class:`EncodeError` for a value that has no complete form (e.g. a
-    SEQUENCE built without a mandatory component).
+    The value is not validated: components missing from a hand-built value are
+    simply left out (:func:`rspfed.asn1.encode` refuses such a value).  Raises
+    :class:`UsageError` if ``value`` is not an asn1crypto value and
+    :class:`EncodeError` if a part of it has no JSON form.
     """
+    if not isinstance(value, core.Asn1Value):
+        raise UsageError("to_json() takes an asn1crypto value")
     try:
         return _to_json(value)
     except _BUILD_ERRORS as exc:
@@ -179,7 +189,7 @@ def _choice_to_json(value: core.Choice) -> dict[str, Any]:
 def _sequence_to_json(value: core.Sequence) -> dict[str, Any]:
     out: dict[str, Any] = {}
     cls = type(value)
-    for index, (name, _spec, params) in enumerate(value._fields):
+    for index, (name, _spec, params) in enumerate(_components(cls._fields)):
         child = value[name]
         if isinstance(child, core.Void):
             continue
@@ -216,7 +226,10 @@ def from_json(cls: type[T], obj: Any) -> T:
 
     Raises :class:`DecodeError` (with the JSON path) for JSON that does not
     fit ``cls``; constraints are checked when the value is encoded.
+    :class:`UsageError` if ``cls`` is not an asn1crypto class.
     """
+    if not (isinstance(cls, type) and issubclass(cls, core.Asn1Value)):
+        raise UsageError("from_json() takes an asn1crypto class")
     try:
         return cast(T, _from_json(cls, obj, "$"))
     except _BuildError as exc:
@@ -392,7 +405,7 @@ def _choice_from_json(cls: type[Any], obj: Any, path: str) -> Any:
             return cls.unknown(der)
         except (EncodeError, *_BUILD_ERRORS) as exc:
             raise _fail(cls, path, str(exc).splitlines()[0]) from None
-    for name, spec, _params in cls._alternatives:
+    for name, spec, _params in _components(cls._alternatives):
         if _json_name(cls, name) == key:
             return cls(name=name, value=_from_json(spec, item, f"{path}.{key}"))
     raise _fail(cls, path, f"{key!r} is not an alternative of {_schema_type_name(cls)}")
@@ -400,14 +413,15 @@ def _choice_from_json(cls: type[Any], obj: Any, path: str) -> Any:
 
 def _sequence_from_json(cls: type[Any], obj: Any, path: str) -> Any:
     _expect(cls, obj, dict, path, "an object")
-    by_json = {_json_name(cls, name): name for name, _spec, _params in cls._fields}
+    fields = _components(cls._fields)
+    by_json = {_json_name(cls, name): name for name, _spec, _params in fields}
     for key in obj:
         if key not in by_json and key != EXTENSIONS_KEY:
             raise _fail(cls, path, f"{key!r} is not a component of {_schema_type_name(cls)}")
     dynamic = cls._oid_pair is not None or cls._spec_callbacks is not None
     value = cls() if dynamic else None
     children: dict[str, Any] = {}
-    for index, (name, field_spec, params) in enumerate(cls._fields):
+    for index, (name, field_spec, params) in enumerate(fields):
         key = _json_name(cls, name)
         if key not in obj:
             if not params or not ("optional" in params or "default" in params):

@@ -164,6 +164,17 @@ def test_expiration_date_uses_asn1_names() -> None:
     _round_trip(rsp.ExpirationDate, value.dump())
 
 
+def test_usage_errors() -> None:
+    from rspfed.errors import UsageError
+
+    not_a_value: Any = b"\x30\x00"
+    not_a_class: Any = dict
+    with pytest.raises(UsageError):
+        jsonconv.to_json(not_a_value)
+    with pytest.raises(UsageError):
+        jsonconv.from_json(not_a_class, {})
+
+
 def test_time_strings_are_exact() -> None:
     for der in certificate_ders()[:3]:
         cert = decode(x509.Certificate, der)
