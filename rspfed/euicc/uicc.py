@@ -141,7 +141,8 @@ def _with_tck(body: bytes) -> bytes:
 # TD1=80: TD2 follows, T=0; TD2=91: TA3, TD3 follow, T=1; TA3=FE: IFSC 254;
 # TD3=1F: TA4 follows, T=15; TA4=C7: clock stop no preference, classes A, B, C.
 # Historical (compact-TLV, category 80): 31 E0 (card service data: selection
-# by full/partial DF name, EF.DIR and EF.ATR present), 73 FE 21 5F (card
+# by full/partial DF name, data objects in EF.DIR read by READ RECORD, card
+# with MF), 73 FE 21 5F (card
 # capabilities: selection methods, data coding 21, extended Lc/Le, logical
 # channels assigned by card and terminal, 8 or more channels).
 ATR = _with_tck(bytes.fromhex("3B979680 91FE1FC7 8031E073 FE215F"))
