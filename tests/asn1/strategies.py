@@ -23,6 +23,14 @@ minimum size).
 PKIX ``Certificate`` and ``CertificateList`` are not generated: real GSMA
 SGP.26 certificates (and CRLs made with ``cryptography`` naming the SGP.26 CIs)
 are drawn instead, as asn1tools values decoded from their DER.
+
+Also here: :func:`to_rspfed` / :func:`from_rspfed` convert between that value
+form and rspfed (asn1crypto) values by walking the asn1crypto class tree
+(CHOICE alternative names kept), :meth:`SpecStrategies.strip_defaults` makes
+asn1tools' decodings comparable, and :func:`x680_retags` /
+:func:`rsp_compiled_x680` give asn1tools the SGP.22 module with tags on tagged
+CHOICEs written ``IMPLICIT`` (X.680 31.2.7; see ``ASN1TOOLS_DEFECTS`` in
+``test_differential``).
 """
 
 from __future__ import annotations
