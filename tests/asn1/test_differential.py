@@ -24,9 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rspfed.asn1 import UNKNOWN_ALTERNATIVE, decode, encode, rsp
+from rspfed.asn1 import UNKNOWN_ALTERNATIVE, decode, encode, received_der, rsp
 from tests.asn1.strategies import (
     SpecStrategies,
+    certificate_ders,
+    crl_ders,
     from_rspfed,
     normalise,
     pe_compiled,
@@ -331,3 +333,30 @@ def test_extension_additions(module: str, name: str) -> None:
         assert normalise(theirs) == normalise(from_rspfed(decoded))
 
     check()
+
+
+# ---------------------------------------------------------------------------
+# PKIX: real SGP.26 certificates and CRLs
+
+
+@pytest.mark.parametrize(
+    ("name", "der"),
+    [pytest.param("Certificate", der, id=f"cert{i}") for i, der in enumerate(certificate_ders())]
+    + [pytest.param("CertificateList", der, id=f"crl{i}") for i, der in enumerate(crl_ders())],
+)
+def test_pkix_both_reproduce(name: str, der: bytes) -> None:
+    """Both codecs accept every SGP.26 certificate (and the CRLs) and re-encode them exactly."""
+    from asn1crypto import crl, x509
+
+    codec = rsp_compiled()
+    assert codec.encode(name, codec.decode(name, der)) == der
+    cls = x509.Certificate if name == "Certificate" else crl.CertificateList
+    value = decode(cls, der)
+    assert encode(value) == der
+    tbs = "tbsCertificate" if name == "Certificate" else "tbsCertList"
+    tbs_der = codec.encode(
+        "TBSCertificate" if name == "Certificate" else "TBSCertList", codec.decode(name, der)[tbs]
+    )
+    assert tbs_der == received_der(
+        value["tbs_certificate" if name == "Certificate" else "tbs_cert_list"]
+    )
