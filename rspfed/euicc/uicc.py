@@ -535,9 +535,9 @@ class Uicc:
             raise StatusError(SW_INCORRECT_P1P2)
         if not ch.pending:
             raise StatusError(SW_CONDITIONS_NOT_SATISFIED, "no response pending")
-        if cmd.data:
+        if cmd.data or cmd.ne is None:
             raise StatusError(SW_WRONG_LENGTH)
-        ne = cmd.ne if cmd.ne is not None else 0
+        ne = cmd.ne
         remaining = len(ch.pending)
         if self.transmission is Transmission.T0 and ne > remaining:
             return sw_wrong_le(remaining).to_bytes(2, "big")

@@ -157,6 +157,8 @@ def test_t0_get_response_reassembles_t1_answer() -> None:
     assert sw >> 8 == 0x61
     assert sw & 0xFF == len(full)
     assert tx(t0, f"00 C0 00 00 {len(full) + 1:02X}")[1] == 0x6C00 | len(full)
+    assert tx(t0, "00 C0 00 00")[1] == 0x6700  # GET RESPONSE is a case 2 command
+    assert tx(t0, "00 C0 00 01 00")[1] == 0x6A86
     data, sw = tx(t0, f"00 C0 00 00 {len(full):02X}")
     assert (data, sw) == (full, 0x9000)
 
