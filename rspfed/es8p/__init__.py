@@ -33,6 +33,8 @@ SM-DP+ side (:mod:`rspfed.es8p.build`)::
                                 deterministic_signature=False) -> bytes
     protect_profile_package(package, ppk) -> ProtectedProfilePackage   # once per profile
     generate_ppk(rand) -> SessionKeys
+    protect_bpp_segments(keys, configure_isdp_der, metadata_der, profile) -> BppSegments
+    assemble_bound_profile_package(isc_der, segments) -> bytes
     store_metadata_request(iccid, service_provider_name, profile_name, *, ...) -> bytes
 
 LPA (:mod:`rspfed.es8p.segment`)::
@@ -65,10 +67,13 @@ from __future__ import annotations
 from rspfed.es8p.build import (
     DEFAULT_CONFIGURE_ISDP,
     REMOTE_OP_INSTALL_BPP,
+    BppSegments,
     ProtectedProfilePackage,
+    assemble_bound_profile_package,
     build_bound_profile_package,
     generate_ppk,
     initialise_secure_channel_signed_data,
+    protect_bpp_segments,
     protect_profile_package,
     replace_session_keys_request,
     store_metadata_request,
@@ -108,6 +113,7 @@ __all__ = [
     "BppComplete",
     "BppError",
     "BppEvent",
+    "BppSegments",
     "BppUnbinder",
     "ErrorReason",
     "InstallationFailure",
@@ -119,10 +125,12 @@ __all__ = [
     "SecureChannelInitialised",
     "SessionKeysReplaced",
     "UnbinderState",
+    "assemble_bound_profile_package",
     "build_bound_profile_package",
     "build_profile_installation_result",
     "generate_ppk",
     "initialise_secure_channel_signed_data",
+    "protect_bpp_segments",
     "protect_profile_package",
     "replace_session_keys_request",
     "segment_bpp_for_es10b",

@@ -25,10 +25,13 @@ from rspfed.es8p._tlv import tlv
 __all__ = [
     "DEFAULT_CONFIGURE_ISDP",
     "REMOTE_OP_INSTALL_BPP",
+    "BppSegments",
     "ProtectedProfilePackage",
+    "assemble_bound_profile_package",
     "build_bound_profile_package",
     "generate_ppk",
     "initialise_secure_channel_signed_data",
+    "protect_bpp_segments",
     "protect_profile_package",
     "replace_session_keys_request",
     "store_metadata_request",
@@ -239,13 +242,13 @@ def build_bound_profile_package(
         raise UsageError(f"EID must be {EID_SIZE} octets")
     metadata_der = _checked_der(metadata, rsp.StoreMetadataRequest, "metadata")
     configure_der = _checked_der(configure_isdp, rsp.ConfigureISDPRequest, "configure_isdp")
+    content: bytes | ProtectedProfilePackage
     if isinstance(profile, bytes | bytearray | memoryview):
-        package: bytes | None = bytes(profile)
-        if not package:
+        content = bytes(profile)
+        if not content:
             raise UsageError("empty profile package")
-        ppp = None
     elif isinstance(profile, ProtectedProfilePackage):
-        package, ppp = None, profile
+        content = profile
     else:
         raise UsageError("profile must be bytes or a ProtectedProfilePackage")
 
@@ -262,16 +265,57 @@ def build_bound_profile_package(
     isc = tlv(_TAG_ISC, data_objects + tlv(_TAG_SIGN, smdp_sign))
 
     keys = derive_session_keys(ecka.ecka_dh(smdp_ot_key, euicc_public), host_id, eid)
+    segments = protect_bpp_segments(keys, configure_der, metadata_der, content)
+    return assemble_bound_profile_package(isc, segments)
+
+
+@attrs.frozen
+class BppSegments:
+    """The protected segments of a BPP, in order (each a whole ``'87'``/``'88'``/``'86'`` TLV)."""
+
+    first_sequence_of_87: tuple[bytes, ...] = attrs.field(repr=False)
+    sequence_of_88: tuple[bytes, ...] = attrs.field(repr=False)
+    second_sequence_of_87: tuple[bytes, ...] | None = attrs.field(repr=False)
+    sequence_of_86: tuple[bytes, ...] = attrs.field(repr=False)
+
+
+def protect_bpp_segments(
+    keys: SessionKeys,
+    configure_isdp_der: bytes,
+    metadata_der: bytes,
+    profile: bytes | ProtectedProfilePackage,
+) -> BppSegments:
+    """Protect the BPP's commands under the session ``keys`` (one BSP MAC chain).
+
+    ``ConfigureISDPRequest`` as one encrypted ``'87'``, the
+    ``StoreMetadataRequest`` MAC-only in ``'88'`` segments, then either the
+    profile package encrypted in ``'86'`` segments or, for a
+    :class:`ProtectedProfilePackage`, one encrypted ``'87'`` with its
+    ``ReplaceSessionKeysRequest`` followed by its precomputed ``'86'`` segments.
+    The DER inputs are used as given (not checked here).
+    """
     enc = bsp.BspEncryptor(keys)
-    first87 = [enc.protect(bsp.TAG_CONFIGURE_ISDP, configure_der)]
-    seq88 = enc.protect_split(bsp.TAG_STORE_METADATA, metadata_der, encrypt=False)
-    parts = [isc, tlv(b"\xa0", b"".join(first87)), tlv(b"\xa1", b"".join(seq88))]
-    if ppp is not None:
-        rsk = enc.protect(bsp.TAG_REPLACE_SESSION_KEYS, replace_session_keys_request(ppp.keys))
-        parts.append(tlv(b"\xa2", rsk))
-        seq86: Iterable[bytes] = ppp.segments
-    else:
-        assert package is not None
-        seq86 = enc.protect_split(bsp.TAG_PROFILE_ELEMENT, package)
-    parts.append(tlv(b"\xa3", b"".join(seq86)))
+    first87 = (enc.protect(bsp.TAG_CONFIGURE_ISDP, configure_isdp_der),)
+    seq88 = tuple(enc.protect_split(bsp.TAG_STORE_METADATA, metadata_der, encrypt=False))
+    if isinstance(profile, ProtectedProfilePackage):
+        rsk = enc.protect(bsp.TAG_REPLACE_SESSION_KEYS, replace_session_keys_request(profile.keys))
+        return BppSegments(first87, seq88, (rsk,), profile.segments)
+    if not profile:
+        raise UsageError("empty profile package")
+    seq86 = tuple(enc.protect_split(bsp.TAG_PROFILE_ELEMENT, bytes(profile)))
+    return BppSegments(first87, seq88, None, seq86)
+
+
+def assemble_bound_profile_package(
+    initialise_secure_channel_request: bytes, segments: BppSegments
+) -> bytes:
+    """``BF36 { BF23…, A0 {'87'}, A1 {'88'…}, [A2 {'87'}], A3 {'86'…} }`` from its parts."""
+    parts = [
+        initialise_secure_channel_request,
+        tlv(b"\xa0", b"".join(segments.first_sequence_of_87)),
+        tlv(b"\xa1", b"".join(segments.sequence_of_88)),
+    ]
+    if segments.second_sequence_of_87 is not None:
+        parts.append(tlv(b"\xa2", b"".join(segments.second_sequence_of_87)))
+    parts.append(tlv(b"\xa3", b"".join(segments.sequence_of_86)))
     return tlv(_TAG_BPP, b"".join(parts))
