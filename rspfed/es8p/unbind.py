@@ -51,6 +51,7 @@ __all__ = [
 _C = BppCommandId
 _R = ErrorReason
 _T = TypeVar("_T", bound=asn1.Asn1Value)
+_MAX_SEQUENCE_HEADER = 4
 
 
 @attrs.frozen
@@ -228,7 +229,10 @@ class BppUnbinder:
         if state is UnbinderState.SEQUENCE_OF_88:
             return self._store_metadata(data)
         if state is UnbinderState.SECOND_87_OR_86_HEADER:
-            if data[:1] == b"\xa2":
+            # Told apart by size, not by the tag octet, so that a damaged tag is reported
+            # against the right command: the sequenceOf86 header is at most 4 octets
+            # ('A3 82 xx xx'), a secondSequenceOf87 block at least 2 + 26.
+            if len(data) > _MAX_SEQUENCE_HEADER:
                 return self._replace_session_keys(data)
             return self._sequence_header(data, b"\xa3", _C.loadProfileElements)
         if state is UnbinderState.SEQUENCE_OF_86_HEADER:
