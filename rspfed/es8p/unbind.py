@@ -58,7 +58,7 @@ _MAX_SEQUENCE_HEADER = 4
 class SecureChannelInitialised:
     """The InitialiseSecureChannelRequest verified; session keys derived."""
 
-    request: rsp.InitialiseSecureChannelRequest = attrs.field(repr=False)
+    request: rsp.InitialiseSecureChannelRequest = attrs.field(repr=False, eq=False)
     transaction_id: bytes
     host_id: bytes
 
@@ -67,7 +67,7 @@ class SecureChannelInitialised:
 class IsdpConfigured:
     """The ``ConfigureISDPRequest`` (``firstSequenceOf87``) verified and decrypted."""
 
-    request: rsp.ConfigureISDPRequest = attrs.field(repr=False)
+    request: rsp.ConfigureISDPRequest = attrs.field(repr=False, eq=False)
     der: bytes = attrs.field(repr=False)
 
 
@@ -75,7 +75,7 @@ class IsdpConfigured:
 class MetadataStored:
     """The whole ``StoreMetadataRequest`` (all ``'88'`` segments) verified."""
 
-    request: rsp.StoreMetadataRequest = attrs.field(repr=False)
+    request: rsp.StoreMetadataRequest = attrs.field(repr=False, eq=False)
     der: bytes = attrs.field(repr=False)
 
 
