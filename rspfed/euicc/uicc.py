@@ -614,6 +614,8 @@ class Uicc:
         if cmd.p1 == 0x00:
             origin = self._channels[number]
             if cmd.p2 == 0x00:
+                if self.transmission is Transmission.T0 and cmd.ne not in (None, 1):
+                    raise StatusError(sw_wrong_le(1), "checked before opening a channel")
                 free = [c for c in range(1, MAX_CHANNELS) if c not in self._channels]
                 if not free:
                     raise StatusError(SW_FUNCTION_NOT_SUPPORTED, "no free logical channel")

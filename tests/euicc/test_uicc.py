@@ -836,3 +836,65 @@ def test_identity_encodings() -> None:
         encode_imsi("12a")
     with pytest.raises(UsageError):
         encode_iccid("1234")
+
+
+def _exchange(card: Uicc, header: bytes, data: bytes, case4: bool) -> tuple[bytes, int]:
+    """What an application does on each protocol to get a complete answer."""
+    t0 = card.transmission is Transmission.T0
+    body = bytes([len(data)]) + data if data else b""
+    if t0:
+        apdu = header + body if data else header + b"\x00"
+    else:
+        apdu = header + body + (b"\x00" if case4 or not data else b"")
+    raw = card.transmit(apdu)
+    if t0 and raw[-2] == 0x6C and not data:
+        raw = card.transmit(header + raw[-1:])
+    out, sw = raw[:-2], int.from_bytes(raw[-2:], "big")
+    channel = (
+        header[0] & 0x03 if header[0] < 0x40 or 0x80 <= header[0] < 0xC0 else 4 + (header[0] & 0x0F)
+    )
+    gr_cla = bytes([channel if channel < 4 else 0x40 | (channel - 4)])
+    while sw >> 8 == 0x61 or (sw >> 8 == 0x6C and out):
+        le = sw & 0xFF
+        raw = card.transmit(gr_cla + b"\xc0\x00\x00" + bytes([le]))
+        if raw[-2] == 0x6C:
+            raw = card.transmit(gr_cla + b"\xc0\x00\x00" + raw[-1:])
+        out, sw = out + raw[:-2], int.from_bytes(raw[-2:], "big")
+    return out, sw
+
+
+lockstep_commands = st.tuples(
+    st.sampled_from([0x00, 0x01, 0x80, 0x81]),
+    st.sampled_from(INS),
+    st.sampled_from([0x00, 0x01, 0x03, 0x04, 0x08, 0x09, 0x80, 0x87, 0x91]) | st.integers(0, 255),
+    st.sampled_from([0x00, 0x02, 0x03, 0x04, 0x0C, 0x81, 0xA4]) | st.integers(0, 255),
+    st.sampled_from(
+        [
+            b"",
+            bytes.fromhex("3F00"),
+            bytes.fromhex("2FE2"),
+            bytes.fromhex("2F00"),
+            bytes.fromhex("6F07"),
+            bytes.fromhex("7FFF6F07"),
+            USIM_AID[:7],
+            ISD_R_AID,
+            bytes.fromhex("31323334ffffffff"),
+            bytes(300),
+        ]
+    ),
+)
+
+
+@given(st.lists(lockstep_commands, max_size=20))
+def test_t0_and_t1_give_the_same_answers(commands: list[tuple[int, int, int, int, bytes]]) -> None:
+    cards = [
+        Uicc(demo_state(), transmission=t, applets=[EchoApplet(ISD_R_AID)])
+        for t in (Transmission.T1, Transmission.T0)
+    ]
+    for cla, ins, p1, p2, data in commands:
+        data = data[:255]
+        header = bytes([cla, ins, p1, p2])
+        case4 = ins not in (0xD6, 0xDC, 0x20, 0x24, 0x26, 0x28, 0x2C, 0x04, 0x44, 0x10)
+        answers = [_exchange(card, header, data, case4) for card in cards]
+        assert answers[0] == answers[1], header.hex()
+    assert cards[0].snapshot() == cards[1].snapshot()
