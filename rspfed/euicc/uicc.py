@@ -500,7 +500,7 @@ class Uicc:
         ch = self._channels.get(info.channel)
         if ch is None:
             raise StatusError(SW_CHANNEL_NOT_SUPPORTED, "logical channel not open")
-        if cmd.ins == 0xC0 and not info.proprietary:
+        if cmd.ins == 0xC0:  # either class: LPAs send 80 C0 as well as 00 C0
             return self._get_response(ch, cmd)
         ch.clear_pending()
         try:
