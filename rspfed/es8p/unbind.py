@@ -52,6 +52,7 @@ _C = BppCommandId
 _R = ErrorReason
 _T = TypeVar("_T", bound=asn1.Asn1Value)
 _MAX_SEQUENCE_HEADER = 4
+_MAX_PE_HEADER = 3 + 4  # read_header: up to 3 tag octets, up to 1 + 3 length octets
 
 
 @attrs.frozen
@@ -449,7 +450,7 @@ class BppUnbinder:
                 try:
                     _, value_at, length = read_header(view, self._pe_start, "ProfileElement")
                 except DecodeError:
-                    if len(view) - self._pe_start < 6:  # header may be cut by the segment
+                    if len(view) - self._pe_start < _MAX_PE_HEADER:  # cut by the segment end
                         break
                     raise
                 end = value_at + length

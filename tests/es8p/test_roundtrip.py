@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from rspfed import asn1, es8p
 from rspfed.asn1 import rsp
 from rspfed.crypto.curves import Curve
+from rspfed.errors import DecodeError, StateError
 from tests.es8p.helpers import ICCID, PACKAGE, PACKAGES, Session, reference_unbind, run, seeded
 from tests.paths import ASN1_MODULES
 
@@ -199,9 +200,56 @@ def test_round_trip_any_element_boundaries(elements: list[bytes], with_ppk: bool
     profile: bytes | es8p.ProtectedProfilePackage = package
     if with_ppk:
         profile = es8p.protect_profile_package(package, es8p.generate_ppk(seeded(3)))
-    out = run(s.unbinder(), es8p.segment_bpp_for_es10b(s.build(profile)))
+    bpp = s.build(profile)
+    blocks = es8p.segment_bpp_for_es10b(bpp)
+    assert b"".join(blocks) == bpp
+    out = run(s.unbinder(), blocks)
     assert out.error is None
     assert [e.der for e in out.events if isinstance(e, es8p.ProfileElementReceived)] == elements
     last = out.events[-1]
     assert isinstance(last, es8p.BppComplete)
     assert last.profile_package == package
+
+
+def test_element_header_cut_by_a_segment_boundary() -> None:
+    first = b"\xa0\x82\x03\xe9" + bytes(1001)  # 1005 octets: the next header spans 1005..1008
+    second = b"\xbf\x22\x82\x01\x00" + bytes(range(256))
+    third = b"\xa1\x00"
+    package = first + second + third
+    s = _session(Curve.NIST)
+    blocks = es8p.segment_bpp_for_es10b(s.build(package))
+    out = run(s.unbinder(), blocks)
+    assert out.error is None
+    assert [e.der for e in out.events if isinstance(e, es8p.ProfileElementReceived)] == [
+        first,
+        second,
+        third,
+    ]
+
+
+@settings(max_examples=50)
+@given(data=st.binary(max_size=300))
+def test_segmentation_of_garbage_is_a_decode_error(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        es8p.segment_bpp_for_es10b(data)
+
+
+@settings(max_examples=100)
+@given(blocks=st.lists(st.binary(max_size=64), min_size=1, max_size=6), keep=st.integers(0, 8))
+def test_garbage_blocks_only_raise_bpp_or_state_errors(blocks: list[bytes], keep: int) -> None:
+    """Genuine blocks then garbage: a BppError first, StateError after, nothing else."""
+    s = _session(Curve.BRAINPOOL)
+    genuine = es8p.segment_bpp_for_es10b(s.build())[:keep]
+    u = s.unbinder()
+    for b in genuine:
+        u.feed(b)
+    errors: list[es8p.BppError] = []
+    for b in blocks:
+        try:
+            u.feed(b)
+        except es8p.BppError as err:
+            errors.append(err)
+        except StateError:
+            assert errors
+    assert len(errors) <= 1
+    assert all(e.error_reason in es8p.ERROR_REASONS[e.bpp_command_id] for e in errors)
