@@ -212,6 +212,9 @@ class BppUnbinder:
         except BppError:
             self._poison()
             raise
+        except RspfedError as exc:  # not expected: every check maps to a BppError
+            self._poison()
+            raise BppError(self._command, _R.installFailedDueToUnknownError) from exc
 
     def _poison(self) -> None:
         self._state = UnbinderState.FAILED
