@@ -52,6 +52,7 @@ _C = BppCommandId
 _R = ErrorReason
 _T = TypeVar("_T", bound=asn1.Asn1Value)
 _MAX_SEQUENCE_HEADER = 4
+_SIGNED_COMPONENTS = ("remoteOpId", "transactionId", "controlRefTemplate", "smdpOtpk")
 _MAX_PE_HEADER = 3 + 4  # read_header: up to 3 tag octets, up to 1 + 3 length octets
 
 
@@ -312,10 +313,8 @@ class BppUnbinder:
             raise BppError(self._command, _R.unsupportedCrtValues)
         host_id = bytes(crt["hostId"].native)
 
-        content = data[isc_at:]
-        _, content_at, _ = read_header(content, 0, "InitialiseSecureChannelRequest")
-        sign_tlv = asn1.received_der(request["smdpSign"])
-        signed = content[content_at : len(content) - len(sign_tlv)]
+        # remoteOpId .. smdpOtpk as received (contiguous: the first four root components)
+        signed = b"".join(asn1.received_der(request[name]) for name in _SIGNED_COMPONENTS)
         signed += tlv(b"\x5f\x49", self._euicc_otpk)
         try:
             signature.verify(self._dp_pb, signed, bytes(request["smdpSign"].native))
