@@ -30,7 +30,7 @@ written record (TS 102 221 §8.2.1).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -52,6 +52,7 @@ __all__ = [
     "Operation",
     "StandardFile",
     "access_rules_from_arr",
+    "as_bytes",
 ]
 
 MF_FID = 0x3F00
@@ -143,6 +144,29 @@ class AccessRules:
             raise StorageError("malformed access rules") from exc
 
 
+def as_bytes(value: bytes | bytearray | memoryview) -> bytes:
+    """Copy a bytes-like value to ``bytes``; :class:`~rspfed.errors.UsageError` otherwise."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise UsageError(f"expected bytes, got {type(value).__name__}")
+    return bytes(value)
+
+
+def _optional_bytes(value: bytes | bytearray | memoryview | None) -> bytes | None:
+    return None if value is None else as_bytes(value)
+
+
+def _byte_strings(values: Iterable[bytes]) -> tuple[bytes, ...]:
+    return tuple(as_bytes(v) for v in values)
+
+
+def _ints(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
+def _files(values: Iterable[FileSpec]) -> tuple[FileSpec, ...]:
+    return tuple(values)
+
+
 def _check_fid(fid: int) -> None:
     if not 0 <= fid <= 0xFFFF:
         raise UsageError("file id must be two octets")
@@ -165,15 +189,15 @@ class FileSpec:
     structure: FileStructure
     name: str = ""
     sfi: int | None = None
-    content: bytes = b""
-    records: tuple[bytes, ...] = ()
+    content: bytes = attrs.field(default=b"", converter=as_bytes)
+    records: tuple[bytes, ...] = attrs.field(default=(), converter=_byte_strings)
     lcsi: Lcsi = Lcsi.OPERATIONAL_ACTIVATED
     access: AccessRules = AccessRules()
-    arr: bytes = b"\x2f\x06\x01"
+    arr: bytes = attrs.field(default=b"\x2f\x06\x01", converter=as_bytes)
     shareable: bool = True
-    aid: bytes | None = None
-    children: tuple[FileSpec, ...] = ()
-    pin_refs: tuple[int, ...] = ()
+    aid: bytes | None = attrs.field(default=None, converter=_optional_bytes)
+    children: tuple[FileSpec, ...] = attrs.field(default=(), converter=_files)
+    pin_refs: tuple[int, ...] = attrs.field(default=(), converter=_ints)
 
     def __attrs_post_init__(self) -> None:
         _check_fid(self.fid)
@@ -278,7 +302,7 @@ class FileSystemSpec:
     """A whole file system: the MF tree and the ADFs (selected by AID, not under the MF)."""
 
     mf: FileSpec
-    adfs: tuple[FileSpec, ...] = ()
+    adfs: tuple[FileSpec, ...] = attrs.field(default=(), converter=_files)
 
     def __attrs_post_init__(self) -> None:
         if self.mf.fid != MF_FID or self.mf.structure is not FileStructure.DF:

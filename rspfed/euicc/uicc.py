@@ -86,6 +86,7 @@ from rspfed.euicc.fs import (
     FileSystemSpec,
     Lcsi,
     Operation,
+    as_bytes,
 )
 from rspfed.euicc.usim import AkaAlgorithmId, AkaSpec, Usim
 
@@ -195,9 +196,10 @@ def _optional_pin(value: bytes | None) -> bytes | None:
 
 
 def _pin_format(value: bytes) -> bytes:
+    value = as_bytes(value)
     if not 1 <= len(value) <= 8:
         raise UsageError("a PIN is 1 to 8 octets")
-    return bytes(value).ljust(8, b"\xff")
+    return value.ljust(8, b"\xff")
 
 
 @attrs.frozen
@@ -258,13 +260,21 @@ class PinSpec:
             raise StorageError("malformed PIN description") from exc
 
 
+def _pins(values: Iterable[PinSpec]) -> tuple[PinSpec, ...]:
+    return tuple(values)
+
+
+def _akas(values: Iterable[AkaSpec]) -> tuple[AkaSpec, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class UiccState:
     """Everything persistent on the card: files, PINs, AKA parameters and SQN arrays."""
 
     fs: FileSystemSpec
-    pins: tuple[PinSpec, ...] = ()
-    aka: tuple[AkaSpec, ...] = ()
+    pins: tuple[PinSpec, ...] = attrs.field(default=(), converter=_pins)
+    aka: tuple[AkaSpec, ...] = attrs.field(default=(), converter=_akas)
 
     def __attrs_post_init__(self) -> None:
         refs = [p.key_ref for p in self.pins]

@@ -31,7 +31,7 @@ only with ``gsm_access``): ``04`` SRES = c2(RES), ``08`` Kc.  A wrong MAC is
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -47,6 +47,7 @@ from rspfed.euicc.apdu import (
     SW_WRONG_LENGTH,
     StatusError,
 )
+from rspfed.euicc.fs import as_bytes
 
 __all__ = [
     "DEFAULT_SQN_LIMIT",
@@ -89,6 +90,10 @@ def c3(ck: bytes, ik: bytes) -> bytes:
     return v.to_bytes(8, "big")
 
 
+def _ints(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class AkaSpec:
     """The AKA parameters and SQN state of one USIM (persisted with the profile).
@@ -98,16 +103,16 @@ class AkaSpec:
     holds SEQ values (without IND), ``2**ind_bits`` of them.
     """
 
-    adf_aid: bytes
+    adf_aid: bytes = attrs.field(converter=as_bytes)
     algorithm: AkaAlgorithmId
-    k: bytes = attrs.field(repr=False)
-    opc: bytes = attrs.field(default=bytes(16), repr=False)
+    k: bytes = attrs.field(repr=False, converter=as_bytes)
+    opc: bytes = attrs.field(default=bytes(16), repr=False, converter=as_bytes)
     res_length: int | None = None
     sqn_check: bool = True
     ind_bits: int = 5
     sqn_delta: int = DEFAULT_SQN_LIMIT
     sqn_age_limit: int = DEFAULT_SQN_LIMIT
-    sqn_array: tuple[int, ...] = (0,) * 32
+    sqn_array: tuple[int, ...] = attrs.field(default=(0,) * 32, converter=_ints)
     gsm_access: bool = True
 
     def __attrs_post_init__(self) -> None:

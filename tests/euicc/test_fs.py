@@ -327,3 +327,17 @@ def test_access_rules_templates_and_errors() -> None:
 def test_access_rules_any_bytes(record: bytes) -> None:
     with contextlib.suppress(DecodeError):
         access_rules_from_arr(record)
+
+
+def test_bytes_fields_are_copied_and_checked() -> None:
+    buf = bytearray(b"\x01\x02")
+    spec = FileSpec(0x6F07, TS, content=buf)
+    buf[0] = 0xFF
+    assert spec.content == b"\x01\x02"
+    assert type(spec.content) is bytes
+    assert FileSpec(0x6F07, LF, records=[bytearray(b"ab")]).records == (b"ab",)
+    not_bytes: Any = 5
+    with pytest.raises(UsageError):
+        FileSpec(0x6F07, TS, content=not_bytes)
+    with pytest.raises(UsageError):
+        FileSpec(0x7FF0, FileStructure.ADF, aid=not_bytes)
