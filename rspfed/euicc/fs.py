@@ -155,7 +155,7 @@ def _optional_bytes(value: bytes | bytearray | memoryview | None) -> bytes | Non
     return None if value is None else as_bytes(value)
 
 
-def _byte_strings(values: Iterable[bytes]) -> tuple[bytes, ...]:
+def _byte_strings(values: Iterable[bytes | bytearray | memoryview]) -> tuple[bytes, ...]:
     return tuple(as_bytes(v) for v in values)
 
 
