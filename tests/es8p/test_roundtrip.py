@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from rspfed import asn1, es8p
 from rspfed.asn1 import rsp
 from rspfed.crypto.curves import Curve
-from rspfed.errors import DecodeError, StateError
+from rspfed.errors import DecodeError, EncodeError, StateError
 from tests.es8p.helpers import ICCID, PACKAGE, PACKAGES, Session, reference_unbind, run, seeded
 from tests.paths import ASN1_MODULES
 
@@ -253,3 +253,43 @@ def test_garbage_blocks_only_raise_bpp_or_state_errors(blocks: list[bytes], keep
             assert errors
     assert len(errors) <= 1
     assert all(e.error_reason in es8p.ERROR_REASONS[e.bpp_command_id] for e in errors)
+
+
+def test_store_metadata_request_all_fields() -> None:
+    der = es8p.store_metadata_request(
+        ICCID,
+        "Operator",
+        "Profile",
+        icon_type="png",
+        icon=b"\x89PNG",
+        profile_class="operational",
+        notification_configuration_info=[
+            ({"notificationInstall", "notificationDelete"}, "smdp.example.com"),
+            ({"notificationEnable"}, "other.example.com"),
+        ],
+        profile_owner={"mccMnc": b"\x00\xf1\x10", "gid1": b"\x01"},
+        profile_policy_rules={"ppr1"},
+    )
+    other = _asn1tools().decode("StoreMetadataRequest", der)
+    assert other["iccid"] == ICCID
+    assert other["iconType"] == 1  # png(1)
+    assert other["profileClass"] == 2  # operational(2)
+    assert other["profileOwner"] == {"mccMnc": b"\x00\xf1\x10", "gid1": b"\x01"}
+    assert [n["notificationAddress"] for n in other["notificationConfigurationInfo"]] == [
+        "smdp.example.com",
+        "other.example.com",
+    ]
+    assert other["profilePolicyRules"][1] == 2  # ppr1 is bit 1: 2 bits used
+    s = _session(Curve.NIST)
+    out = run(s.unbinder(), es8p.segment_bpp_for_es10b(s.build(PACKAGE, der)))
+    stored = [e for e in out.events if isinstance(e, es8p.MetadataStored)]
+    assert stored[0].request["profilePolicyRules"].native == {"ppr1"}
+
+
+def test_store_metadata_request_refuses_values_that_do_not_fit() -> None:
+    with pytest.raises(EncodeError):
+        es8p.store_metadata_request(ICCID, "x" * 33, "name")
+    with pytest.raises(EncodeError):
+        es8p.store_metadata_request(ICCID[:5], "sp", "name")
+    with pytest.raises(EncodeError):
+        es8p.store_metadata_request(ICCID, "sp", "name", icon_type="png", icon=bytes(1025))
