@@ -405,9 +405,7 @@ def next_isdp_aid(state: EuiccState) -> bytes:
             raise UsageError("no free ISD-P AID")
 
 
-def install(
-    state: EuiccState, profile: Profile, *, address: str, pending: bytes
-) -> Outcome:
+def install(state: EuiccState, profile: Profile, *, address: str, pending: bytes) -> Outcome:
     """Install ``profile`` (disabled) with its install notification.
 
     ``address`` and ``pending`` are the notification address and the signed

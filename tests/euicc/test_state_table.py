@@ -21,7 +21,6 @@ def code_name(op: st.Operation, code: int) -> object:
     return RESPONSE_TYPES[op](code).native
 
 
-
 def test_every_pair_has_a_cell() -> None:
     assert set(st.TRANSITIONS) == set(KEYS)
 
