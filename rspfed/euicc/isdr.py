@@ -28,18 +28,36 @@ by CERT.EUICC.ECDSA and CERT.EUM.ECDSA.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 from asn1crypto import core, x509
+from cryptography import x509 as cx509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed import asn1
 from rspfed.asn1 import rsp
-from rspfed.crypto import signature
-from rspfed.errors import DecodeError, RspfedError
+from rspfed.crypto import ecka, signature
+from rspfed.crypto.curves import Curve
+from rspfed.errors import (
+    CertificateError,
+    DecodeError,
+    SignatureError,
+    UsageError,
+)
+from rspfed.es8p import (
+    BppComplete,
+    BppError,
+    BppUnbinder,
+    ErrorReason,
+    InstallationFailure,
+    InstallationSuccess,
+    MetadataStored,
+    build_profile_installation_result,
+)
 from rspfed.euicc import _state as st
 from rspfed.euicc.apdu import (
     SW_CONDITIONS_NOT_SATISFIED,
@@ -50,10 +68,12 @@ from rspfed.euicc.apdu import (
     StatusError,
 )
 from rspfed.euicc.store import Store
+from rspfed.pki import CertificateRole, RspCertificate, parse_certificate, verify_chain
 
 __all__ = [
     "ISD_R_AID",
     "EuiccCredential",
+    "EuiccInfo",
     "IsdR",
     "ProfileSwitch",
     "profile_info_tags",
@@ -75,6 +95,51 @@ class EuiccCredential:
     """CERT.EUICC.ECDSA (DER)."""
     eum_certificate: bytes
     """CERT.EUM.ECDSA (DER)."""
+
+
+@attrs.frozen
+class EuiccInfo:
+    """The static parts of EUICCInfo2 (SGP.22 §5.7.8); versions are 3 octets."""
+
+    svn: bytes = b"\x02\x02\x02"
+    profile_version: bytes = b"\x02\x03\x01"
+    firmware_version: bytes = b"\x01\x00\x00"
+    pp_version: bytes = b"\x00\x00\x01"
+    sas_accreditation_number: str = "RSPFED-SOFTWARE-EUICC"
+    uicc_capability: frozenset[str] = frozenset({"usimSupport", "akaMilenage"})
+    rsp_capability: frozenset[str] = frozenset({"additionalProfile", "testProfileSupport"})
+    free_nvm: int = 1 << 20
+    free_ram: int = 1 << 16
+
+
+@attrs.define
+class _Session:
+    """The volatile RSP session (SGP.22 §3.0.1): never stored."""
+
+    challenge: bytes
+    transaction_id: bytes | None = None
+    server_address: str = ""
+    credential: EuiccCredential | None = None
+    ci_pkid: bytes = b""
+    euicc_signature1: bytes = b""
+    smdp_oid: str | None = None
+    smdp_public_key: ec.EllipticCurvePublicKey | None = None
+    ot_key: ec.EllipticCurvePrivateKey | None = None
+    unbinder: BppUnbinder | None = None
+    metadata: rsp.StoreMetadataRequest | None = None
+
+
+def _sig_tlv(sig: bytes) -> bytes:
+    return b"\x5f\x37" + bytes([len(sig)]) + sig
+
+
+def _registered_id(cert: RspCertificate) -> str | None:
+    try:
+        san = cert.certificate.extensions.get_extension_for_class(cx509.SubjectAlternativeName)
+    except cx509.ExtensionNotFound:
+        return None
+    ids = san.value.get_values_for_type(cx509.RegisteredID)
+    return ids[0].dotted_string if ids else None
 
 
 def _tag_of(field_tag: tuple[int, int], constructed: bool) -> bytes:
@@ -129,6 +194,11 @@ def _split_tags(data: bytes) -> set[bytes]:
     return tags
 
 
+def hmac_equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison."""
+    return hmac.compare_digest(a, b)
+
+
 def _operator(op: st.OperatorId) -> dict[str, Any]:
     out: dict[str, Any] = {"mccMnc": op.mcc_mnc}
     if op.gid1 is not None:
@@ -160,9 +230,17 @@ class IsdR:
         rand: Callable[[int], bytes],
         now: Callable[[], datetime],
         on_switch: ProfileSwitch | None = None,
+        ci_certificates: Sequence[bytes] = (),
+        crls: Sequence[bytes] = (),
+        info: EuiccInfo | None = None,
     ) -> None:
         if not credentials:
-            raise RspfedError("an ISD-R needs at least one credential")
+            raise UsageError("an ISD-R needs at least one credential")
+        self._cis = tuple(parse_certificate(bytes(c)) for c in ci_certificates)
+        self._crls = tuple(bytes(c) for c in crls)
+        self._info = info or EuiccInfo()
+        self._session: _Session | None = None
+        self._kept_ot_keys: dict[bytes, ec.EllipticCurvePrivateKey] = {}
         self._store = store
         self._credentials = tuple(credentials)
         self._rand = rand
@@ -182,7 +260,16 @@ class IsdR:
             b"\xbf\x43": self.get_rat,
             b"\xbf\x3c": self.get_euicc_configured_addresses,
             b"\xbf\x3f": self.set_default_dp_address,
+            b"\xbf\x20": self.get_euicc_info1,
+            b"\xbf\x22": self.get_euicc_info2,
+            b"\xbf\x2e": self.get_euicc_challenge,
+            b"\xbf\x38": self.authenticate_server,
+            b"\xbf\x21": self.prepare_download,
+            b"\xbf\x41": self.cancel_session,
+            b"\xbf\x36": self.load_bound_profile_package,
         }
+        for tag in (b"\xa0", b"\xa1", b"\xa2", b"\xa3", b"\x86", b"\x87", b"\x88"):
+            self._handlers[tag] = self.load_bound_profile_package
 
     # -- dispatch ----------------------------------------------------------
 
@@ -458,6 +545,397 @@ class IsdR:
         self._commit(out)
         return asn1.encode(rsp.NotificationSentResponse({"deleteNotificationStatus": out.result}))
 
+    # -- ES10b download ----------------------------------------------------
+
+    def _ci_pkids_for_signing(self) -> list[bytes]:
+        out: list[bytes] = []
+        for cred in self._credentials:
+            aki = parse_certificate(cred.eum_certificate).authority_key_id
+            if aki is not None and aki not in out:
+                out.append(aki)
+        return out
+
+    def _ci_pkids_for_verification(self) -> list[bytes]:
+        out: list[bytes] = []
+        for ci in self._cis:
+            if ci.subject_key_id is not None and ci.subject_key_id not in out:
+                out.append(ci.subject_key_id)
+        return out
+
+    def _credential_for(self, ci_pkid: bytes) -> EuiccCredential | None:
+        for cred in self._credentials:
+            if parse_certificate(cred.eum_certificate).authority_key_id == ci_pkid:
+                return cred
+        return None
+
+    def euicc_info2(self) -> rsp.EUICCInfo2:
+        """This eUICC's EUICCInfo2."""
+        info = self._info
+        resources = (
+            b"\x81\x01"
+            + bytes([len(self._store.state.profiles) & 0xFF])
+            + b"\x82\x03"
+            + info.free_nvm.to_bytes(3, "big")
+            + b"\x83\x03"
+            + info.free_ram.to_bytes(3, "big")
+        )
+        return rsp.EUICCInfo2(
+            {
+                "profileVersion": info.profile_version,
+                "svn": info.svn,
+                "euiccFirmwareVer": info.firmware_version,
+                "extCardResource": resources,
+                "uiccCapability": set(info.uicc_capability),
+                "rspCapability": set(info.rsp_capability),
+                "euiccCiPKIdListForVerification": self._ci_pkids_for_verification(),
+                "euiccCiPKIdListForSigning": self._ci_pkids_for_signing(),
+                "ppVersion": info.pp_version,
+                "sasAcreditationNumber": info.sas_accreditation_number,
+            }
+        )
+
+    def get_euicc_info1(self, request: bytes) -> bytes:
+        """ES10b.GetEUICCInfo1 (``BF20``)."""
+        asn1.decode(rsp.GetEuiccInfo1Request, request)
+        return asn1.encode(
+            rsp.EUICCInfo1(
+                {
+                    "svn": self._info.svn,
+                    "euiccCiPKIdListForVerification": self._ci_pkids_for_verification(),
+                    "euiccCiPKIdListForSigning": self._ci_pkids_for_signing(),
+                }
+            )
+        )
+
+    def get_euicc_info2(self, request: bytes) -> bytes:
+        """ES10b.GetEUICCInfo2 (``BF22``)."""
+        asn1.decode(rsp.GetEuiccInfo2Request, request)
+        return asn1.encode(self.euicc_info2())
+
+    def get_euicc_challenge(self, request: bytes) -> bytes:
+        """ES10b.GetEUICCChallenge (``BF2E``): a new session with a fresh 16-octet challenge."""
+        asn1.decode(rsp.GetEuiccChallengeRequest, request)
+        self._close_session()
+        challenge = bytes(self._rand(16))
+        self._session = _Session(challenge)
+        return asn1.encode(rsp.GetEuiccChallengeResponse({"euiccChallenge": challenge}))
+
+    def _close_session(self) -> None:
+        self._session = None
+
+    def _auth_error(self, transaction_id: bytes, code: int) -> bytes:
+        self._close_session()
+        return asn1.encode(
+            rsp.AuthenticateServerResponse(
+                name="authenticateResponseError",
+                value={"transactionId": transaction_id, "authenticateErrorCode": code},
+            )
+        )
+
+    def authenticate_server(self, request: bytes) -> bytes:
+        """ES10b.AuthenticateServer (``BF38``, SGP.22 §5.7.13).
+
+        Checks in order: CI key id known (``ciPKUnknown``), CERT.DPauth chain
+        (``invalidCertificate``; a curve the eUICC has no key for:
+        ``unsupportedCurve``), serverSignature1 (``invalidSignature``), a
+        session (``noSessionContext``), euiccChallenge (``euiccChallengeMismatch``).
+        """
+        req = asn1.decode(rsp.AuthenticateServerRequest, request)
+        signed1 = req["serverSigned1"]
+        tid = bytes(signed1["transactionId"].native)
+        ci_pkid = bytes(req["euiccCiPKIdToBeUsed"].native)
+        if ci_pkid not in self._ci_pkids_for_verification():
+            return self._auth_error(tid, 7)
+        credential = self._credential_for(ci_pkid)
+        if credential is None:
+            return self._auth_error(tid, 3)
+        try:
+            chain = verify_chain(
+                asn1.received_der(req["serverCertificate"]),
+                role=CertificateRole.DPAUTH,
+                trust_anchors=[c.der for c in self._cis],
+                now=self._now(),
+                crls=self._crls,
+                ci_pkids={ci_pkid},
+            )
+        except CertificateError:
+            return self._auth_error(tid, 1)
+        try:
+            signature.verify(
+                chain.public_key,
+                asn1.received_der(signed1),
+                bytes(req["serverSignature1"].native),
+            )
+        except SignatureError:
+            return self._auth_error(tid, 2)
+        session = self._session
+        if session is None or session.transaction_id is not None:
+            return self._auth_error(tid, 4)
+        if not hmac_equal(bytes(signed1["euiccChallenge"].native), session.challenge):
+            return self._auth_error(tid, 6)
+        euicc_signed1 = asn1.encode(
+            rsp.EuiccSigned1(
+                {
+                    "transactionId": tid,
+                    "serverAddress": signed1["serverAddress"].native,
+                    "serverChallenge": bytes(signed1["serverChallenge"].native),
+                    "euiccInfo2": self.euicc_info2(),
+                    "ctxParams1": req["ctxParams1"],
+                }
+            )
+        )
+        sig1 = signature.sign(credential.private_key, euicc_signed1)
+        session.transaction_id = tid
+        session.server_address = signed1["serverAddress"].native
+        session.credential = credential
+        session.ci_pkid = ci_pkid
+        session.euicc_signature1 = sig1
+        ok = rsp.AuthenticateResponseOk(
+            {
+                "euiccSigned1": asn1.decode(rsp.EuiccSigned1, euicc_signed1),
+                "euiccSignature1": sig1,
+                "euiccCertificate": x509.Certificate.load(credential.euicc_certificate),
+                "eumCertificate": x509.Certificate.load(credential.eum_certificate),
+            }
+        )
+        return asn1.encode(rsp.AuthenticateServerResponse(name="authenticateResponseOk", value=ok))
+
+    def _download_error(self, transaction_id: bytes, code: int) -> bytes:
+        self._close_session()
+        return asn1.encode(
+            rsp.PrepareDownloadResponse(
+                name="downloadResponseError",
+                value={"transactionId": transaction_id, "downloadErrorCode": code},
+            )
+        )
+
+    def prepare_download(self, request: bytes) -> bytes:
+        """ES10b.PrepareDownload (``BF21``, SGP.22 §5.7.14).
+
+        Checks CERT.DPpb (``invalidCertificate``), smdpSignature2 over
+        ``smdpSigned2 || euiccSignature1`` (``invalidSignature``), the session
+        (``noSessionContext``) and its transactionId (``invalidTransactionId``).
+        ``hashCc`` is required when ``ccRequiredFlag`` is set (``undefinedError``
+        otherwise) and is passed to the SM-DP+ in euiccSigned2: the SM-DP+
+        checks it against ``SHA256(SHA256(code) || transactionId)``.  When
+        ``bppEuiccOtpk`` names a one-time key this eUICC still holds (a
+        retried download) that key is reused, else a new one is generated
+        from the injected randomness.
+        """
+        req = asn1.decode(rsp.PrepareDownloadRequest, request)
+        signed2 = req["smdpSigned2"]
+        tid = bytes(signed2["transactionId"].native)
+        session = self._session
+        if session is None or session.credential is None or session.transaction_id is None:
+            return self._download_error(tid, 4)
+        try:
+            chain = verify_chain(
+                asn1.received_der(req["smdpCertificate"]),
+                role=CertificateRole.DPPB,
+                trust_anchors=[c.der for c in self._cis],
+                now=self._now(),
+                crls=self._crls,
+                ci_pkids={session.ci_pkid},
+            )
+        except CertificateError:
+            return self._download_error(tid, 1)
+        smdp_sig2 = bytes(req["smdpSignature2"].native)
+        try:
+            signature.verify(
+                chain.public_key,
+                asn1.received_der(signed2) + _sig_tlv(session.euicc_signature1),
+                smdp_sig2,
+            )
+        except SignatureError:
+            return self._download_error(tid, 2)
+        if tid != session.transaction_id:
+            return self._download_error(tid, 5)
+        cc_required = bool(signed2["ccRequiredFlag"].native)
+        hash_cc = req["hashCc"].native
+        if cc_required and hash_cc is None:
+            return self._download_error(tid, 127)
+        credential = session.credential
+        curve = Curve.of_key(credential.private_key)
+        previous = signed2["bppEuiccOtpk"].native
+        ot_key = None if previous is None else self._kept_ot_keys.get(bytes(previous))
+        if ot_key is None:
+            ot_key = ecka.generate_key_pair(curve, self._rand)
+        otpk = ecka.encode_public_key(ot_key.public_key())
+        self._kept_ot_keys = {otpk: ot_key}
+        fields: dict[str, Any] = {"transactionId": tid, "euiccOtpk": otpk}
+        if cc_required:
+            fields["hashCc"] = bytes(hash_cc)
+        euicc_signed2 = asn1.encode(rsp.EUICCSigned2(fields))
+        sig2 = signature.sign(credential.private_key, euicc_signed2 + _sig_tlv(smdp_sig2))
+        session.ot_key = ot_key
+        session.smdp_public_key = chain.public_key
+        session.smdp_oid = _registered_id(chain.leaf)
+        ok = rsp.PrepareDownloadResponseOk(
+            {
+                "euiccSigned2": asn1.decode(rsp.EUICCSigned2, euicc_signed2),
+                "euiccSignature2": sig2,
+            }
+        )
+        return asn1.encode(rsp.PrepareDownloadResponse(name="downloadResponseOk", value=ok))
+
+    def cancel_session(self, request: bytes) -> bytes:
+        """ES10b.CancelSession (``BF41``): signed by the eUICC; the session is closed."""
+        req = asn1.decode(rsp.CancelSessionRequest, request)
+        tid = bytes(req["transactionId"].native)
+        session = self._session
+        if session is None or session.transaction_id != tid or session.credential is None:
+            return asn1.encode(
+                rsp.CancelSessionResponse(name="cancelSessionResponseError", value=5)
+            )
+        signed = asn1.encode(
+            rsp.EuiccCancelSessionSigned(
+                {
+                    "transactionId": tid,
+                    "smdpOid": session.smdp_oid or "2.999",
+                    "reason": req["reason"].native,
+                }
+            )
+        )
+        sig = signature.sign(session.credential.private_key, signed)
+        self._close_session()
+        self._kept_ot_keys.clear()
+        ok = rsp.CancelSessionResponseOk(
+            {
+                "euiccCancelSessionSigned": asn1.decode(rsp.EuiccCancelSessionSigned, signed),
+                "euiccCancelSessionSignature": sig,
+            }
+        )
+        return asn1.encode(rsp.CancelSessionResponse(name="cancelSessionResponseOk", value=ok))
+
+    def _pir(
+        self,
+        session: _Session,
+        result: InstallationSuccess | InstallationFailure,
+        seq: int,
+    ) -> bytes:
+        assert session.credential is not None
+        assert session.transaction_id is not None
+        meta = session.metadata
+        address = session.server_address
+        iccid = None
+        if meta is not None:
+            iccid = bytes(meta["iccid"].native)
+            for config in meta["notificationConfigurationInfo"].native or []:
+                if "notificationInstall" in config["profileManagementOperation"]:
+                    address = config["notificationAddress"]
+                    break
+        value: dict[str, Any] = {
+            "seqNumber": seq,
+            "profileManagementOperation": {"notificationInstall"},
+            "notificationAddress": address,
+        }
+        if iccid is not None:
+            value["iccid"] = iccid
+        return build_profile_installation_result(
+            transaction_id=session.transaction_id,
+            notification_metadata=rsp.NotificationMetadata(value),
+            final_result=result,
+            euicc_key=session.credential.private_key,
+            smdp_oid=session.smdp_oid,
+        )
+
+    def load_bound_profile_package(self, block: bytes) -> bytes:
+        """ES10b.LoadBoundProfilePackage: one BPP block (SGP.22 §5.7.6).
+
+        Intermediate blocks answer nothing (empty data); the last answers the
+        signed ProfileInstallationResult.  On success the profile, its
+        content and the PIR (as install notification) are committed in one
+        store transaction.  On any failure the PIR carries the error, nothing
+        is stored and the session is closed.
+        """
+        session = self._session
+        if block[:2] == b"\xbf\x36":
+            if session is None or session.ot_key is None or session.smdp_public_key is None:
+                raise DecodeError("no prepared download session for a BPP")
+            assert session.transaction_id is not None
+            session.unbinder = BppUnbinder(
+                euicc_ot_key=session.ot_key,
+                smdp_public_key=session.smdp_public_key,
+                transaction_id=session.transaction_id,
+                eid=self._store.eid,
+            )
+            session.metadata = None
+        if session is None or session.unbinder is None:
+            raise DecodeError("BPP segment outside a BPP")
+        unbinder = session.unbinder
+        state = self._store.state
+        try:
+            events = unbinder.feed(block)
+            for event in events:
+                if isinstance(event, MetadataStored):
+                    session.metadata = event.request
+                    error = self._check_metadata(state, event.request)
+                    if error is not None:
+                        raise unbinder.fail(error)
+                if isinstance(event, BppComplete):
+                    return self._install(session, state, event.profile_package)
+        except BppError as exc:
+            pir = self._pir(session, InstallationFailure.from_error(exc), state.next_seq)
+            self._close_session()
+            return pir
+        return b""
+
+    def _check_metadata(
+        self, state: st.EuiccState, meta: rsp.StoreMetadataRequest
+    ) -> ErrorReason | None:
+        profile = self._profile_from_metadata(state, meta)
+        if state.find(st.ProfileRef(iccid=profile.iccid)) is not None:
+            return ErrorReason.installFailedDueToIccidAlreadyExistsOnEuicc
+        for ppr in ("ppr1", "ppr2"):
+            if ppr in profile.ppr and not st.ppr_allowed(state.rat, ppr, profile.profile_owner):
+                return ErrorReason.pprNotAllowed
+        return None
+
+    @staticmethod
+    def _profile_from_metadata(state: st.EuiccState, meta: rsp.StoreMetadataRequest) -> st.Profile:
+        native = meta.native
+        owner = meta["profileOwner"]
+        classes = {"test": 0, "provisioning": 1, "operational": 2}
+        pclass = native.get("profileClass")
+        return st.Profile(
+            iccid=bytes(native["iccid"]),
+            isdp_aid=st.next_isdp_aid(state),
+            service_provider_name=native["serviceProviderName"],
+            profile_name=native["profileName"],
+            icon_type={"jpg": 0, "png": 1}.get(native.get("iconType") or ""),
+            icon=None if native.get("icon") is None else bytes(native["icon"]),
+            profile_class=2 if pclass is None else classes.get(pclass, 2),
+            notification_config=tuple(
+                st.NotificationConfig(
+                    frozenset(c["profileManagementOperation"]), c["notificationAddress"]
+                )
+                for c in native.get("notificationConfigurationInfo") or []
+            ),
+            profile_owner=None if isinstance(owner, core.Void) else _operator_from(owner),
+            ppr=frozenset(native.get("profilePolicyRules") or ()),
+        )
+
+    def _install(self, session: _Session, state: st.EuiccState, package: bytes) -> bytes:
+        assert session.metadata is not None
+        profile = self._profile_from_metadata(state, session.metadata)
+        profile = attrs.evolve(profile, dp_oid=session.smdp_oid)
+        seq = state.next_seq
+        pir = self._pir(session, InstallationSuccess(profile.isdp_aid), seq)
+        address = asn1.decode(rsp.ProfileInstallationResult, pir)["profileInstallationResultData"][
+            "notificationMetadata"
+        ]["notificationAddress"].native
+        out = st.install(state, profile, address=address, pending=pir)
+        if not out.ok:
+            failure = InstallationFailure.from_error(
+                session.unbinder.fail(ErrorReason(out.result))  # type: ignore[union-attr]
+            )
+            pir = self._pir(session, failure, seq)
+            self._close_session()
+            return pir
+        self._store.commit(out.state, contents={profile.iccid: package})
+        self._close_session()
+        return pir
+
     # -- Applet --------------------------------------------------------------
 
     @property
@@ -483,4 +961,6 @@ class IsdR:
         return ResponseApdu(self.handle(command.data))
 
     def reset(self) -> None:
-        """Power-off or reset: volatile session state would be dropped here."""
+        """Power-off or reset: the RSP session (and kept one-time keys) are lost."""
+        self._session = None
+        self._kept_ot_keys.clear()

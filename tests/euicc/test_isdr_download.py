@@ -1,0 +1,415 @@
+"""ES10b download on the ISD-R: a test SM-DP+ (keys from the test PKI) drives a whole session."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from rspfed import asn1, es8p
+from rspfed.asn1 import rsp
+from rspfed.crypto import ecka, signature
+from rspfed.crypto.curves import Curve
+from rspfed.errors import DecodeError
+from rspfed.euicc import _state as st
+from rspfed.euicc.isdr import EuiccCredential, IsdR
+from rspfed.euicc.store import Store
+from rspfed.pki import CertificateRole
+from rspfed.pki.eid import generate_eid
+from rspfed.pki.testpki import TestPki
+from tests.paths import TS48
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+PACKAGE = (TS48 / "TS48v2_SAIP2.3_BERTLV.der").read_bytes()
+ICCID = bytes.fromhex("98001032547698103214")
+SMDP_OID = "1.3.6.1.4.1.31746.1"
+
+
+@attrs.frozen
+class World:
+    pki: TestPki
+    eid: str
+    credential: EuiccCredential
+    dp_auth_key: ec.EllipticCurvePrivateKey
+    dp_auth_cert: bytes
+    dp_pb_key: ec.EllipticCurvePrivateKey
+    dp_pb_cert: bytes
+    ci_der: bytes
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    pki = TestPki.create(tmp_path_factory.mktemp("pki") / "pki", now=NOW, curves=[Curve.NIST])
+    eid = generate_eid(pki.ein, os.urandom)
+    key = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    cert = pki.issue_euicc_certificate(eid, key.public_key(), Curve.NIST, now=NOW)
+    m = pki.material(Curve.NIST)
+    cred = EuiccCredential(key, cert.public_bytes(Encoding.DER), m.eum.public_bytes(Encoding.DER))
+    auth = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    pb = ecka.generate_key_pair(Curve.NIST, os.urandom)
+
+    def issue(role: CertificateRole, k: ec.EllipticCurvePrivateKey) -> bytes:
+        c = pki.issue_smdp_certificate(
+            role, k.public_key(), Curve.NIST, registered_id=SMDP_OID, now=NOW
+        )
+        return c.public_bytes(Encoding.DER)
+
+    return World(
+        pki,
+        eid,
+        cred,
+        auth,
+        issue(CertificateRole.DPAUTH, auth),
+        pb,
+        issue(CertificateRole.DPPB, pb),
+        m.ci.public_bytes(Encoding.DER),
+    )
+
+
+def make_isdr(tmp_path: Path, world: World, seed: int = 1) -> IsdR:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    store = Store.create(tmp_path / "e.db", eid=bytes.fromhex(world.eid))
+    return IsdR(
+        store=store,
+        credentials=[world.credential],
+        rand=random.Random(seed).randbytes,
+        now=lambda: NOW,
+        ci_certificates=[world.ci_der],
+    )
+
+
+def ci_pkid(world: World) -> bytes:
+    info = asn1.decode(rsp.EUICCInfo1, make_info1(world))
+    return bytes(info["euiccCiPKIdListForVerification"][0].native)
+
+
+def make_info1(world: World) -> bytes:
+    from rspfed.pki import parse_certificate
+
+    ski = parse_certificate(world.ci_der).subject_key_id
+    assert ski is not None
+    return asn1.encode(
+        rsp.EUICCInfo1(
+            {
+                "svn": b"\x02\x02\x02",
+                "euiccCiPKIdListForVerification": [ski],
+                "euiccCiPKIdListForSigning": [ski],
+            }
+        )
+    )
+
+
+def sig_tlv(sig: bytes) -> bytes:
+    return b"\x5f\x37\x40" + sig
+
+
+CTX = rsp.CtxParams1(
+    name="ctxParamsForCommonAuthentication",
+    value={
+        "matchingId": "ABC",
+        "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
+    },
+)
+
+
+def authenticate(
+    isdr: IsdR,
+    world: World,
+    tid: bytes,
+    *,
+    mutate: Callable[[dict[str, Any]], None] | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    cert: bytes | None = None,
+) -> rsp.AuthenticateServerResponse:
+    challenge = asn1.decode(rsp.GetEuiccChallengeResponse, isdr.handle(bytes.fromhex("BF2E00")))
+    signed: dict[str, Any] = {
+        "transactionId": tid,
+        "euiccChallenge": bytes(challenge["euiccChallenge"].native),
+        "serverAddress": "smdp.example",
+        "serverChallenge": b"S" * 16,
+    }
+    if mutate is not None:
+        mutate(signed)
+    signed_der = asn1.encode(rsp.ServerSigned1(signed))
+    sig = signature.sign(key or world.dp_auth_key, signed_der)
+    from asn1crypto import x509 as ax509
+
+    req = rsp.AuthenticateServerRequest(
+        {
+            "serverSigned1": asn1.decode(rsp.ServerSigned1, signed_der),
+            "serverSignature1": sig,
+            "euiccCiPKIdToBeUsed": ci_pkid(world),
+            "serverCertificate": ax509.Certificate.load(cert or world.dp_auth_cert),
+            "ctxParams1": CTX,
+        }
+    )
+    return asn1.decode(rsp.AuthenticateServerResponse, isdr.handle(asn1.encode(req)))
+
+
+def prepare(
+    isdr: IsdR,
+    world: World,
+    tid: bytes,
+    euicc_sig1: bytes,
+    *,
+    cc: bytes | None = None,
+    previous_otpk: bytes | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> rsp.PrepareDownloadResponse:
+    from asn1crypto import x509 as ax509
+
+    signed: dict[str, Any] = {"transactionId": tid, "ccRequiredFlag": cc is not None}
+    if previous_otpk is not None:
+        signed["bppEuiccOtpk"] = previous_otpk
+    signed_der = asn1.encode(rsp.SmdpSigned2(signed))
+    sig2 = signature.sign(key or world.dp_pb_key, signed_der + sig_tlv(euicc_sig1))
+    value: dict[str, Any] = {
+        "smdpSigned2": asn1.decode(rsp.SmdpSigned2, signed_der),
+        "smdpSignature2": sig2,
+        "smdpCertificate": ax509.Certificate.load(world.dp_pb_cert),
+    }
+    if cc is not None:
+        import hashlib
+
+        value["hashCc"] = hashlib.sha256(hashlib.sha256(cc).digest() + tid).digest()
+    resp = asn1.decode(
+        rsp.PrepareDownloadResponse, isdr.handle(asn1.encode(rsp.PrepareDownloadRequest(value)))
+    )
+    if resp.name == "downloadResponseOk":  # euiccSignature2 over euiccSigned2 || smdpSignature2
+        signature.verify(
+            world.credential.private_key.public_key(),
+            asn1.received_der(resp.chosen["euiccSigned2"]) + sig_tlv(sig2),
+            bytes(resp.chosen["euiccSignature2"].native),
+        )
+    return resp
+
+
+def metadata(iccid: bytes = ICCID, **kw: Any) -> bytes:
+    return es8p.store_metadata_request(
+        iccid,
+        "rspfed SP",
+        "Test profile",
+        notification_configuration_info=[
+            ({"notificationInstall", "notificationEnable"}, "n.example")
+        ],
+        **kw,
+    )
+
+
+def download(
+    isdr: IsdR,
+    world: World,
+    *,
+    tid: bytes = b"T" * 16,
+    meta: bytes | None = None,
+    tamper: Callable[[list[bytes]], list[bytes]] | None = None,
+) -> bytes:
+    auth = authenticate(isdr, world, tid)
+    assert auth.name == "authenticateResponseOk"
+    sig1 = bytes(auth.chosen["euiccSignature1"].native)
+    prep = prepare(isdr, world, tid, sig1)
+    assert prep.name == "downloadResponseOk"
+    otpk = bytes(prep.chosen["euiccSigned2"]["euiccOtpk"].native)
+    bpp = es8p.build_bound_profile_package(
+        transaction_id=tid,
+        euicc_otpk=otpk,
+        smdp_ot_key=ecka.generate_key_pair(Curve.NIST, os.urandom),
+        dp_pb_key=world.dp_pb_key,
+        eid=bytes.fromhex(world.eid),
+        host_id=b"host",
+        metadata=meta or metadata(),
+        profile=PACKAGE,
+    )
+    blocks = es8p.segment_bpp_for_es10b(bpp)
+    if tamper is not None:
+        blocks = tamper(blocks)
+    for i, block in enumerate(blocks):
+        answer = isdr.handle(block)
+        if answer:  # the PIR: the LPA stops here (success on the last block, else failure)
+            assert answer[:2] == b"\xbf\x37"
+            if i != len(blocks) - 1:
+                assert (
+                    asn1.decode(rsp.ProfileInstallationResult, answer)[
+                        "profileInstallationResultData"
+                    ]["finalResult"].name
+                    == "errorResult"
+                )
+            return answer
+    raise AssertionError("no ProfileInstallationResult")
+
+
+def test_info_and_challenge(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    assert isdr.handle(bytes.fromhex("BF2000")) == make_info1(world)
+    info2 = asn1.decode(rsp.EUICCInfo2, isdr.handle(bytes.fromhex("BF2200")))
+    assert info2["svn"].native == b"\x02\x02\x02"
+    c1 = isdr.handle(bytes.fromhex("BF2E00"))
+    c2 = isdr.handle(bytes.fromhex("BF2E00"))
+    assert c1 != c2
+    assert len(asn1.decode(rsp.GetEuiccChallengeResponse, c1)["euiccChallenge"].native) == 16
+
+
+def test_full_download_installs_once(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    tid = b"T" * 16
+    pir_der = download(isdr, world, tid=tid)
+    result = es8p.verify_profile_installation_result(
+        pir_der, world.credential.private_key.public_key(), transaction_id=tid
+    )
+    data = result["profileInstallationResultData"]
+    assert data["finalResult"].name == "successResult"
+    assert data["notificationMetadata"]["notificationAddress"].native == "n.example"
+    assert data["smdpOid"].native == SMDP_OID
+    state = isdr.store.state
+    assert [p.iccid for p in state.profiles] == [ICCID]
+    assert state.profiles[0].status is st.ProfileStatus.DISABLED
+    assert state.notifications[-1].pending == pir_der
+    assert isdr.store.content(ICCID) == PACKAGE
+    with Store.open(tmp_path / "e.db") as again:
+        assert again.state == state
+    # session is closed: a segment now is rejected, a second BPP needs a new session
+    again_pir = download(isdr, world, tid=b"U" * 16)
+    failed = asn1.decode(rsp.ProfileInstallationResult, again_pir)
+    err = failed["profileInstallationResultData"]["finalResult"].chosen
+    assert err["errorReason"].native == "installFailedDueToIccidAlreadyExistsOnEuicc"
+    assert isdr.store.state == state
+
+
+def test_signatures_and_chain_are_checked(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    tid = b"A" * 16
+    ok = authenticate(isdr, world, tid)
+    signed1 = ok.chosen["euiccSigned1"]
+    signature.verify(
+        world.credential.private_key.public_key(),
+        asn1.received_der(signed1),
+        bytes(ok.chosen["euiccSignature1"].native),
+    )
+    assert signed1["serverChallenge"].native == b"S" * 16
+    assert signed1["ctxParams1"].chosen["matchingId"].native == "ABC"
+
+    def error(resp: Any) -> object:
+        assert resp.name.endswith("Error")
+        return resp.chosen[1].native
+
+    other = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    assert error(authenticate(isdr, world, tid, key=other)) == "invalidSignature"
+    assert error(authenticate(isdr, world, tid, cert=world.dp_pb_cert)) == "invalidCertificate"
+
+    def wrong_challenge(signed: dict[str, Any]) -> None:
+        signed["euiccChallenge"] = bytes(16)
+
+    assert error(authenticate(isdr, world, tid, mutate=wrong_challenge)) == "euiccChallengeMismatch"
+
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    assert error(prepare(isdr, world, tid, sig1, key=other)) == "invalidSignature"
+    # the failure closed the session
+    assert error(prepare(isdr, world, tid, sig1)) == "noSessionContext"
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    assert error(prepare(isdr, world, b"B" * 16, sig1)) == "invalidTransactionId"
+
+
+def test_prepare_download_cc_and_retry(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    tid = b"C" * 16
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    prep = prepare(isdr, world, tid, sig1, cc=b"1234")
+    signed2 = prep.chosen["euiccSigned2"]
+    import hashlib
+
+    assert (
+        signed2["hashCc"].native == hashlib.sha256(hashlib.sha256(b"1234").digest() + tid).digest()
+    )
+    otpk = bytes(signed2["euiccOtpk"].native)
+    # retry: a new session, smdpSigned2 names the previous otPK -> the same key comes back
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    again = prepare(isdr, world, tid, sig1, previous_otpk=otpk)
+    assert bytes(again.chosen["euiccSigned2"]["euiccOtpk"].native) == otpk
+    # an unknown previous otPK: a fresh key
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    fresh = prepare(isdr, world, tid, sig1, previous_otpk=b"\x04" + bytes(64))
+    assert bytes(fresh.chosen["euiccSigned2"]["euiccOtpk"].native) != otpk
+
+
+def test_cancel_session(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    tid = b"D" * 16
+    authenticate(isdr, world, tid)
+    req = asn1.encode(rsp.CancelSessionRequest({"transactionId": b"X" * 16, "reason": "postponed"}))
+    bad = asn1.decode(rsp.CancelSessionResponse, isdr.handle(req))
+    assert (bad.name, bad.chosen.native) == ("cancelSessionResponseError", "invalidTransactionId")
+    req = asn1.encode(rsp.CancelSessionRequest({"transactionId": tid, "reason": "postponed"}))
+    ok = asn1.decode(rsp.CancelSessionResponse, isdr.handle(req))
+    assert ok.name == "cancelSessionResponseOk"
+    signed = ok.chosen["euiccCancelSessionSigned"]
+    signature.verify(
+        world.credential.private_key.public_key(),
+        asn1.received_der(signed),
+        bytes(ok.chosen["euiccCancelSessionSignature"].native),
+    )
+    assert signed["reason"].native == "postponed"
+    assert (
+        asn1.decode(rsp.CancelSessionResponse, isdr.handle(req)).name
+        == "cancelSessionResponseError"
+    )
+
+
+def _flip(index: int, offset: int) -> Callable[[list[bytes]], list[bytes]]:
+    def tamper(blocks: list[bytes]) -> list[bytes]:
+        i = index % len(blocks)
+        b = bytearray(blocks[i])
+        b[offset % len(b)] ^= 0x01
+        blocks[i] = bytes(b)
+        return blocks
+
+    return tamper
+
+
+@pytest.mark.parametrize(
+    ("index", "offset"), [(0, 40), (0, -3), (1, -1), (2, 10), (-1, -5), (-1, 20), (3, 7)]
+)
+def test_bad_bpp_installs_nothing(tmp_path: Path, world: World, index: int, offset: int) -> None:
+    isdr = make_isdr(tmp_path, world)
+    before = isdr.store.state
+    pir = asn1.decode(
+        rsp.ProfileInstallationResult, download(isdr, world, tamper=_flip(index, offset))
+    )
+    assert pir["profileInstallationResultData"]["finalResult"].name == "errorResult"
+    assert isdr.store.state == before
+    # the session is closed: any further segment is refused
+    with pytest.raises(DecodeError):
+        isdr.handle(bytes.fromhex("A300"))
+
+
+def test_reordered_and_replayed_segments(tmp_path: Path, world: World) -> None:
+    def swap(blocks: list[bytes]) -> list[bytes]:
+        blocks[-1], blocks[-2] = blocks[-2], blocks[-1]
+        return blocks
+
+    def replay(blocks: list[bytes]) -> list[bytes]:
+        return [*blocks[:-1], blocks[-2], blocks[-1]]
+
+    for i, tamper in enumerate((swap, replay)):
+        isdr = make_isdr(tmp_path / str(i), world)
+        pir = asn1.decode(rsp.ProfileInstallationResult, download(isdr, world, tamper=tamper))
+        assert pir["profileInstallationResultData"]["finalResult"].name == "errorResult"
+        assert isdr.store.state.profiles == ()
+
+
+def test_ppr_not_allowed(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    meta = metadata(
+        profile_owner={"mccMnc": bytes.fromhex("00F110")}, profile_policy_rules={"ppr1"}
+    )
+    pir = asn1.decode(rsp.ProfileInstallationResult, download(isdr, world, meta=meta))
+    err = pir["profileInstallationResultData"]["finalResult"].chosen
+    assert err["errorReason"].native == "pprNotAllowed"
+    assert isdr.store.state.profiles == ()
