@@ -166,3 +166,247 @@ def test_remove_notification() -> None:
     assert out.state.notifications == ()
     # the counter never goes back
     assert out.state.next_seq == 2
+
+
+# --------------------------------------------------------------------------
+# Property test: the state machine over a real store, with crashes
+
+
+import tempfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+from hypothesis.stateful import (  # noqa: E402
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+)
+
+from rspfed.errors import StorageError  # noqa: E402
+from rspfed.euicc.store import Store  # noqa: E402
+
+N_PROFILES = 4
+OWNER_B = st.OperatorId(bytes.fromhex("00F120"))
+# the RAT lets OWNER (00F110) set PPR1 and PPR2; OWNER_B may set nothing
+MACHINE_RAT = (st.RatRule(frozenset({"ppr1", "ppr2"}), (OWNER,)),)
+EID = bytes.fromhex("89049032123451234512345678901235")
+
+Op = Callable[[st.EuiccState], st.Outcome]
+
+
+class ProfileMachine(RuleBasedStateMachine):
+    """Operations on a store-backed eUICC state; invariants after every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = Path(self.dir.name) / "e.db"
+        self.store = Store.create(self.path, eid=EID)
+        self.store.commit(attrs.evolve(self.store.state, rat=MACHINE_RAT))
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.dir.cleanup()
+
+    # -- helpers
+
+    def ref(self, n: int) -> st.ProfileRef:
+        return st.ProfileRef(iccid=profile(n).iccid)
+
+    def apply(self, op: Op) -> st.Outcome:
+        before = self.store.state
+        out = op(before)
+        if out.ok:
+            contents = {
+                p.iccid: b"content"
+                for p in out.state.profiles
+                if before.find(st.ProfileRef(iccid=p.iccid)) is None
+            }
+            self.store.commit(out.state, contents=contents)
+        else:
+            assert out.state == before
+        self.check_notified(before, out)
+        return out
+
+    @staticmethod
+    def check_notified(before: st.EuiccState, out: st.Outcome) -> None:
+        """Every status change, install and delete produced its configured notification."""
+        if not out.ok:
+            return
+        after = out.state
+        new = [n for n in after.notifications if n.seq_number >= before.next_seq]
+        expected: list[tuple[str, bytes]] = []
+        for p in before.profiles:
+            q = after.find(st.ProfileRef(iccid=p.iccid))
+            if q is None:
+                expected.append(("notificationDelete", p.iccid))
+            elif q.status != p.status:
+                event = (
+                    "notificationEnable"
+                    if q.status is st.ProfileStatus.ENABLED
+                    else "notificationDisable"
+                )
+                expected.append((event, p.iccid))
+        for q in after.profiles:
+            if before.find(st.ProfileRef(iccid=q.iccid)) is None:
+                expected.append(("notificationInstall", q.iccid))
+        known = {p.iccid: p for p in (*before.profiles, *after.profiles)}
+        wanted = sorted(
+            (e, i)
+            for e, i in expected
+            if e == "notificationInstall" or known[i].address_for(e) is not None
+        )
+        assert sorted((n.event, n.iccid or b"") for n in new) == wanted
+
+    # -- rules
+
+    @rule(
+        n=hs.integers(0, N_PROFILES - 1),
+        ppr=hs.sampled_from(
+            [frozenset(), frozenset({"ppr1"}), frozenset({"ppr2"}), frozenset({"ppr1", "ppr2"})]
+        ),
+        events=hs.frozensets(hs.sampled_from(sorted(ALL_EVENTS))),
+        own=hs.booleans(),
+        test_class=hs.booleans(),
+    )
+    def install(
+        self, n: int, ppr: frozenset[str], events: frozenset[str], own: bool, test_class: bool
+    ) -> None:
+        p = attrs.evolve(
+            profile(n, ppr=ppr, events=events, profile_class=0 if test_class else 2),
+            profile_owner=OWNER if own else OWNER_B,
+        )
+        state = self.store.state
+        p = attrs.evolve(p, isdp_aid=st.next_isdp_aid(state))
+        existed = state.find(self.ref(n)) is not None
+        out = self.apply(lambda s: st.install(s, p, address="dp.example", pending=b"PIR"))
+        if existed:
+            assert out.result == 9
+        elif ppr and not own:
+            assert out.result == 15
+        else:
+            assert out.ok
+
+    @rule(n=hs.integers(0, N_PROFILES - 1))
+    def enable(self, n: int) -> None:
+        before = self.store.state
+        current = before.enabled
+        out = self.apply(lambda s: st.enable(s, self.ref(n), signer))
+        if current is not None and "ppr1" in current.ppr and current.iccid != profile(n).iccid:
+            assert not out.ok
+        if out.ok:
+            assert self.store.state.enabled is not None
+            assert self.store.state.enabled.iccid == profile(n).iccid
+
+    @rule(n=hs.integers(0, N_PROFILES - 1))
+    def disable(self, n: int) -> None:
+        p = self.store.state.find(self.ref(n))
+        out = self.apply(lambda s: st.disable(s, self.ref(n), signer))
+        if p is not None and "ppr1" in p.ppr and p.status is st.ProfileStatus.ENABLED:
+            assert out.result == 3
+
+    @rule(n=hs.integers(0, N_PROFILES - 1))
+    def delete(self, n: int) -> None:
+        p = self.store.state.find(self.ref(n))
+        out = self.apply(lambda s: st.delete(s, self.ref(n), signer))
+        if p is not None and "ppr2" in p.ppr and p.status is st.ProfileStatus.DISABLED:
+            assert out.result == 3
+        if out.ok:
+            assert self.store.state.find(self.ref(n)) is None
+
+    @rule(n=hs.integers(0, N_PROFILES - 1), nickname=hs.text(max_size=8))
+    def nickname(self, n: int, nickname: str) -> None:
+        out = self.apply(lambda s: st.set_nickname(s, profile(n).iccid, nickname))
+        if out.ok:
+            found = self.store.state.find(self.ref(n))
+            assert found is not None
+            assert found.nickname == (nickname or None)
+
+    @rule(operational=hs.booleans(), test=hs.booleans())
+    def memory_reset(self, operational: bool, test: bool) -> None:
+        before = self.store.state
+        out = st.memory_reset(before, operational=operational, test=test, default_dp_address=False)
+        if out.ok:
+            self.store.commit(out.state)
+        assert out.state.notifications == before.notifications
+
+    @precondition(lambda self: bool(self.store.state.notifications))
+    @rule(data=hs.data())
+    def remove_notification(self, data: hs.DataObject) -> None:
+        seqs = [n.seq_number for n in self.store.state.notifications]
+        seq = data.draw(hs.sampled_from(seqs))
+        self.apply(lambda s: st.remove_notification(s, seq))
+        assert seq not in [n.seq_number for n in self.store.state.notifications]
+
+    @rule(
+        kind=hs.sampled_from(["install", "enable", "disable", "delete", "remove"]),
+        n=hs.integers(0, N_PROFILES - 1),
+        abort_at=hs.integers(1, 300),
+    )
+    def crash(self, kind: str, n: int, abort_at: int) -> None:
+        """A write interrupted at VM step ``abort_at``; the reopened store is before or after."""
+        before = self.store.state
+        if kind == "install":
+            p = attrs.evolve(profile(n), isdp_aid=st.next_isdp_aid(before))
+            out = st.install(before, p, address="a", pending=b"PIR")
+        elif kind == "enable":
+            out = st.enable(before, self.ref(n), signer)
+        elif kind == "disable":
+            out = st.disable(before, self.ref(n), signer)
+        elif kind == "delete":
+            out = st.delete(before, self.ref(n), signer)
+        else:
+            seq = before.notifications[0].seq_number if before.notifications else 0
+            out = st.remove_notification(before, seq)
+        if not out.ok:
+            return
+        left = abort_at
+
+        def tick() -> int:
+            nonlocal left
+            left -= 1
+            return 1 if left <= 0 else 0
+
+        contents = {
+            p.iccid: b"c"
+            for p in out.state.profiles
+            if before.find(st.ProfileRef(iccid=p.iccid)) is None
+        }
+        self.store.connection.set_progress_handler(tick, 1)
+        try:
+            self.store.commit(out.state, contents=contents)
+        except StorageError:
+            pass
+        finally:
+            self.store.connection.set_progress_handler(None, 1)
+        self.store.close()  # the process "dies"; a new one opens the file
+        self.store = Store.open(self.path)
+        assert self.store.state in (before, out.state)
+
+    # -- invariants
+
+    @invariant()
+    def at_most_one_enabled(self) -> None:
+        enabled = [p for p in self.store.state.profiles if p.status is st.ProfileStatus.ENABLED]
+        assert len(enabled) <= 1
+
+    @invariant()
+    def pprs_are_authorised(self) -> None:
+        for p in self.store.state.profiles:
+            for ppr in p.ppr & {"ppr1", "ppr2"}:
+                assert st.ppr_allowed(MACHINE_RAT, ppr, p.profile_owner)
+
+    @invariant()
+    def notifications_are_ordered_and_below_counter(self) -> None:
+        seqs = [n.seq_number for n in self.store.state.notifications]
+        assert seqs == sorted(set(seqs))
+        assert all(s < self.store.state.next_seq for s in seqs)
+
+
+ProfileMachine.TestCase.settings = settings(
+    max_examples=max(5, settings().max_examples // 4), stateful_step_count=25
+)
+test_profile_machine = ProfileMachine.TestCase
