@@ -21,6 +21,21 @@ on that value can fail.  Rules enforced (X.690 §10-11 DER, X.680):
 * SIZE and value-range constraints, unknown ENUMERATED values of
   non-extensible types.
 
+asn1crypto's own types (x509 ``Certificate``, crl ``CertificateList``) get
+the same walk over plans made from their classes.  Components that asn1crypto
+types at run time are walked with the plan of the type it selects
+(:meth:`_SeqPlan.resolve`): extension values (``extnValue`` holds exactly one
+DER value of the type chosen by ``extnID``), algorithm parameters, public keys
+and attribute values; an extension asn1crypto does not know, or an ``ANY``
+without a type, gets the generic DER walk (:func:`_walk_der`: headers, and the
+content rules of the universal types).  Primitive classes that asn1crypto
+converts to and from native values in their own way (``URI``, ``DNSName``,
+``IPAddress``, ...) must survive that round trip (:func:`_roundtrip`).  So
+everything asn1crypto would build from the value parses and re-encodes to the
+same bytes, without building it.  A failure inside a run-time typed part is
+reported against the root type, at its start (see :class:`_ForeignPlan`);
+checked roots are remembered by their exact bytes in a small bounded table.
+
 Failures raise :class:`rspfed.errors.DecodeError` with ``type_name`` the
 innermost ASN.1 type and ``offset`` the byte offset in the whole input.
 """
@@ -28,6 +43,7 @@ innermost ASN.1 type and ``offset`` the byte offset in the whole input.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -64,6 +80,7 @@ class _Fail(Exception):
         self.type_name = type_name
         self.offset = offset
         self.path: list[str] = []
+        self.runtime = False  # raised inside a part typed at run time (see _ForeignPlan)
 
 
 def _tag_text(cls: int, num: int) -> str:
@@ -144,9 +161,18 @@ def _range_text(ranges: Any) -> str:
 
 
 class Plan:
-    """How to check one (type, tagging) at one position."""
+    """How to check one (type, tagging) at one position.
 
-    __slots__ = ("cls", "constructed", "explicit", "name", "spec", "tag")
+    :meth:`check` takes the TLV (explicit tags included) at a position;
+    :meth:`check_header` is the fast path used by the enclosing SEQUENCE, SET
+    OF or CHOICE, which has read the header already (only for plans with
+    ``direct`` true: no explicit tag, no override of :meth:`check`).
+    """
+
+    __slots__ = ("cls", "constructed", "explicit", "name", "roundtrip", "spec", "tag")
+
+    direct = True
+    """Whether :meth:`check_header` may be called (see the class docstring)."""
 
     def __init__(self, spec: Any, name: str) -> None:
         self.spec = spec
@@ -155,6 +181,9 @@ class Plan:
         self.cls: int | None = None
         self.tag: int | None = None
         self.constructed = 0
+        # asn1crypto re-encodes this (foreign) type from a native value that
+        # its own class computes: contents must survive that round trip
+        self.roundtrip = False
 
     def ids(self) -> frozenset[tuple[int, int]] | None:
         """Outer (class, tag) pairs this plan accepts; None for any tag."""
@@ -163,6 +192,10 @@ class Plan:
         if self.cls is None or self.tag is None:
             return None
         return frozenset(((self.cls, self.tag),))
+
+    def is_direct(self) -> bool:
+        """Whether an enclosing plan may call :meth:`check_header` directly."""
+        return self.direct and not self.explicit
 
     def check(self, data: bytes, pos: int, end: int, depth: int) -> int:
         """Check the TLV at ``pos``; return the position after it."""
@@ -192,7 +225,17 @@ class Plan:
         return after
 
     def check_tlv(self, data: bytes, pos: int, end: int, depth: int) -> int:
+        """Check the TLV at ``pos`` (inside any explicit tags)."""
         c, k, t, cs, ce = read_header(data, pos, end, self.name)
+        self.check_header(data, pos, c, k, t, cs, ce, depth)
+        return ce
+
+    def check_header(
+        self, data: bytes, pos: int, c: int, k: int, t: int, cs: int, ce: int, depth: int
+    ) -> None:
+        """Check the TLV at ``pos`` whose header :func:`read_header` gave as ``c, k, t, cs, ce``."""
+        if depth > MAX_DEPTH:
+            raise _Fail("nesting too deep", self.name, pos)
         if c != self.cls or t != self.tag:
             expected = _tag_text(self.cls or 0, self.tag or 0)
             raise _Fail(
@@ -209,16 +252,42 @@ class Plan:
                 pos,
             )
         self.check_contents(data, cs, ce, depth)
-        return ce
+        if self.roundtrip:
+            _roundtrip(self, data, cs, ce)
 
     def check_contents(self, data: bytes, pos: int, end: int, depth: int) -> None:
         """Check the contents octets ``data[pos:end]``."""
+
+
+def _roundtrip(plan: Plan, data: bytes, pos: int, end: int) -> None:
+    """Contents of a foreign primitive type must be what asn1crypto re-encodes
+    from its native value (as ``dump(force=True)`` does: ``set(native)``).
+
+    Contents in a form known to survive the round trip (:func:`_fast_forms`,
+    e.g. a lower-case ``http://host/path`` URI) skip it.
+    """
+    raw = bytes(data[pos:end])
+    fast = _fast_forms().get(plan.spec)
+    if fast is not None and fast.match(raw):
+        return
+    try:
+        value = plan.spec(contents=raw)
+        native = value.native
+        value.contents = None
+        value.set(native)
+        again = value.contents
+    except Exception as exc:  # asn1crypto on untrusted input: anything goes
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise _Fail(f"invalid {plan.name}: {first_line}", plan.name, pos) from None
+    if again != raw:
+        raise _Fail(f"{plan.name} not in its canonical (DER) form", plan.name, pos)
 
 
 class _AnyPlan(Plan):
     """Any single TLV; structure checked for DER headers, primitive contents not."""
 
     __slots__ = ()
+    direct = False
 
     def check_tlv(self, data: bytes, pos: int, end: int, depth: int) -> int:
         return _walk_any(data, pos, end, depth, self.name)
@@ -279,12 +348,14 @@ def _range_ok(value: int, ranges: Any) -> bool:
 
 
 class _BitsPlan(Plan):
-    __slots__ = ("named", "size")
+    __slots__ = ("named", "octets", "size")
 
     def __init__(self, spec: Any, name: str) -> None:
         super().__init__(spec, name)
         self.named = bool(getattr(spec, "_map", None))
         self.size = getattr(spec, "_size_constraint", None)
+        # asn1crypto's octet-valued BIT STRINGs (public keys) have no unused bits
+        self.octets = issubclass(spec, (core.OctetBitString, core.ParsableOctetBitString))
 
     def check_contents(self, data: bytes, pos: int, end: int, depth: int) -> None:
         if end == pos:
@@ -292,6 +363,8 @@ class _BitsPlan(Plan):
         unused = data[pos]
         if unused > 7:
             raise _Fail("BIT STRING unused-bit count above 7", self.name, pos)
+        if unused and self.octets:
+            raise _Fail("unused bits in a BIT STRING of whole octets", self.name, pos)
         if end - pos == 1:
             if unused:
                 raise _Fail("empty BIT STRING with unused bits", self.name, pos)
@@ -320,9 +393,7 @@ class _OctetsPlan(Plan):
 
     def check_contents(self, data: bytes, pos: int, end: int, depth: int) -> None:
         if self.size is not None and not _size_ok(end - pos, self.size):
-            raise _Fail(
-                f"size {end - pos} octets outside {_range_text(self.size)}", self.name, pos
-            )
+            raise _Fail(f"size {end - pos} octets outside {_range_text(self.size)}", self.name, pos)
 
 
 class _NullPlan(Plan):
@@ -410,9 +481,7 @@ class _StringPlan(Plan):
             except UnicodeDecodeError:
                 raise _Fail("invalid UniversalString", self.name, pos) from None
         if self.size is not None and not _size_ok(count, self.size):
-            raise _Fail(
-                f"size {count} characters outside {_range_text(self.size)}", self.name, pos
-            )
+            raise _Fail(f"size {count} characters outside {_range_text(self.size)}", self.name, pos)
 
 
 _UTC = re.compile(rb"(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z\Z")
@@ -452,7 +521,16 @@ class _TimePlan(Plan):
 class _Field:
     """One SEQUENCE component as the matcher sees it."""
 
-    __slots__ = ("choice_open", "default_der", "ids", "name", "optional", "plan")
+    __slots__ = (
+        "choice_open",
+        "default_der",
+        "direct",
+        "dynamic",
+        "ids",
+        "name",
+        "optional",
+        "plan",
+    )
 
     def __init__(
         self,
@@ -460,9 +538,14 @@ class _Field:
         plan: Plan,
         optional: bool,
         default_der: bytes | None,
+        dynamic: bool = False,
     ) -> None:
         self.name = name
         self.plan = plan
+        self.direct = plan.is_direct()
+        # typed at run time (asn1crypto _oid_pair / _spec_callbacks): ``plan``
+        # only matches tags; the checking plan comes from _SeqPlan.resolve
+        self.dynamic = dynamic
         self.optional = optional or default_der is not None
         self.default_der = default_der
         self.ids = plan.ids()
@@ -491,7 +574,7 @@ class _SeqPlan(Plan):
     pending mandatory component.
     """
 
-    __slots__ = ("all_ids", "extensible", "fields", "foreign_sorted")
+    __slots__ = ("all_ids", "extensible", "fields", "foreign_sorted", "resolved", "shapes")
 
     def __init__(self, spec: Any, name: str) -> None:
         super().__init__(spec, name)
@@ -501,6 +584,11 @@ class _SeqPlan(Plan):
             spec, _base.Sequence
         )
         self.foreign_sorted = False
+        # received tag sequence (tag << 2 | class) -> field assignment
+        # (bounded memo of match())
+        self.shapes: dict[tuple[int, ...], list[int]] = {}
+        # (field index, contents before it) -> plan of a run-time typed field
+        self.resolved: dict[tuple[int, bytes], Plan] = {}
 
     def finish(self) -> None:
         ids: set[tuple[int, int]] = set()
@@ -555,38 +643,102 @@ class _SeqPlan(Plan):
         return out
 
     def check_contents(self, data: bytes, pos: int, end: int, depth: int) -> None:
-        items: list[tuple[int, int, int]] = []
-        spans: list[tuple[int, int]] = []
+        items: list[tuple[int, int, int, int, int, int]] = []
+        idents: list[int] = []
         p = pos
         while p < end:
-            c, _, t, _, ce = read_header(data, p, end, self.name)
-            items.append((c, t, p))
-            spans.append((p, ce))
+            first = data[p]
+            if first & 0x1F != 0x1F and p + 1 < end and data[p + 1] < 0x80:
+                # fast path: low tag number, short-form length
+                c, k, t, cs = first >> 6, (first >> 5) & 1, first & 0x1F, p + 2
+                ce = cs + data[p + 1]
+                if ce > end:
+                    read_header(data, p, end, self.name)  # raises the error
+            else:
+                c, k, t, cs, ce = read_header(data, p, end, self.name)
+            items.append((c, k, t, p, cs, ce))
+            idents.append(t << 2 | c)
             p = ce
-        try:
-            assignment = self.match(items)
-        except _Fail as fail:
-            if fail.offset < 0:
-                fail.offset = end
-            raise
-        for index, (start, stop) in zip(assignment, spans, strict=True):
-            if index == EXT:
-                _walk_any(data, start, stop, depth + 1, self.name)
-                continue
-            field = self.fields[index]
+        shape = tuple(idents)
+        assignment = self.shapes.get(shape)
+        if assignment is None:
             try:
-                after = field.plan.check(data, start, stop, depth + 1)
+                assignment = self.match([(c, t, start) for c, _, t, start, _, _ in items])
+            except _Fail as fail:
+                if fail.offset < 0:
+                    fail.offset = end
+                raise
+            if len(self.shapes) < _MEMO_SIZE:
+                self.shapes[shape] = assignment
+        fields = self.fields
+        depth += 1
+        for index, (c, k, t, start, cs, stop) in zip(assignment, items, strict=True):
+            if index == EXT:
+                _walk_any(data, start, stop, depth, self.name)
+                continue
+            field = fields[index]
+            try:
+                if field.dynamic:
+                    plan = self.resolve(index, data, pos, start, end)
+                    try:
+                        plan.check(data, start, stop, depth)
+                    except _Fail as fail:
+                        fail.runtime = True
+                        raise
+                elif field.direct:
+                    plan = field.plan
+                    if (
+                        c == plan.cls
+                        and t == plan.tag
+                        and k == plan.constructed
+                        and not plan.roundtrip
+                        and depth <= MAX_DEPTH
+                    ):  # check_header inlined (the common case)
+                        plan.check_contents(data, cs, stop, depth)
+                    else:
+                        plan.check_header(data, start, c, k, t, cs, stop, depth)
+                else:
+                    field.plan.check(data, start, stop, depth)
             except _Fail as fail:
                 fail.path.append(field.name)
                 raise
-            if after != stop:  # pragma: no cover - plans consume whole TLVs
-                raise _Fail("component length mismatch", self.name, start)
             if field.default_der is not None and data[start:stop] == field.default_der:
                 raise _Fail(
                     f"DEFAULT value of {field.name!r} encoded explicitly (not DER)",
                     self.name,
                     start,
                 )
+
+    def resolve(self, index: int, data: bytes, pos: int, start: int, end: int) -> Plan:
+        """The plan of run-time typed component ``index`` at ``start`` in the
+        contents ``data[pos:end]``.
+
+        asn1crypto chooses the type (``_determine_spec``: an ``_oid_pair`` or
+        a ``_spec_callbacks`` entry) from the components *before* this one
+        (algorithm before parameters, extnID before extnValue, type before
+        value), so the choice is memoised on those bytes.
+        """
+        key = (index, bytes(data[pos:start]))
+        plan = self.resolved.get(key)
+        if plan is not None:
+            return plan
+        field = self.fields[index]
+        try:
+            value = self.spec(contents=bytes(data[pos:end]))
+            value._parse_children()
+            _, field_spec, value_spec, params, override = value._determine_spec(index)
+        except Exception as exc:  # asn1crypto callbacks on untrusted input (KeyError, ...)
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            fail = _Fail(
+                f"cannot determine the type of {field.name!r}: {first_line}", self.name, start
+            )
+            fail.runtime = True
+            raise fail from None
+        plan = _typed_plan(field_spec, value_spec, params, override, f"{self.name}.{field.name}")
+        if len(self.resolved) >= _MEMO_SIZE:
+            self.resolved.clear()
+        self.resolved[key] = plan
+        return plan
 
 
 class _SeqOfPlan(Plan):
@@ -603,9 +755,14 @@ class _SeqOfPlan(Plan):
         count = 0
         previous: bytes | None = None
         element = self.element
+        direct = element.is_direct()
         while p < end:
             try:
-                after = element.check(data, p, end, depth + 1)
+                if direct:
+                    c, k, t, cs, after = read_header(data, p, end, element.name)
+                    element.check_header(data, p, c, k, t, cs, after, depth + 1)
+                else:
+                    after = element.check(data, p, end, depth + 1)
             except _Fail as fail:
                 fail.path.append(f"[{count}]")
                 raise
@@ -635,21 +792,40 @@ class _ChoicePlan(Plan):
             return frozenset((self.explicit[0],))
         return frozenset(self.alternatives)
 
-    def check_tlv(self, data: bytes, pos: int, end: int, depth: int) -> int:
-        c, _, t, _, _ = read_header(data, pos, end, self.name)
+    def check_header(
+        self, data: bytes, pos: int, c: int, k: int, t: int, cs: int, ce: int, depth: int
+    ) -> None:
         alternative = self.alternatives.get((c, t))
         if alternative is None:
             if not self.extensible:
                 raise _Fail(f"no alternative has tag {_tag_text(c, t)}", self.name, pos)
-            return _walk_any(data, pos, end, depth + 1, self.name)
-        return alternative.check(data, pos, end, depth + 1)
+            _walk_any(data, pos, ce, depth + 1, self.name)
+        elif alternative.is_direct():
+            alternative.check_header(data, pos, c, k, t, cs, ce, depth + 1)
+        else:
+            alternative.check(data, pos, ce, depth + 1)
 
 
 class _ForeignPlan(Plan):
-    """A constructed asn1crypto type (x509, crl): checked structurally by its own
-    plan, then fully parsed by asn1crypto so that later access cannot fail."""
+    """The root of an asn1crypto-defined constructed type (x509 ``Certificate``,
+    crl ``CertificateList``, ...) inside an rspfed type or decoded on its own.
+
+    The whole value is walked like any other (the plans of asn1crypto's
+    classes); components typed at run time -- extension values by
+    ``extnID``, algorithm parameters and public keys by algorithm, attribute
+    values by attribute type -- are walked with the plan of the type
+    asn1crypto selects (see :meth:`_SeqPlan.resolve`), and unknown ones with
+    the generic DER walk (:func:`_walk_der`).  A failure inside such a part
+    is reported against the root (``type_name`` the root type, ``offset`` its
+    start), as "not DER".
+
+    Encodings that passed are remembered (exact bytes, a bounded table of
+    :data:`CHECKED_CACHE_SIZE` entries; certificates repeat a lot: CI, EUM,
+    SM-DP+).
+    """
 
     __slots__ = ("inner",)
+    direct = False
 
     def __init__(self, inner: Plan) -> None:
         super().__init__(inner.spec, inner.name)
@@ -662,21 +838,222 @@ class _ForeignPlan(Plan):
         return self.inner.ids()
 
     def check(self, data: bytes, pos: int, end: int, depth: int) -> int:
-        after = self.inner.check(data, pos, end, depth)
-        der = bytes(data[pos:after])
+        after = read_header(data, pos, end, self.name)[4]
+        key = (self, bytes(data[pos:after]))
+        if key in _checked:
+            return after
         try:
-            # dump(force=True) makes asn1crypto build and re-encode every
-            # part, including those typed at run time (it reads each
-            # primitive's native value)
-            again = self.spec.load(der, strict=True).dump(force=True)
-        except Exception as exc:  # asn1crypto parsing untrusted input: anything goes
-            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise _Fail(f"not a valid {self.name}: {first_line}", self.name, pos) from None
-        if again != der:
-            # parts typed at run time (extension values, algorithm parameters)
-            # were not DER: asn1crypto re-encodes them differently
-            raise _Fail(f"{self.name} is not DER (its re-encoding differs)", self.name, pos)
+            self.inner.check(data, pos, end, depth)
+        except _Fail as fail:
+            if fail.runtime:
+                inner_name = fail.type_name
+                fail.message = (
+                    f"{self.name} is not DER: {fail.message}"
+                    f" ({inner_name} at offset {fail.offset - pos} of the {self.name})"
+                )
+                fail.type_name = self.name
+                fail.offset = pos
+                fail.runtime = False
+            raise
+        if CHECKED_CACHE_SIZE > 0:
+            while len(_checked) >= CHECKED_CACHE_SIZE:
+                try:  # evict the oldest
+                    del _checked[next(iter(_checked))]
+                except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - races
+                    _checked.clear()
+            _checked[key] = None
         return after
+
+
+CHECKED_CACHE_SIZE = 64
+"""How many foreign-root encodings (certificates, CRLs) that passed are remembered
+(0 disables the table)."""
+
+_checked: dict[tuple[Plan, bytes], None] = {}
+"""Encodings (with their root plan) known to pass; insertion order = age."""
+
+_MEMO_SIZE = 256
+"""Bound of the per-plan memo tables (tag shapes, run-time typed components)."""
+
+
+def clear_caches() -> None:
+    """Forget the remembered certificate/CRL encodings (for benchmarks and tests)."""
+    _checked.clear()
+
+
+class _GenericPlan(Plan):
+    """A value whose type is not known: the generic DER walk (:func:`_walk_der`).
+
+    With ``compat`` (an ``ANY`` that asn1crypto parses by its universal tag
+    number, such as the parameters of an unknown algorithm), the value must
+    also be one asn1crypto can build and re-encodes to the same bytes.
+    """
+
+    __slots__ = ("compat",)
+    direct = False
+
+    def __init__(self, name: str, compat: bool) -> None:
+        super().__init__(core.Any, name)
+        self.compat = compat
+
+    def check_tlv(self, data: bytes, pos: int, end: int, depth: int) -> int:
+        after = _walk_der(data, pos, end, depth, self.name)
+        if self.compat:
+            tlv = bytes(data[pos:after])
+            try:
+                again = core.Any.load(tlv).dump(force=True)
+            except Exception as exc:  # asn1crypto on untrusted input: anything goes
+                first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise _Fail(
+                    f"not a value asn1crypto can parse: {first_line}", self.name, pos
+                ) from None
+            if again != tlv:
+                raise _Fail("re-encoding differs (not DER)", self.name, pos)
+        return after
+
+
+class _NestedPlan(Plan):
+    """An OCTET STRING (or BIT STRING of whole octets) whose contents are
+    exactly one DER value of another type (an X.509 ``extnValue``, a
+    ``subjectPublicKey`` holding an ``RSAPublicKey``)."""
+
+    __slots__ = ("bits", "held", "outer")
+    direct = False
+
+    def __init__(self, outer: Plan, held: Plan, bits: bool) -> None:
+        super().__init__(outer.spec, outer.name)
+        self.outer = outer
+        self.held = held
+        self.bits = bits
+        self.explicit = outer.explicit
+        self.cls = outer.cls
+        self.tag = outer.tag
+
+    def ids(self) -> frozenset[tuple[int, int]] | None:
+        return self.outer.ids()
+
+    def check(self, data: bytes, pos: int, end: int, depth: int) -> int:
+        after = self.outer.check(data, pos, end, depth)
+        p, stop = pos, after
+        for _ in self.outer.explicit:
+            p, stop = read_header(data, p, stop, self.name)[3:]
+        cs, ce = read_header(data, p, stop, self.name)[3:]
+        if self.bits:
+            if data[cs]:
+                raise _Fail("unused bits in a BIT STRING holding a DER value", self.name, cs)
+            cs += 1
+        if cs == ce:
+            raise _Fail("empty: a DER value was expected", self.name, cs)
+        held_end = self.held.check(data, cs, ce, depth + 1)
+        if held_end != ce:
+            raise _Fail(f"{ce - held_end} bytes after the held value", self.name, held_end)
+        return after
+
+
+_PRIMITIVE_UNIVERSAL = frozenset((1, 2, 3, 4, 5, 6, 9, 10, 12, 13, *range(18, 31)))
+"""Universal tags whose DER encoding is primitive (X.690 §10.2, §8)."""
+
+_universal_plans: dict[int, Plan] = {}
+
+
+def _universal_plan(tag: int) -> Plan | None:
+    if not _universal_plans:
+        for number, spec in (
+            (1, core.Boolean),
+            (2, core.Integer),
+            (3, core.BitString),
+            (5, core.Null),
+            (6, core.ObjectIdentifier),
+            (10, core.Enumerated),
+            (12, core.UTF8String),
+            (18, core.NumericString),
+            (19, core.PrintableString),
+            (22, core.IA5String),
+            (23, core.UTCTime),
+            (24, core.GeneralizedTime),
+            (26, core.VisibleString),
+            (28, core.UniversalString),
+            (30, core.BMPString),
+        ):
+            _universal_plans[number] = plan_for(spec, foreign_root=False)
+    return _universal_plans.get(tag)
+
+
+def _walk_der(data: bytes, pos: int, end: int, depth: int, name: str) -> int:
+    """The generic DER walk of one TLV whose type is not known.
+
+    Headers as everywhere (minimal tags, definite minimal lengths); a
+    universal tag gives the type: SEQUENCE/SET constructed, the other
+    universal types primitive, BOOLEAN, INTEGER, ENUMERATED, BIT STRING,
+    NULL, OBJECT IDENTIFIER, the character strings and the times with their
+    DER content rules; ``[UNIVERSAL 0]`` is rejected.  Constructed values are
+    walked recursively.
+    """
+    if depth > MAX_DEPTH:
+        raise _Fail("nesting too deep", name, pos)
+    c, k, t, cs, ce = read_header(data, pos, end, name)
+    if c == 0:
+        if t == 0:
+            raise _Fail("[UNIVERSAL 0] is not a value", name, pos)
+        if t in (16, 17):
+            if not k:
+                raise _Fail("primitive encoding where constructed is required", name, pos)
+        elif t in _PRIMITIVE_UNIVERSAL:
+            plan = _universal_plan(t)
+            if k:
+                raise _Fail(
+                    "constructed encoding where primitive is required",
+                    plan.name if plan is not None else name,
+                    pos,
+                )
+            if plan is not None:
+                plan.check_header(data, pos, c, k, t, cs, ce, depth)
+            return ce
+    if k:
+        p = cs
+        while p < ce:
+            p = _walk_der(data, p, ce, depth + 1, name)
+    return ce
+
+
+_typed_plans: dict[tuple[Any, ...], Plan] = {}
+
+
+def _typed_plan(field_spec: Any, value_spec: Any, params: Any, override: Any, name: str) -> Plan:
+    """The plan for a run-time typed component, from asn1crypto's
+    ``_determine_spec`` result (cached)."""
+    key = (field_spec, value_spec, _tagging_key(params), override is None, name)
+    plan = _typed_plans.get(key)
+    if plan is not None:
+        return plan
+    params = dict(params or {})
+    params.pop("optional", None)
+    params.pop("default", None)
+    if override is None:
+        if field_spec is None or issubclass(field_spec, core.Any):
+            plan = _GenericPlan(name, compat=True)
+            explicit = _norm_tag(params.get("explicit"))
+            if explicit is not None:
+                plan.explicit = (explicit,)
+        elif issubclass(field_spec, core.ParsableOctetString):
+            # an extension asn1crypto does not know: still one DER value
+            plan = _NestedPlan(
+                plan_for(field_spec, params, foreign_root=False),
+                _GenericPlan(name, compat=False),
+                bits=False,
+            )
+        else:
+            plan = plan_for(field_spec, params, foreign_root=False)
+    elif issubclass(field_spec, (core.ParsableOctetString, core.ParsableOctetBitString)):
+        plan = _NestedPlan(
+            plan_for(field_spec, params, foreign_root=False),
+            plan_for(value_spec, None, foreign_root=False),
+            bits=issubclass(field_spec, core.ParsableOctetBitString),
+        )
+    else:
+        plan = plan_for(value_spec, params, foreign_root=False)
+    _typed_plans[key] = plan
+    return plan
 
 
 # ---------------------------------------------------------------------------
@@ -758,13 +1135,9 @@ def _compile(spec: Any, params: dict[str, Any] | None, foreign_root: bool) -> Pl
         plan = _BoolPlan(spec, name)
     elif issubclass(spec, core.Integer):
         plan = _IntPlan(spec, name)
-    elif issubclass(
-        spec, (core.BitString, core.OctetBitString, core.IntegerBitString)
-    ):
+    elif issubclass(spec, (core.BitString, core.OctetBitString, core.IntegerBitString)):
         plan = _BitsPlan(spec, name)
-    elif issubclass(
-        spec, (core.OctetString, core.IntegerOctetString, core.ParsableOctetString)
-    ):
+    elif issubclass(spec, (core.OctetString, core.IntegerOctetString, core.ParsableOctetString)):
         plan = _OctetsPlan(spec, name)
     elif issubclass(spec, core.Null):
         plan = _NullPlan(spec, name)
@@ -795,6 +1168,7 @@ def _compile(spec: Any, params: dict[str, Any] | None, foreign_root: bool) -> Pl
         if extra is not None:
             explicit.append(extra)
     plan.explicit = tuple(reversed(explicit))  # outermost first
+    plan.roundtrip = _needs_roundtrip(spec)
     if isinstance(plan, _AnyPlan) and params and _norm_tag(params.get("implicit")):
         plan.cls, plan.tag = _norm_tag(params.get("implicit"))
 
@@ -831,7 +1205,13 @@ def _compile(spec: Any, params: dict[str, Any] | None, foreign_root: bool) -> Pl
             if "default" in field_params:
                 default_der = field_spec(**field_params).dump(force=True)
             plan.fields.append(
-                _Field(field_name, field_plan, bool(field_params.get("optional")), default_der)
+                _Field(
+                    field_name,
+                    field_plan,
+                    bool(field_params.get("optional")),
+                    default_der,
+                    dynamic=field_name in dynamic and not _is_ours(spec),
+                )
             )
         plan.finish()
     elif isinstance(plan, _SeqOfPlan):
@@ -843,15 +1223,51 @@ def _compile(spec: Any, params: dict[str, Any] | None, foreign_root: bool) -> Pl
         )
     if (
         foreign_root
-        and not params
         and not _is_ours(spec)
         and isinstance(plan, (_SeqPlan, _SeqOfPlan, _ChoicePlan))
     ):
-        # below this root, foreign children are covered by the root's full parse
+        # the root of an asn1crypto type: reports run-time typed failures
+        # against the root and remembers what passed
         wrapped = _ForeignPlan(plan)
         _cache[key] = wrapped
         return wrapped
     return plan
+
+
+_NATIVE_HOOKS = ("native", "set", "_setable_native", "__unicode__", "_merge_chunks")
+
+
+@functools.cache
+def _fast_forms() -> dict[type, re.Pattern[bytes]]:
+    """Per asn1crypto class, contents that its native round trip reproduces
+    unchanged (a conservative subset; ``tests/asn1/test_certificate_strict.py``
+    checks each against asn1crypto)."""
+    from asn1crypto import x509
+
+    host = rb"(?=[a-z0-9.-]{1,63}(?:/|\Z))[a-z0-9]+(?:[.-][a-z0-9]+)*"
+    return {
+        core.GeneralizedTime: re.compile(rb"[1-9][0-9]{13}Z\Z"),
+        x509.URI: re.compile(rb"[a-z]+://" + host + rb"(?:/[A-Za-z0-9._~/-]*)?\Z"),
+        x509.DNSName: re.compile(rb"(?=[a-z0-9.-]{1,63}\Z)[a-z0-9]+(?:[.-][a-z0-9]+)*\Z"),
+        x509.NotReallyTeletexString: re.compile(rb"[A-Za-z0-9 '()+,\-./:=?]*\Z"),
+    }
+
+
+def _needs_roundtrip(spec: Any) -> bool:
+    """Whether an asn1crypto primitive class converts to and from its native
+    value in its own way (``x509.URI``, ``DNSName``, ``EmailAddress``,
+    ``IPAddress``, ...) or has a native form DER may not reproduce
+    (``GeneralizedTime`` fractions): then :func:`_roundtrip` checks its contents."""
+    if _is_ours(spec) or issubclass(spec, (core.Sequence, core.SequenceOf, core.Choice, core.Any)):
+        return False
+    if issubclass(spec, core.GeneralizedTime):
+        return True
+    for klass in spec.__mro__:
+        if klass.__module__ == core.__name__:
+            return False
+        if any(hook in vars(klass) for hook in _NATIVE_HOOKS):
+            return True
+    return False  # pragma: no cover - every asn1crypto class derives from core
 
 
 def outer_ids(spec: Any) -> frozenset[tuple[int, int]] | None:
