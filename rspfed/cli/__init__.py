@@ -1,7 +1,7 @@
 """The ``rspfed`` command line.
 
 One click group; each subsystem owns its commands in a module of this package
-(``rspfed.cli.asn1``, ``rspfed.cli.pki``, ``rspfed.cli.demo``) and the group
+(``rspfed.cli.asn1``, ``rspfed.cli.pki``, ``rspfed.cli.euicc``, ``rspfed.cli.demo``) and the group
 below only collects them.  Every command turns an :class:`rspfed.RspfedError`
 into exit status 2 and one line on stderr, never a traceback.
 """
@@ -24,9 +24,10 @@ def main() -> None:
 def _register() -> None:
     from rspfed.cli.asn1 import decode_command, encode_command
     from rspfed.cli.demo import demo
+    from rspfed.cli.euicc import euicc
     from rspfed.cli.pki import pki
 
-    for command in (decode_command, encode_command, pki, demo):
+    for command in (decode_command, encode_command, pki, euicc, demo):
         main.add_command(command)
 
 
