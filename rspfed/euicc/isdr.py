@@ -68,7 +68,13 @@ from rspfed.euicc.apdu import (
     StatusError,
 )
 from rspfed.euicc.store import Store
-from rspfed.pki import CertificateRole, RspCertificate, parse_certificate, verify_chain
+from rspfed.pki import (
+    CertificateRole,
+    RspCertificate,
+    parse_certificate,
+    parse_crl,
+    verify_chain,
+)
 
 __all__ = [
     "ISD_R_AID",
@@ -267,6 +273,7 @@ class IsdR:
             b"\xbf\x21": self.prepare_download,
             b"\xbf\x41": self.cancel_session,
             b"\xbf\x36": self.load_bound_profile_package,
+            b"\xbf\x35": self.load_crl,
         }
         for tag in (b"\xa0", b"\xa1", b"\xa2", b"\xa3", b"\x86", b"\x87", b"\x88"):
             self._handlers[tag] = self.load_bound_profile_package
@@ -655,7 +662,7 @@ class IsdR:
                 role=CertificateRole.DPAUTH,
                 trust_anchors=[c.der for c in self._cis],
                 now=self._now(),
-                crls=self._crls,
+                crls=self._all_crls(),
                 ci_pkids={ci_pkid},
             )
         except CertificateError:
@@ -734,7 +741,7 @@ class IsdR:
                 role=CertificateRole.DPPB,
                 trust_anchors=[c.der for c in self._cis],
                 now=self._now(),
-                crls=self._crls,
+                crls=self._all_crls(),
                 ci_pkids={session.ci_pkid},
             )
         except CertificateError:
@@ -935,6 +942,65 @@ class IsdR:
         self._store.commit(out.state, contents={profile.iccid: package})
         self._close_session()
         return pir
+
+    # -- ES10b.LoadCRL -------------------------------------------------------
+
+    _CRL_META = "crl:"
+
+    def _all_crls(self) -> list[bytes]:
+        stored = [
+            value
+            for ci in self._cis
+            if ci.subject_key_id is not None
+            and (value := self._store.get_meta(self._CRL_META + ci.subject_key_id.hex()))
+            is not None
+        ]
+        return [*self._crls, *stored]
+
+    def load_crl(self, request: bytes) -> bytes:
+        """ES10b.LoadCRL (``BF35``): a CI's CRL, verified and kept for chain checks.
+
+        ``invalidCRLFormat(2)`` if it does not parse, ``verificationKeyNotFound(4)``
+        if no trusted CI issued it, ``invalidSignature(1)``.  A CRL older than
+        the one kept (lower CRL number) is accepted and ignored.
+        """
+        req = asn1.decode(rsp.LoadCRLRequest, request)
+        received = asn1.received_der(req["crl"])
+        der = b"\x30" + received[1:]  # [0] IMPLICIT CertificateList -> SEQUENCE
+
+        def error(code: int) -> bytes:
+            return asn1.encode(rsp.LoadCRLResponse(name="loadCRLResponseError", value=code))
+
+        try:
+            crl = parse_crl(der)
+        except DecodeError:
+            return error(2)
+        issuer = next(
+            (
+                ci
+                for ci in self._cis
+                if ci.subject_key_id is not None
+                and (
+                    crl.authority_key_id == ci.subject_key_id
+                    if crl.authority_key_id is not None
+                    else crl.issuer == ci.subject
+                )
+            ),
+            None,
+        )
+        if issuer is None or issuer.public_key is None or issuer.subject_key_id is None:
+            return error(4)
+        if not crl.crl.is_signature_valid(issuer.public_key):
+            return error(1)
+        name = self._CRL_META + issuer.subject_key_id.hex()
+        kept = self._store.get_meta(name)
+        newer = True
+        if kept is not None:
+            old = parse_crl(kept)
+            newer = (crl.crl_number or 0) >= (old.crl_number or 0)
+        if newer:
+            self._store.put_meta(name, crl.der)
+        return asn1.encode(rsp.LoadCRLResponse(name="loadCRLResponseOk", value={}))
 
     # -- Applet --------------------------------------------------------------
 

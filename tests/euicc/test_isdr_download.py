@@ -413,3 +413,104 @@ def test_ppr_not_allowed(tmp_path: Path, world: World) -> None:
     err = pir["profileInstallationResultData"]["finalResult"].chosen
     assert err["errorReason"].native == "pprNotAllowed"
     assert isdr.store.state.profiles == ()
+
+
+def load_crl_request(crl_der: bytes) -> bytes:
+    # LoadCRLRequest ::= [PRIVATE 53] SEQUENCE { crl [0] IMPLICIT CertificateList }
+    body = b"\xa0" + crl_der[1:]
+    return asn1.encode(asn1.decode(rsp.LoadCRLRequest, b"\xbf\x35" + _len(len(body)) + body))
+
+
+def _len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def test_load_crl_revokes_dp_auth(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path / "a", world)
+    key = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    cert = world.pki.issue_smdp_certificate(
+        CertificateRole.DPAUTH, key.public_key(), Curve.NIST, now=NOW
+    ).public_bytes(Encoding.DER)
+    assert authenticate(isdr, world, b"R" * 16, key=key, cert=cert).name == "authenticateResponseOk"
+    crl = world.pki.revoke(cert, now=NOW).public_bytes(Encoding.DER)
+
+    def load(der: bytes) -> object:
+        resp = asn1.decode(rsp.LoadCRLResponse, isdr.handle(load_crl_request(der)))
+        return resp.name if resp.name == "loadCRLResponseOk" else resp.chosen.native
+
+    assert load(crl) == "loadCRLResponseOk"
+    refused = authenticate(isdr, world, b"R" * 16, key=key, cert=cert)
+    assert refused.chosen[1].native == "invalidCertificate"
+    # kept in the store: a reopened eUICC still refuses
+    isdr.store.close()
+    again = IsdR(
+        store=Store.open(tmp_path / "a" / "e.db"),
+        credentials=[world.credential],
+        rand=os.urandom,
+        now=lambda: NOW,
+        ci_certificates=[world.ci_der],
+    )
+    assert authenticate(again, world, b"R" * 16, key=key, cert=cert).name.endswith("Error")
+    # a CRL no trusted CI issued; a broken signature
+    other = TestPki.create(tmp_path / "other", now=NOW, curves=[Curve.NIST])
+    foreign = other.material(Curve.NIST).ci_crl.public_bytes(Encoding.DER)
+    assert (
+        asn1.decode(rsp.LoadCRLResponse, again.handle(load_crl_request(foreign))).chosen.native
+        == "verificationKeyNotFound"
+    )
+    broken = crl[:-2] + bytes([crl[-2] ^ 1]) + crl[-1:]
+    assert (
+        asn1.decode(rsp.LoadCRLResponse, again.handle(load_crl_request(broken))).chosen.native
+        == "invalidSignature"
+    )
+
+
+def test_download_over_apdus_with_store_data_chaining(tmp_path: Path, world: World) -> None:
+    from rspfed.euicc.apdu import CommandApdu
+    from rspfed.euicc.isdr import ISD_R_AID
+    from rspfed.euicc.uicc import Uicc
+
+    isdr = make_isdr(tmp_path, world)
+    card = Uicc(
+        __import__("rspfed.euicc.euicc", fromlist=["bare_state"]).bare_state(), applets=[isdr]
+    )
+
+    def es10(der: bytes) -> bytes:
+        """STORE DATA in blocks of at most 120 octets, then GET RESPONSE for 61xx."""
+        chunks = [der[i : i + 120] for i in range(0, len(der), 120)] or [b""]
+        out = b""
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1
+            resp = card.transmit(
+                CommandApdu(
+                    0x80, 0xE2, 0x91 if last else 0x11, n, chunk, ne=256 if last else None
+                ).encode()
+            )
+            if not last:
+                assert resp == b"\x90\x00"
+        while resp[-2] == 0x61:
+            out += resp[:-2]
+            resp = card.transmit(bytes([0x00, 0xC0, 0x00, 0x00, resp[-1]]))
+        assert resp[-2:] == b"\x90\x00", resp[-2:].hex()
+        return out + resp[:-2]
+
+    assert card.transmit(bytes([0x00, 0xA4, 0x04, 0x00, 16]) + ISD_R_AID)[-2:] == b"\x90\x00"
+
+    class Over:
+        """IsdR look-alike whose handle() goes over APDUs."""
+
+        store = isdr.store
+
+        @staticmethod
+        def handle(der: bytes) -> bytes:
+            return es10(der)
+
+    tid = b"P" * 16
+    pir = download(Over, world, tid=tid)  # type: ignore[arg-type]
+    es8p.verify_profile_installation_result(
+        pir, world.credential.private_key.public_key(), transaction_id=tid
+    )
+    assert [p.iccid for p in isdr.store.state.profiles] == [ICCID]
