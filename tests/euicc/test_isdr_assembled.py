@@ -32,7 +32,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 
 def store_data(card: Euicc, der: bytes) -> bytes:
-    resp = card.card.transmit(CommandApdu(0x81, 0xE2, 0x91, 0x00, der, ne=256).encode())
+    resp = card.card.transmit(CommandApdu(0x80, 0xE2, 0x91, 0x00, der, ne=256).encode())
     assert resp[-2:] == b"\x90\x00", resp[-2:].hex()
     return resp[:-2]
 

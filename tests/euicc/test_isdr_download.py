@@ -514,3 +514,23 @@ def test_download_over_apdus_with_store_data_chaining(tmp_path: Path, world: Wor
         pir, world.credential.private_key.public_key(), transaction_id=tid
     )
     assert [p.iccid for p in isdr.store.state.profiles] == [ICCID]
+
+
+def test_card_reset_drops_the_session(tmp_path: Path, world: World) -> None:
+    from rspfed.euicc.euicc import bare_state
+    from rspfed.euicc.uicc import Uicc
+
+    isdr = make_isdr(tmp_path, world)
+    card = Uicc(bare_state(), applets=[isdr])
+    tid = b"Q" * 16
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    card.reset()
+    assert prepare(isdr, world, tid, sig1).chosen[1].native == "noSessionContext"
+    # the kept one-time key is gone too: a retry gets a fresh key
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    first = prepare(isdr, world, tid, sig1).chosen["euiccSigned2"]["euiccOtpk"].native
+    card.power_off()
+    card.power_on()
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    retry = prepare(isdr, world, tid, sig1, previous_otpk=first)
+    assert retry.chosen["euiccSigned2"]["euiccOtpk"].native != first
