@@ -89,6 +89,7 @@ from rspfed.euicc.fs import (
     as_bytes,
 )
 from rspfed.euicc.usim import AkaAlgorithmId, AkaSpec, Usim
+from rspfed.saip.identifiers import encode_iccid, encode_imsi
 
 __all__ = [
     "ATR",
@@ -108,8 +109,6 @@ __all__ = [
     "Uicc",
     "UiccState",
     "demo_state",
-    "encode_iccid",
-    "encode_imsi",
 ]
 
 ISD_R_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
@@ -1134,28 +1133,6 @@ USIM_AID = bytes.fromhex("A0000000871002FFFFFFFF8907090000")
 
 TS48_TEST_K = bytes(range(16))
 """The K of the GSMA TS.48 test profiles (used with the TS 34.108 test algorithm)."""
-
-
-def _bcd_swapped(digits: str, size: int) -> bytes:
-    digits = digits + "F" * (2 * size - len(digits))
-    return bytes(int(digits[i + 1] + digits[i], 16) for i in range(0, 2 * size, 2))
-
-
-def encode_iccid(iccid: str) -> bytes:
-    """EF.ICCID contents: 10 octets, BCD with swapped nibbles, ``F`` padded (TS 102 221 §13.2)."""
-    if not iccid.isdigit() or not 18 <= len(iccid) <= 20:
-        raise UsageError("an ICCID is 18 to 20 digits")
-    return _bcd_swapped(iccid, 10)
-
-
-def encode_imsi(imsi: str) -> bytes:
-    """EF.IMSI contents: length, parity nibble and swapped BCD digits (TS 31.102 §4.2.2)."""
-    if not imsi.isdigit() or not 6 <= len(imsi) <= 15:
-        raise UsageError("an IMSI is 6 to 15 digits")
-    parity = "9" if len(imsi) % 2 else "1"
-    body = _bcd_swapped(parity + imsi, 8)
-    used = (len(imsi) + 2) // 2
-    return bytes((used,)) + body
 
 
 def demo_state(

@@ -27,8 +27,6 @@ from rspfed.euicc.uicc import (
     Uicc,
     UiccState,
     demo_state,
-    encode_iccid,
-    encode_imsi,
 )
 
 TS_ = FileStructure.TRANSPARENT
@@ -823,19 +821,6 @@ def test_held_responses_are_per_channel() -> None:
     tx(card, "00 A4 00 04 02 2FE2")
     tx(card, "00 A4 00 0C 02 3F00")
     assert tx(card, "00 C0 00 00 10")[1] == 0x6985
-
-
-def test_identity_encodings() -> None:
-    # TS 31.102 §4.2.2: length, "digit 1 | parity" (9 odd, 1 even), nibble-swapped BCD
-    assert encode_imsi("001010123456789") == bytes.fromhex("080910101032547698")
-    assert encode_imsi("00101012345678") == bytes.fromhex("0801101010325476f8")
-    # TS 102 221 §13.2: nibble-swapped BCD, F-padded to 10 octets
-    assert encode_iccid("8988211000000000001") == bytes.fromhex("988812010000000000f1")
-    assert encode_iccid("89000123456789012341") == bytes.fromhex("98001032547698103214")
-    with pytest.raises(UsageError):
-        encode_imsi("12a")
-    with pytest.raises(UsageError):
-        encode_iccid("1234")
 
 
 def _exchange(card: Uicc, header: bytes, data: bytes, case4: bool) -> tuple[bytes, int]:

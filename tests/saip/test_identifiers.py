@@ -54,6 +54,17 @@ def test_imsi_layout_ts31102() -> None:
     assert encode_imsi("001010123456063") == stored
 
 
+def test_identity_layouts_from_the_specifications() -> None:
+    # TS 31.102 §4.2.2: length, "digit 1 | parity" (9 odd, 1 even), nibble-swapped BCD
+    assert encode_imsi("001010123456789") == bytes.fromhex("080910101032547698")
+    assert encode_imsi("00101012345678") == bytes.fromhex("0801101010325476f8")
+    # TS 102 221 §13.2: nibble-swapped BCD, F-padded to 10 octets
+    assert encode_iccid("8988211000000000001") == bytes.fromhex("988812010000000000f1")
+    assert encode_iccid("89000123456789012341") == bytes.fromhex("98001032547698103214")
+    with pytest.raises(EncodeError):
+        encode_iccid("1234")
+
+
 @pytest.mark.parametrize("bad", ["", "12345", "1234567890123456", "00101a"])
 def test_imsi_rejects_bad_digits(bad: str) -> None:
     with pytest.raises(EncodeError):
