@@ -46,9 +46,11 @@ from rspfed.errors import (
     CertificateError,
     DecodeError,
     SignatureError,
+    StorageError,
     UsageError,
 )
 from rspfed.es8p import (
+    BppCommandId,
     BppComplete,
     BppError,
     BppUnbinder,
@@ -84,6 +86,9 @@ __all__ = [
     "ProfileSwitch",
     "profile_info_tags",
 ]
+
+UNDEFINED_ERROR = 127
+"""``undefinedError``: the answer when the store cannot be written."""
 
 ISD_R_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
 """The ISD-R's AID (SGP.22 §2.2.3)."""
@@ -248,6 +253,7 @@ class IsdR:
         self._session: _Session | None = None
         self._kept_ot_keys: dict[bytes, ec.EllipticCurvePrivateKey] = {}
         self._store = store
+        self._eid = store.eid
         self._credentials = tuple(credentials)
         self._rand = rand
         self._now = now
@@ -331,14 +337,23 @@ class IsdR:
         )
         return asn1.encode(rsp.PendingNotification(name="otherSignedNotification", value=value))
 
-    def _commit(self, outcome: st.Outcome) -> None:
+    def _commit(self, outcome: st.Outcome) -> int:
+        """Commit a successful outcome; the result code to answer.
+
+        A store failure leaves everything as it was and answers
+        ``undefinedError(127)`` (every ES10c response type has it).
+        """
         if not outcome.ok:
-            return
+            return outcome.result
         before = self._store.state.enabled
-        self._store.commit(outcome.state)
+        try:
+            self._store.commit(outcome.state)
+        except StorageError:
+            return UNDEFINED_ERROR
         after = outcome.state.enabled
         if self._on_switch is not None and before != after:
             self._on_switch(after)
+        return outcome.result
 
     @staticmethod
     def _ref(choice: core.Choice) -> st.ProfileRef:
@@ -411,23 +426,20 @@ class IsdR:
         req = asn1.decode(rsp.EnableProfileRequest, request)
         ref = self._ref(req["profileIdentifier"])
         out = st.enable(self._store.state, ref, self._sign_notification)
-        self._commit(out)
-        return asn1.encode(rsp.EnableProfileResponse({"enableResult": out.result}))
+        return asn1.encode(rsp.EnableProfileResponse({"enableResult": self._commit(out)}))
 
     def disable_profile(self, request: bytes) -> bytes:
         """ES10c.DisableProfile (``BF32``)."""
         req = asn1.decode(rsp.DisableProfileRequest, request)
         ref = self._ref(req["profileIdentifier"])
         out = st.disable(self._store.state, ref, self._sign_notification)
-        self._commit(out)
-        return asn1.encode(rsp.DisableProfileResponse({"disableResult": out.result}))
+        return asn1.encode(rsp.DisableProfileResponse({"disableResult": self._commit(out)}))
 
     def delete_profile(self, request: bytes) -> bytes:
         """ES10c.DeleteProfile (``BF33``)."""
         req = asn1.decode(rsp.DeleteProfileRequest, request)
         out = st.delete(self._store.state, self._ref(req), self._sign_notification)
-        self._commit(out)
-        return asn1.encode(rsp.DeleteProfileResponse({"deleteResult": out.result}))
+        return asn1.encode(rsp.DeleteProfileResponse({"deleteResult": self._commit(out)}))
 
     def set_nickname(self, request: bytes) -> bytes:
         """ES10c.SetNickname (``BF29``)."""
@@ -435,15 +447,14 @@ class IsdR:
         out = st.set_nickname(
             self._store.state, bytes(req["iccid"].native), req["profileNickname"].native
         )
-        self._commit(out)
-        return asn1.encode(rsp.SetNicknameResponse({"setNicknameResult": out.result}))
+        return asn1.encode(rsp.SetNicknameResponse({"setNicknameResult": self._commit(out)}))
 
     def get_euicc_data(self, request: bytes) -> bytes:
         """ES10c.GetEID (GetEuiccDataRequest ``BF3E`` with tagList ``5A``)."""
         req = asn1.decode(rsp.GetEuiccDataRequest, request)
         if bytes(req["tagList"].native) != b"\x5a":
             raise DecodeError("GetEuiccData tagList must be 5A", type_name="GetEuiccDataRequest")
-        return asn1.encode(rsp.GetEuiccDataResponse({"eidValue": self._store.eid}))
+        return asn1.encode(rsp.GetEuiccDataResponse({"eidValue": self._eid}))
 
     def euicc_memory_reset(self, request: bytes) -> bytes:
         """ES10c.eUICCMemoryReset (``BF34``)."""
@@ -455,8 +466,7 @@ class IsdR:
             test="deleteFieldLoadedTestProfiles" in options,
             default_dp_address="resetDefaultSmdpAddress" in options,
         )
-        self._commit(out)
-        return asn1.encode(rsp.EuiccMemoryResetResponse({"resetResult": out.result}))
+        return asn1.encode(rsp.EuiccMemoryResetResponse({"resetResult": self._commit(out)}))
 
     def get_rat(self, request: bytes) -> bytes:
         """ES10b.GetRAT (``BF43``)."""
@@ -485,9 +495,8 @@ class IsdR:
         req = asn1.decode(rsp.SetDefaultDpAddressRequest, request)
         address = req["defaultDpAddress"].native or None
         new = attrs.evolve(self._store.state, default_dp_address=address)
-        if new != self._store.state:
-            self._store.commit(new)
-        return asn1.encode(rsp.SetDefaultDpAddressResponse({"setDefaultDpAddressResult": 0}))
+        code = self._commit(st.Outcome(0, "ok", new)) if new != self._store.state else 0
+        return asn1.encode(rsp.SetDefaultDpAddressResponse({"setDefaultDpAddressResult": code}))
 
     # -- ES10b notifications ---------------------------------------------
 
@@ -549,8 +558,8 @@ class IsdR:
         """ES10b.RemoveNotificationFromList (NotificationSentRequest ``BF30``)."""
         req = asn1.decode(rsp.NotificationSentRequest, request)
         out = st.remove_notification(self._store.state, int(req["seqNumber"].native))
-        self._commit(out)
-        return asn1.encode(rsp.NotificationSentResponse({"deleteNotificationStatus": out.result}))
+        status = self._commit(out)
+        return asn1.encode(rsp.NotificationSentResponse({"deleteNotificationStatus": status}))
 
     # -- ES10b download ----------------------------------------------------
 
@@ -864,7 +873,7 @@ class IsdR:
                 euicc_ot_key=session.ot_key,
                 smdp_public_key=session.smdp_public_key,
                 transaction_id=session.transaction_id,
-                eid=self._store.eid,
+                eid=self._eid,
             )
             session.metadata = None
         if session is None or session.unbinder is None:
@@ -939,7 +948,14 @@ class IsdR:
             pir = self._pir(session, failure, seq)
             self._close_session()
             return pir
-        self._store.commit(out.state, contents={profile.iccid: package})
+        try:
+            self._store.commit(out.state, contents={profile.iccid: package})
+        except StorageError:
+            # nothing was written; report the failure (SGP.22 has no "storage" reason)
+            failure = InstallationFailure(
+                BppCommandId.loadProfileElements, ErrorReason.installFailedDueToUnknownError
+            )
+            pir = self._pir(session, failure, seq)
         self._close_session()
         return pir
 
@@ -999,7 +1015,10 @@ class IsdR:
             old = parse_crl(kept)
             newer = (crl.crl_number or 0) >= (old.crl_number or 0)
         if newer:
-            self._store.put_meta(name, crl.der)
+            try:
+                self._store.put_meta(name, crl.der)
+            except StorageError:
+                return error(UNDEFINED_ERROR)
         return asn1.encode(rsp.LoadCRLResponse(name="loadCRLResponseOk", value={}))
 
     # -- Applet --------------------------------------------------------------

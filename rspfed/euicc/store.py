@@ -323,14 +323,20 @@ class Store:
 
     # -- reading ---------------------------------------------------------
 
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"store read failed: {exc}") from exc
+
     def _meta(self, name: str) -> bytes | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return None if row is None else bytes(row[0])
+        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
+        return None if not rows else bytes(rows[0][0])
 
     def _load(self) -> EuiccState:
         profiles = tuple(
             profile_from_json(bytes(iccid), ProfileStatus(status), metadata)
-            for iccid, status, metadata in self._db.execute(
+            for iccid, status, metadata in self._read(
                 "SELECT iccid, status, metadata FROM profiles ORDER BY position"
             )
         )
@@ -338,7 +344,7 @@ class Store:
             Notification(
                 seq, event, address, None if iccid is None else bytes(iccid), bytes(pending)
             )
-            for seq, event, address, iccid, pending in self._db.execute(
+            for seq, event, address, iccid, pending in self._read(
                 "SELECT seq_number, event, address, iccid, pending FROM notifications"
                 " ORDER BY seq_number"
             )
@@ -370,12 +376,10 @@ class Store:
 
     def content(self, iccid: bytes) -> bytes:
         """The installed content of profile ``iccid``."""
-        row = self._db.execute(
-            "SELECT content FROM profile_content WHERE iccid = ?", (iccid,)
-        ).fetchone()
-        if row is None:
+        rows = self._read("SELECT content FROM profile_content WHERE iccid = ?", (iccid,))
+        if not rows:
             raise StorageError("no content for that profile")
-        return bytes(row[0])
+        return bytes(rows[0][0])
 
     # -- writing ---------------------------------------------------------
 
@@ -474,12 +478,12 @@ class Store:
 
     def certificate(self, name: str) -> bytes | None:
         """The certificate stored under ``name``, or ``None``."""
-        row = self._db.execute("SELECT der FROM certificates WHERE name = ?", (name,)).fetchone()
-        return None if row is None else bytes(row[0])
+        rows = self._read("SELECT der FROM certificates WHERE name = ?", (name,))
+        return None if not rows else bytes(rows[0][0])
 
     def certificate_names(self) -> list[str]:
         """Names of the stored certificates."""
-        return [str(r[0]) for r in self._db.execute("SELECT name FROM certificates ORDER BY name")]
+        return [str(r[0]) for r in self._read("SELECT name FROM certificates ORDER BY name")]
 
     def put_private_key(self, name: str, key: ec.EllipticCurvePrivateKey) -> None:
         """Store a private key (PKCS#8, encrypted when the store has a passphrase)."""
@@ -500,9 +504,8 @@ class Store:
 
     def private_key(self, name: str) -> ec.EllipticCurvePrivateKey:
         """Load the private key ``name`` (the store passphrase decrypts it)."""
-        row = self._db.execute(
-            "SELECT pkcs8, encrypted FROM keys WHERE name = ?", (name,)
-        ).fetchone()
+        rows = self._read("SELECT pkcs8, encrypted FROM keys WHERE name = ?", (name,))
+        row = rows[0] if rows else None
         if row is None:
             raise StorageError(f"no private key {name!r} in the store")
         if row[1] and not self._passphrase:
@@ -519,4 +522,4 @@ class Store:
 
     def key_names(self) -> list[str]:
         """Names of the stored private keys."""
-        return [str(r[0]) for r in self._db.execute("SELECT name FROM keys ORDER BY name")]
+        return [str(r[0]) for r in self._read("SELECT name FROM keys ORDER BY name")]

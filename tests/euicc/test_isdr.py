@@ -366,3 +366,32 @@ def test_over_apdus(tmp_path: Path, credential: tuple[str, EuiccCredential]) -> 
         CommandApdu(0x80, 0xE2, 0x91, 0x00, bytes.fromhex("BF2D0100"), ne=256).encode()
     )
     assert bad == b"\x6a\x80"
+
+
+def _fail_writes(store: Store) -> None:
+    store.connection.set_progress_handler(lambda: 1, 1)  # every statement is interrupted
+
+
+def test_store_failure_answers_undefined_error(
+    tmp_path: Path, credential: tuple[str, EuiccCredential]
+) -> None:
+    isdr, switches = make_isdr(tmp_path, credential)
+    a = install(isdr, 0)
+    before = isdr.store.state
+    _fail_writes(isdr.store)
+    assert result(rsp.EnableProfileResponse, isdr.handle(enable_req(a.iccid)), "enableResult") == (
+        "undefinedError"
+    )
+    req = asn1.encode(rsp.NotificationSentRequest({"seqNumber": 1}))
+    assert result(rsp.NotificationSentResponse, isdr.handle(req), "deleteNotificationStatus") == (
+        "undefinedError"
+    )
+    req = asn1.encode(rsp.SetDefaultDpAddressRequest({"defaultDpAddress": "x.example"}))
+    assert result(
+        rsp.SetDefaultDpAddressResponse, isdr.handle(req), "setDefaultDpAddressResult"
+    ) == "undefinedError"
+    isdr.store.connection.set_progress_handler(None, 1)
+    assert isdr.store.state == before
+    assert switches.seen == []
+    with Store.open(tmp_path / "e.db") as again:
+        assert again.state == before

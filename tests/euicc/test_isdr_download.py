@@ -534,3 +534,23 @@ def test_card_reset_drops_the_session(tmp_path: Path, world: World) -> None:
     sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
     retry = prepare(isdr, world, tid, sig1, previous_otpk=first)
     assert retry.chosen["euiccSigned2"]["euiccOtpk"].native != first
+
+
+def test_install_commit_failure_installs_nothing(tmp_path: Path, world: World) -> None:
+    isdr = make_isdr(tmp_path, world)
+    before = isdr.store.state
+
+    # every store statement fails once the BPP starts (the eUICC's session is in memory)
+    def tamper(blocks: list[bytes]) -> list[bytes]:
+        isdr.store.connection.set_progress_handler(lambda: 1, 1)
+        return blocks
+
+    pir_der = download(isdr, world, tamper=tamper)
+    isdr.store.connection.set_progress_handler(None, 1)
+    pir = asn1.decode(rsp.ProfileInstallationResult, pir_der)
+    err = pir["profileInstallationResultData"]["finalResult"]
+    assert err.name == "errorResult"
+    assert err.chosen["errorReason"].native == "installFailedDueToUnknownError"
+    assert isdr.store.state == before
+    with Store.open(tmp_path / "e.db") as again:
+        assert again.state == before
