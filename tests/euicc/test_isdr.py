@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
 
 from rspfed import asn1
 from rspfed.asn1 import rsp
@@ -387,11 +390,60 @@ def test_store_failure_answers_undefined_error(
         "undefinedError"
     )
     req = asn1.encode(rsp.SetDefaultDpAddressRequest({"defaultDpAddress": "x.example"}))
-    assert result(
-        rsp.SetDefaultDpAddressResponse, isdr.handle(req), "setDefaultDpAddressResult"
-    ) == "undefinedError"
+    assert (
+        result(rsp.SetDefaultDpAddressResponse, isdr.handle(req), "setDefaultDpAddressResult")
+        == "undefinedError"
+    )
     isdr.store.connection.set_progress_handler(None, 1)
     assert isdr.store.state == before
     assert switches.seen == []
     with Store.open(tmp_path / "e.db") as again:
         assert again.state == before
+
+
+VALID_REQUESTS = [
+    bytes.fromhex(h)
+    for h in (
+        "BF2D00",
+        "BF2800",
+        "BF2B00",
+        "BF4300",
+        "BF3C00",
+        "BF2000",
+        "BF2200",
+        "BF3E035C015A",
+        "BF2D065C045A9F7092",
+    )
+]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=hs.sampled_from([*VALID_REQUESTS, b""]),
+    edits=hs.lists(hs.tuples(hs.integers(0, 40), hs.integers(0, 255)), max_size=4),
+    tail=hs.binary(max_size=8),
+)
+def test_fuzzed_requests_only_decode_errors_and_no_change(
+    isdr_for_fuzz: IsdR, base: bytes, edits: list[tuple[int, int]], tail: bytes
+) -> None:
+    data = bytearray(base + tail)
+    for pos, value in edits:
+        if data:
+            data[pos % len(data)] = value
+    before = isdr_for_fuzz.store.state
+    with contextlib.suppress(DecodeError):
+        isdr_for_fuzz.handle(bytes(data))
+    after = isdr_for_fuzz.store.state
+    # only the state-changing functions may change it, and none of the bases is one
+    changing = {0x31, 0x32, 0x33, 0x29, 0x34, 0x30, 0x3F, 0x35}
+    if len(data) < 2 or data[0] != 0xBF or data[1] not in changing:
+        assert after == before
+
+
+@pytest.fixture(scope="module")
+def isdr_for_fuzz(
+    tmp_path_factory: pytest.TempPathFactory, credential: tuple[str, EuiccCredential]
+) -> IsdR:
+    isdr, _ = make_isdr(tmp_path_factory.mktemp("fuzz"), credential)
+    install(isdr, 0)
+    return isdr
