@@ -19,6 +19,7 @@ bare MF with EF.DIR (and EF.ICCID of the enabled profile, if any).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from rspfed.crypto.curves import Curve
 from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import StorageError, UsageError
-from rspfed.euicc._state import Profile
+from rspfed.euicc._state import Profile, ProfileRef
 from rspfed.euicc.fs import AccessCondition, AccessRules, FileSpec, FileStructure, FileSystemSpec
 from rspfed.euicc.isdr import EuiccCredential, IsdR
 from rspfed.euicc.store import Store
@@ -40,7 +41,10 @@ from rspfed.pki.eid import generate_eid, validate_eid
 from rspfed.pki.testpki import TestPki
 from rspfed.pki.validate import parse_certificate
 
-__all__ = ["Euicc", "ProfileLoader", "bare_state"]
+__all__ = ["PERSISTENT_INS", "Euicc", "PersistentCard", "ProfileLoader", "bare_state"]
+
+PERSISTENT_INS = frozenset({0xD6, 0xDC, 0x20, 0x24, 0x26, 0x28, 0x2C, 0x88, 0x89, 0x04, 0x44})
+"""Instructions after which the card state is compared and saved."""
 
 ProfileLoader = Callable[[Profile, bytes], UiccState]
 """Builds the card state of an enabled profile from its installed content."""
@@ -76,6 +80,32 @@ def bare_state(iccid: bytes | None = None) -> UiccState:
         )
     mf = FileSpec(0x3F00, FileStructure.DF, "MF", children=tuple(children))
     return UiccState(FileSystemSpec(mf))
+
+
+class PersistentCard:
+    """The eUICC's :class:`~rspfed.euicc.card.Card`: the UICC, saving state changes to the store."""
+
+    def __init__(self, euicc: Euicc) -> None:
+        self._euicc = euicc
+
+    def power_on(self) -> bytes:
+        """Cold reset; the ATR."""
+        return self._euicc.uicc.power_on()
+
+    def reset(self) -> bytes:
+        """Warm reset; the ATR."""
+        return self._euicc.uicc.reset()
+
+    def power_off(self) -> None:
+        """Power off."""
+        self._euicc.uicc.power_off()
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """One APDU; the card state is saved after a state-changing instruction."""
+        response = self._euicc.uicc.transmit(apdu)
+        if len(apdu) >= 2 and apdu[1] in PERSISTENT_INS:
+            self._euicc.save_card_state()
+        return response
 
 
 def _curve_name(curve: Curve) -> str:
@@ -121,9 +151,12 @@ class Euicc:
             on_switch=self._switch,
             ci_certificates=cis,
         )
-        self._card = Uicc(
-            self._card_state(store.state.enabled), transmission=transmission, applets=[self._isdr]
+        self._shown: Profile | None = store.state.enabled
+        self._uicc = Uicc(
+            self._card_state(self._shown), transmission=transmission, applets=[self._isdr]
         )
+        self._saved = self._uicc.snapshot()
+        self._card = PersistentCard(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -209,9 +242,14 @@ class Euicc:
     # -- parts ---------------------------------------------------------------
 
     @property
-    def card(self) -> Uicc:
-        """The card (UICC front end with the ISD-R registered)."""
+    def card(self) -> PersistentCard:
+        """The card to put into a reader (state changes are saved)."""
         return self._card
+
+    @property
+    def uicc(self) -> Uicc:
+        """The UICC front end itself (with the ISD-R registered); changes are not saved."""
+        return self._uicc
 
     @property
     def isdr(self) -> IsdR:
@@ -231,12 +269,29 @@ class Euicc:
     def _card_state(self, profile: Profile | None) -> UiccState:
         if profile is None:
             return bare_state()
+        kept = self._store.card_state(profile.iccid)
+        if kept is not None:
+            return UiccState.from_dict(json.loads(kept))
         if self._loader is not None:
             return self._loader(profile, self._store.content(profile.iccid))
         return bare_state(profile.iccid)
 
+    def save_card_state(self) -> None:
+        """Write the enabled profile's card state to the store if it changed."""
+        if self._shown is None:
+            return
+        snapshot = self._uicc.snapshot()
+        if snapshot == self._saved:
+            return
+        self._store.put_card_state(self._shown.iccid, json.dumps(snapshot.to_dict()))
+        self._saved = snapshot
+
     def _switch(self, profile: Profile | None) -> None:
-        self._card.replace_state(self._card_state(profile))
+        if self._shown is not None and self._store.state.find(ProfileRef(iccid=self._shown.iccid)):
+            self.save_card_state()
+        self._shown = profile
+        self._uicc.replace_state(self._card_state(profile))
+        self._saved = self._uicc.snapshot()
 
     def info(self) -> dict[str, Any]:
         """A JSON-safe summary: EID, certificates, CIs, profiles, pending notifications."""

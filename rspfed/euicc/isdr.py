@@ -351,7 +351,10 @@ class IsdR:
         except StorageError:
             return UNDEFINED_ERROR
         after = outcome.state.enabled
-        if self._on_switch is not None and before != after:
+        changed = (before is None) != (after is None) or (
+            before is not None and after is not None and before.iccid != after.iccid
+        )
+        if self._on_switch is not None and changed:
             self._on_switch(after)
         return outcome.result
 

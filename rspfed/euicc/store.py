@@ -54,6 +54,7 @@ from rspfed.euicc._state import (
     NotificationConfig,
     OperatorId,
     Profile,
+    ProfileRef,
     ProfileStatus,
     RatRule,
 )
@@ -93,11 +94,19 @@ CREATE TABLE profile_content (
 );
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+_V3 = """
+CREATE TABLE card_state (
+    iccid BLOB PRIMARY KEY REFERENCES profiles(iccid) ON DELETE CASCADE,
+    state TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
 """Schema steps: ``MIGRATIONS[i]`` takes a version-``i`` file to version ``i + 1``.
 
 Version 1: meta, profiles, notifications, keys, certificates.
 Version 2: profile content (the installed package) in its own table.
+Version 3: the card state (files, PIN counters, SQN arrays) of each profile as JSON.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -459,6 +468,23 @@ class Store:
 
         self._transaction(work)
         self._state = new
+
+    def put_card_state(self, iccid: bytes, state: str) -> None:
+        """Keep the card state (JSON text) of installed profile ``iccid`` (one transaction)."""
+        if self._state.find(ProfileRef(iccid=iccid)) is None:
+            raise UsageError("no such profile")
+        self._transaction(
+            lambda db: db.execute(
+                "INSERT INTO card_state VALUES (?, ?) ON CONFLICT(iccid) DO UPDATE"
+                " SET state = excluded.state",
+                (iccid, state),
+            )
+        )
+
+    def card_state(self, iccid: bytes) -> str | None:
+        """The kept card state of profile ``iccid``, or ``None``."""
+        rows = self._read("SELECT state FROM card_state WHERE iccid = ?", (iccid,))
+        return None if not rows else str(rows[0][0])
 
     def put_meta(self, name: str, value: bytes) -> None:
         """Set a configuration value (one transaction)."""

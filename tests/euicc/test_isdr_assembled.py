@@ -17,8 +17,10 @@ from rspfed.cli.euicc import euicc
 from rspfed.crypto.curves import Curve
 from rspfed.errors import StorageError
 from rspfed.euicc.apdu import CommandApdu
+from rspfed.euicc.card import Card
 from rspfed.euicc.euicc import Euicc
 from rspfed.euicc.isdr import ISD_R_AID
+from rspfed.euicc.uicc import UiccState
 from rspfed.pki import CertificateRole, verify_chain
 from rspfed.pki.testpki import TestPki
 from tests.paths import SGP26
@@ -78,10 +80,7 @@ def test_create_open_and_talk_over_apdus(tmp_path: Path, pki: TestPki) -> None:
         assert len(info1["euiccCiPKIdListForSigning"]) == 2
 
 
-def store_data_on(card: object, channel: int, der: bytes) -> bytes:
-    from rspfed.euicc.uicc import Uicc
-
-    assert isinstance(card, Uicc)
+def store_data_on(card: Card, channel: int, der: bytes) -> bytes:
     resp = card.transmit(CommandApdu(0x80 | channel, 0xE2, 0x91, 0x00, der, ne=256).encode())
     assert resp[-2:] == b"\x90\x00"
     return resp[:-2]
@@ -124,3 +123,34 @@ def test_cli_serve_bad_address(tmp_path: Path, pki: TestPki) -> None:
     result = CliRunner().invoke(euicc, ["serve", str(store), "--vpcd", "host:notaport"])
     assert result.exit_code == 2
     assert os.path.exists(store)
+
+
+def test_card_state_is_persistent_per_profile(tmp_path: Path, pki: TestPki) -> None:
+    from rspfed.euicc import _state as st
+    from rspfed.euicc.uicc import demo_state
+
+    path = tmp_path / "p.db"
+    loads: list[bytes] = []
+
+    def loader(profile: st.Profile, content: bytes) -> UiccState:
+        loads.append(profile.iccid)
+        return demo_state()
+
+    iccid = bytes.fromhex("98001032547698103214")
+    with Euicc.create(path, pki, loader=loader) as e:
+        s = e.store.state
+        p = st.Profile(iccid=iccid, isdp_aid=st.next_isdp_aid(s))
+        out = st.install(s, p, address="a", pending=b"PIR")
+        e.store.commit(out.state, contents={iccid: b"package"})
+        select = bytes([0x00, 0xA4, 0x04, 0x00, 16]) + ISD_R_AID
+        assert e.card.transmit(select)[-2:] == b"\x90\x00"
+        req = bytes.fromhex("BF3111A00C5A0A") + iccid + bytes.fromhex("810100")
+        assert store_data(e, req) == bytes.fromhex("BF3103800100")
+        assert loads == [iccid]
+        # a wrong PIN1: the retry counter drops and is saved at once
+        assert e.card.transmit(
+            bytes.fromhex("0020000108") + b"9999\xff\xff\xff\xff"
+        ) == bytes.fromhex("63C2")
+    with Euicc.open(path, loader=loader) as e:
+        assert loads == [iccid]  # the kept state, not the loader
+        assert e.card.transmit(bytes.fromhex("0020000100")) == bytes.fromhex("63C2")
