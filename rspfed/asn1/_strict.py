@@ -54,9 +54,11 @@ from rspfed.asn1 import _base
 from rspfed.errors import DecodeError
 
 __all__ = [
+    "CHECKED_CACHE_SIZE",
     "MAX_DEPTH",
     "Plan",
     "check",
+    "clear_caches",
     "iter_tlvs",
     "outer_ids",
     "parse_sequence_children",
@@ -824,12 +826,13 @@ class _ForeignPlan(Plan):
     SM-DP+).
     """
 
-    __slots__ = ("inner",)
+    __slots__ = ("inner", "memo")
     direct = False
 
     def __init__(self, inner: Plan) -> None:
         super().__init__(inner.spec, inner.name)
         self.inner = inner
+        self.memo = isinstance(inner, _SeqPlan)  # not for small CHOICEs such as Time
         self.explicit = inner.explicit
         self.cls = inner.cls
         self.tag = inner.tag
@@ -838,12 +841,25 @@ class _ForeignPlan(Plan):
         return self.inner.ids()
 
     def check(self, data: bytes, pos: int, end: int, depth: int) -> int:
+        if not self.memo:
+            return self._check(data, pos, end, depth)
         after = read_header(data, pos, end, self.name)[4]
-        key = (self, bytes(data[pos:after]))
+        key = (self, depth, bytes(data[pos:after]))
         if key in _checked:
             return after
+        self._check(data, pos, end, depth)
+        if CHECKED_CACHE_SIZE > 0:
+            while len(_checked) >= CHECKED_CACHE_SIZE:
+                try:  # evict the oldest
+                    del _checked[next(iter(_checked))]
+                except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - races
+                    _checked.clear()
+            _checked[key] = None
+        return after
+
+    def _check(self, data: bytes, pos: int, end: int, depth: int) -> int:
         try:
-            self.inner.check(data, pos, end, depth)
+            return self.inner.check(data, pos, end, depth)
         except _Fail as fail:
             if fail.runtime:
                 inner_name = fail.type_name
@@ -855,22 +871,14 @@ class _ForeignPlan(Plan):
                 fail.offset = pos
                 fail.runtime = False
             raise
-        if CHECKED_CACHE_SIZE > 0:
-            while len(_checked) >= CHECKED_CACHE_SIZE:
-                try:  # evict the oldest
-                    del _checked[next(iter(_checked))]
-                except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - races
-                    _checked.clear()
-            _checked[key] = None
-        return after
 
 
 CHECKED_CACHE_SIZE = 64
 """How many foreign-root encodings (certificates, CRLs) that passed are remembered
 (0 disables the table)."""
 
-_checked: dict[tuple[Plan, bytes], None] = {}
-"""Encodings (with their root plan) known to pass; insertion order = age."""
+_checked: dict[tuple[Plan, int, bytes], None] = {}
+"""Encodings (with their root plan and nesting depth) known to pass; insertion order = age."""
 
 _MEMO_SIZE = 256
 """Bound of the per-plan memo tables (tag shapes, run-time typed components)."""
@@ -1253,15 +1261,31 @@ def _fast_forms() -> dict[type, re.Pattern[bytes]]:
     }
 
 
+_CHECKED_STRINGS = (
+    core.UTF8String,
+    core.PrintableString,
+    core.NumericString,
+    core.VisibleString,
+    core.IA5String,
+    core.BMPString,
+    core.UniversalString,
+    core.UTCTime,
+)
+"""String types whose content rules :class:`_StringPlan` (:class:`_TimePlan`) checks itself."""
+
+
 def _needs_roundtrip(spec: Any) -> bool:
     """Whether an asn1crypto primitive class converts to and from its native
     value in its own way (``x509.URI``, ``DNSName``, ``EmailAddress``,
     ``IPAddress``, ...) or has a native form DER may not reproduce
-    (``GeneralizedTime`` fractions): then :func:`_roundtrip` checks its contents."""
+    (``GeneralizedTime`` fractions, the strings decoded by asn1crypto's codecs
+    such as ``TeletexString``): then :func:`_roundtrip` checks its contents."""
     if _is_ours(spec) or issubclass(spec, (core.Sequence, core.SequenceOf, core.Choice, core.Any)):
         return False
     if issubclass(spec, core.GeneralizedTime):
         return True
+    if issubclass(spec, core.AbstractString) and not issubclass(spec, _CHECKED_STRINGS):
+        return True  # TeletexString & co.: asn1crypto's codec decides what is valid
     for klass in spec.__mro__:
         if klass.__module__ == core.__name__:
             return False
