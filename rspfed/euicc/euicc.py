@@ -20,6 +20,7 @@ bare MF with EF.DIR (and EF.ICCID of the enabled profile, if any).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -31,10 +32,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from rspfed.crypto.curves import Curve
 from rspfed.crypto.ecka import generate_key_pair
-from rspfed.errors import StorageError, UsageError
+from rspfed.errors import RspfedError, StorageError, UsageError
 from rspfed.euicc._state import Profile, ProfileRef
 from rspfed.euicc.fs import AccessCondition, AccessRules, FileSpec, FileStructure, FileSystemSpec
-from rspfed.euicc.isdr import EuiccCredential, IsdR
+from rspfed.euicc.isdr import EuiccCredential, IsdR, PackageInstaller
 from rspfed.euicc.store import Store
 from rspfed.euicc.uicc import Transmission, Uicc, UiccState
 from rspfed.pki.eid import generate_eid, validate_eid
@@ -45,6 +46,8 @@ __all__ = ["PERSISTENT_INS", "Euicc", "PersistentCard", "ProfileLoader", "bare_s
 
 PERSISTENT_INS = frozenset({0xD6, 0xDC, 0x20, 0x24, 0x26, 0x28, 0x2C, 0x88, 0x89, 0x04, 0x44})
 """Instructions after which the card state is compared and saved."""
+
+_log = logging.getLogger(__name__)
 
 ProfileLoader = Callable[[Profile, bytes], UiccState]
 """Builds the card state of an enabled profile from its installed content."""
@@ -123,6 +126,7 @@ class Euicc:
         now: Callable[[], datetime] = _utcnow,
         loader: ProfileLoader | None = None,
         transmission: Transmission = Transmission.T1,
+        installer: PackageInstaller | None = None,
     ) -> None:
         self._store = store
         self._loader = loader
@@ -150,6 +154,7 @@ class Euicc:
             now=now,
             on_switch=self._switch,
             ci_certificates=cis,
+            installer=installer,
         )
         self._shown: Profile | None = store.state.enabled
         self._uicc = Uicc(
@@ -173,6 +178,7 @@ class Euicc:
         rand: Callable[[int], bytes] = os.urandom,
         now: datetime | None = None,
         loader: ProfileLoader | None = None,
+        installer: PackageInstaller | None = None,
     ) -> Euicc:
         """Create a new eUICC and its store at ``path``.
 
@@ -208,7 +214,7 @@ class Euicc:
             store.close()
             Path(path).unlink(missing_ok=True)
             raise
-        return cls(store, rand=rand, loader=loader)
+        return cls(store, rand=rand, loader=loader, installer=installer)
 
     @classmethod
     def open(
@@ -220,11 +226,19 @@ class Euicc:
         now: Callable[[], datetime] = _utcnow,
         loader: ProfileLoader | None = None,
         transmission: Transmission = Transmission.T1,
+        installer: PackageInstaller | None = None,
     ) -> Euicc:
         """Open an existing eUICC store."""
         store = Store.open(path, passphrase=passphrase)
         try:
-            return cls(store, rand=rand, now=now, loader=loader, transmission=transmission)
+            return cls(
+                store,
+                rand=rand,
+                now=now,
+                loader=loader,
+                transmission=transmission,
+                installer=installer,
+            )
         except BaseException:
             store.close()
             raise
@@ -273,7 +287,11 @@ class Euicc:
         if kept is not None:
             return UiccState.from_dict(json.loads(kept))
         if self._loader is not None:
-            return self._loader(profile, self._store.content(profile.iccid))
+            try:
+                return self._loader(profile, self._store.content(profile.iccid))
+            except RspfedError as exc:
+                # the profile stays enabled; the card shows its ICCID only
+                _log.warning("profile content cannot be loaded: %s", type(exc).__name__)
         return bare_state(profile.iccid)
 
     def save_card_state(self) -> None:

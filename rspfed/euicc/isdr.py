@@ -45,6 +45,7 @@ from rspfed.crypto.curves import Curve
 from rspfed.errors import (
     CertificateError,
     DecodeError,
+    RspfedError,
     SignatureError,
     StorageError,
     UsageError,
@@ -77,12 +78,14 @@ from rspfed.pki import (
     parse_crl,
     verify_chain,
 )
+from rspfed.saip.identifiers import encode_iccid
 
 __all__ = [
     "ISD_R_AID",
     "EuiccCredential",
     "EuiccInfo",
     "IsdR",
+    "PackageInstaller",
     "ProfileSwitch",
     "profile_info_tags",
 ]
@@ -95,6 +98,12 @@ ISD_R_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
 
 ProfileSwitch = Callable[["st.Profile | None"], None]
 """Called after a committed change of the enabled profile (``None``: none enabled)."""
+
+PackageInstaller = Callable[[bytes], str]
+"""Processes an unprotected profile package before it is committed; returns its ICCID digits.
+
+Raises an :class:`~rspfed.errors.RspfedError` for a package the eUICC cannot
+install (``rspfed.saip.install.install_package(package).iccid`` fits)."""
 
 
 @attrs.frozen
@@ -244,12 +253,14 @@ class IsdR:
         ci_certificates: Sequence[bytes] = (),
         crls: Sequence[bytes] = (),
         info: EuiccInfo | None = None,
+        installer: PackageInstaller | None = None,
     ) -> None:
         if not credentials:
             raise UsageError("an ISD-R needs at least one credential")
         self._cis = tuple(parse_certificate(bytes(c)) for c in ci_certificates)
         self._crls = tuple(bytes(c) for c in crls)
         self._info = info or EuiccInfo()
+        self._installer = installer
         self._session: _Session | None = None
         self._kept_ot_keys: dict[bytes, ec.EllipticCurvePrivateKey] = {}
         self._store = store
@@ -934,9 +945,29 @@ class IsdR:
             ppr=frozenset(native.get("profilePolicyRules") or ()),
         )
 
+    def _check_package(self, profile: st.Profile, package: bytes) -> ErrorReason | None:
+        if self._installer is None:
+            return None
+        try:
+            iccid = self._installer(package)
+        except RspfedError:
+            return ErrorReason.installFailedDueToPEProcessingError
+        try:
+            if encode_iccid(iccid) != profile.iccid:
+                return ErrorReason.installFailedDueToIccidMismatch
+        except RspfedError:
+            return ErrorReason.installFailedDueToIccidMismatch
+        return None
+
     def _install(self, session: _Session, state: st.EuiccState, package: bytes) -> bytes:
         assert session.metadata is not None
         profile = self._profile_from_metadata(state, session.metadata)
+        problem = self._check_package(profile, package)
+        if problem is not None:
+            failure = InstallationFailure(BppCommandId.loadProfileElements, problem)
+            pir = self._pir(session, failure, state.next_seq)
+            self._close_session()
+            return pir
         profile = attrs.evolve(profile, dp_oid=session.smdp_oid)
         seq = state.next_seq
         pir = self._pir(session, InstallationSuccess(profile.isdp_aid), seq)

@@ -20,7 +20,7 @@ from rspfed.crypto import ecka, signature
 from rspfed.crypto.curves import Curve
 from rspfed.errors import DecodeError
 from rspfed.euicc import _state as st
-from rspfed.euicc.isdr import EuiccCredential, IsdR
+from rspfed.euicc.isdr import EuiccCredential, IsdR, PackageInstaller
 from rspfed.euicc.store import Store
 from rspfed.pki import CertificateRole
 from rspfed.pki.eid import generate_eid
@@ -74,7 +74,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     )
 
 
-def make_isdr(tmp_path: Path, world: World, seed: int = 1) -> IsdR:
+def make_isdr(
+    tmp_path: Path, world: World, seed: int = 1, installer: PackageInstaller | None = None
+) -> IsdR:
     tmp_path.mkdir(parents=True, exist_ok=True)
     store = Store.create(tmp_path / "e.db", eid=bytes.fromhex(world.eid))
     return IsdR(
@@ -83,6 +85,7 @@ def make_isdr(tmp_path: Path, world: World, seed: int = 1) -> IsdR:
         rand=random.Random(seed).randbytes,
         now=lambda: NOW,
         ci_certificates=[world.ci_der],
+        installer=installer,
     )
 
 
@@ -554,3 +557,34 @@ def test_install_commit_failure_installs_nothing(tmp_path: Path, world: World) -
     assert isdr.store.state == before
     with Store.open(tmp_path / "e.db") as again:
         assert again.state == before
+
+
+def test_package_installer_checks(tmp_path: Path, world: World) -> None:
+    from rspfed.errors import ProtocolError
+
+    seen: list[bytes] = []
+
+    def good(package: bytes) -> str:
+        seen.append(package)
+        return "89000123456789012341"  # EF.ICCID 98 00 10 32 54 76 98 10 32 14
+
+    def bad(package: bytes) -> str:
+        raise ProtocolError("unsupported profile element")
+
+    def other(package: bytes) -> str:
+        return "89000123456789012349"
+
+    isdr = make_isdr(tmp_path / "good", world, installer=good)
+    pir = asn1.decode(rsp.ProfileInstallationResult, download(isdr, world))
+    assert pir["profileInstallationResultData"]["finalResult"].name == "successResult"
+    assert seen == [PACKAGE]
+    for name, installer, reason in (
+        ("bad", bad, "installFailedDueToPEProcessingError"),
+        ("other", other, "installFailedDueToIccidMismatch"),
+    ):
+        isdr = make_isdr(tmp_path / name, world, installer=installer)
+        pir = asn1.decode(rsp.ProfileInstallationResult, download(isdr, world))
+        err = pir["profileInstallationResultData"]["finalResult"].chosen
+        assert err["bppCommandId"].native == "loadProfileElements"
+        assert err["errorReason"].native == reason
+        assert isdr.store.state.profiles == ()
