@@ -15,11 +15,17 @@ time (``now``) are injected too.  :class:`IsdR` is also an
 :class:`~rspfed.euicc.uicc.Uicc`, it receives the reassembled STORE DATA
 (SGP.22 §5.7.2: ``80 E2 91 xx``) and answers with the response DER.
 
-Implemented here: ES10c GetProfilesInfo (searchCriteria, tagList),
+Implemented here: ES10a GetEuiccConfiguredAddresses, SetDefaultDpAddress;
+ES10b GetEUICCInfo1/2, GetEUICCChallenge, AuthenticateServer,
+PrepareDownload, LoadBoundProfilePackage (through
+:class:`rspfed.es8p.BppUnbinder`), CancelSession, ListNotification,
+RetrieveNotificationsList, RemoveNotificationFromList (NotificationSent),
+GetRAT, LoadCRL; ES10c GetProfilesInfo (searchCriteria, tagList),
 EnableProfile, DisableProfile, DeleteProfile, SetNickname, GetEID
-(GetEuiccData), eUICCMemoryReset, GetRAT, GetEuiccConfiguredAddresses,
-SetDefaultDpAddress; ES10b ListNotification, RetrieveNotificationsList,
-RemoveNotificationFromList (NotificationSent).  Notifications other than the
+(GetEuiccData), eUICCMemoryReset.  The RSP session (challenge, transaction
+id, one-time keys, the unbinder) lives in memory only and is dropped by
+:meth:`IsdR.reset` (card reset or power-off).  See ``docs/euicc.md`` for the
+error codes and their order.  Notifications other than the
 installation result are ``otherSignedNotification``: the
 ``euiccNotificationSignature`` is ECDSA with SK.EUICC.ECDSA over the DER of
 ``tbsOtherNotification`` (the NotificationMetadata, tag ``BF2F``), followed
@@ -82,6 +88,7 @@ from rspfed.saip.identifiers import encode_iccid
 
 __all__ = [
     "ISD_R_AID",
+    "UNDEFINED_ERROR",
     "EuiccCredential",
     "EuiccInfo",
     "IsdR",
@@ -214,7 +221,7 @@ def _split_tags(data: bytes) -> set[bytes]:
     return tags
 
 
-def hmac_equal(a: bytes, b: bytes) -> bool:
+def _ct_equal(a: bytes, b: bytes) -> bool:
     """Constant-time comparison."""
     return hmac.compare_digest(a, b)
 
@@ -701,7 +708,7 @@ class IsdR:
         session = self._session
         if session is None or session.transaction_id is not None:
             return self._auth_error(tid, 4)
-        if not hmac_equal(bytes(signed1["euiccChallenge"].native), session.challenge):
+        if not _ct_equal(bytes(signed1["euiccChallenge"].native), session.challenge):
             return self._auth_error(tid, 6)
         euicc_signed1 = asn1.encode(
             rsp.EuiccSigned1(
