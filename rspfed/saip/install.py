@@ -1,33 +1,83 @@
 """Install a SAIP profile package into the software eUICC's file system (sans-IO).
 
 :func:`install_package` (DER) / :func:`install_elements` (decoded elements)
-turn a profile package into an :class:`InstalledProfile`: the file system
-(:class:`rspfed.euicc.fs.FileSystemSpec`), the PINs and PUKs
-(:class:`rspfed.euicc.uicc.PinSpec`) and the AKA parameters
-(:class:`rspfed.euicc.usim.AkaSpec`) of each USIM/ISIM.
-:meth:`InstalledProfile.uicc_state` gives the card state the eUICC loads when
-the profile is enabled; :func:`load_profile` has the signature of
+turn an unprotected profile package into an :class:`InstalledProfile`: the
+file system (:class:`rspfed.euicc.fs.FileSystemSpec`), the PINs with their
+PUKs (:class:`rspfed.euicc.uicc.PinSpec`) and the AKA parameters of each
+USIM/ISIM (:class:`rspfed.euicc.usim.AkaSpec`).
+:meth:`InstalledProfile.uicc_state` is the card state the UICC front end
+runs; :func:`load_profile` has the signature of
 :data:`rspfed.euicc.euicc.ProfileLoader`.
 
-A malformed or unsupported package raises :class:`~rspfed.errors.DecodeError`
-(malformed DER, inconsistent file contents) or
-:class:`~rspfed.errors.ProtocolError` (unsupported feature, e.g. TUAK); the
-message names the profile element (its ``identification`` number).
+**Model** (SAIP v2.3/v3.x §8.3, Annex A; see ``docs/saip.md``):
+
+- Elements are processed in package order.  A file-system element
+  (``mf``, ``usim``, ``telecom``, ...) names its template by ``templateID``
+  (:mod:`rspfed.saip.templates`); each ``File`` it carries is created with
+  the template's row, overridden by the element's ``fileDescriptor``
+  (``Fcp``), then filled: the template default (or the Fcp's
+  ``fillPattern``/``repeatPattern``, per record for record EFs), then each
+  ``fillFileContent`` written at the current position, ``fillFileOffset``
+  skipping octets.  Files of a "created by default" template that the
+  element does not name are created from the template alone;
+  ``doNotCreate`` suppresses a file.
+- ``genericFileManagement``: ``filePath`` selects a DF (or an EF to fill),
+  from the MF, a leading ADF temporary file id selecting that ADF;
+  ``createFCP`` creates a file there; fills apply to the last created or
+  selected EF.  A file without ``shortEFID`` created this way gets no SFI.
+- Link files (``linkPath``) become independent copies of their target
+  (the software file system has no links).
+- ``pinCodes``/``pukCodes``: PINs are joined with their PUK
+  (``unblockingPINReference``); ``pinAttributes`` b1 set = PIN enabled;
+  attempts from the high (max) and low (left) nibbles.  The card keeps one
+  PIN per key reference: a later element defining the same reference again
+  (``secondPINAppl1`` of USIM and ISIM) must agree with the first.
+- ``akaParameter`` applies to the NAA (USIM/ISIM) created last before it.
+  MILENAGE (standard constants only) and the TS 34.108 test algorithm are
+  supported; TUAK and ``mappingParameter`` raise
+  :class:`~rspfed.errors.ProtocolError`.  For the test algorithm SQN checking
+  is off (SAIP: the SQN parameters are ignored).
+- Not installed, listed in :attr:`InstalledProfile.skipped`: CSIM
+  (``csim``, ``opt-csim``, ``cdmaParameter``), security domains, RFM,
+  applications, and any element kind the software eUICC does not run.
+
+Errors: malformed content raises :class:`~rspfed.errors.DecodeError`,
+unsupported features :class:`~rspfed.errors.ProtocolError`; the message
+starts with ``profile element <identification> (<kind>)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
-from rspfed.errors import UsageError
-from rspfed.euicc.fs import FileSystemSpec
+from rspfed import asn1
+from rspfed.asn1 import saip
+from rspfed.errors import DecodeError, ProtocolError, UsageError
+from rspfed.euicc.fs import (
+    MF_FID,
+    AccessRules,
+    FileSpec,
+    FileStructure,
+    FileSystemSpec,
+    Lcsi,
+    access_rules_from_arr,
+)
 from rspfed.euicc.uicc import PinSpec, UiccState
-from rspfed.euicc.usim import AkaSpec
+from rspfed.euicc.usim import DEFAULT_SQN_LIMIT, AkaAlgorithmId, AkaSpec
+from rspfed.saip.identifiers import decode_iccid
+from rspfed.saip.templates import FileKind, ProfileTemplate, TemplateFile, template_for
 
 __all__ = ["InstalledProfile", "install_elements", "install_package", "load_profile"]
+
+_SKIPPED_KINDS = frozenset(
+    {"csim", "opt-csim", "cdmaParameter", "securityDomain", "rfm", "application", "cd", "eap"}
+)
+_MILENAGE_ROTATION = bytes.fromhex("4000204060")
+_MILENAGE_XOR = bytes(15) + b"\x00" + bytes(15) + b"\x01" + bytes(15) + b"\x02"
+_MILENAGE_XOR += bytes(15) + b"\x04" + bytes(15) + b"\x08"
 
 
 def _tuple(values: Any) -> tuple[Any, ...]:
@@ -40,23 +90,629 @@ class InstalledProfile:
 
     iccid: str
     """The ICCID from the ProfileHeader (digits)."""
-    fs: FileSystemSpec
+    fs: FileSystemSpec = attrs.field(repr=False)
     pins: tuple[PinSpec, ...] = attrs.field(default=(), converter=_tuple, repr=False)
     aka: tuple[AkaSpec, ...] = attrs.field(default=(), converter=_tuple, repr=False)
+    skipped: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    """Element kinds present in the package but not installed (e.g. ``"csim"``), in order."""
 
     def uicc_state(self) -> UiccState:
         """The card state the UICC front end runs (:class:`rspfed.euicc.uicc.UiccState`)."""
         return UiccState(self.fs, self.pins, self.aka)
 
+    def adf(self, aid_prefix: bytes) -> FileSpec | None:
+        """The first ADF whose AID starts with ``aid_prefix``."""
+        for adf in self.fs.adfs:
+            if adf.aid is not None and adf.aid.startswith(aid_prefix):
+                return adf
+        return None
 
-def install_elements(elements: Sequence[Any]) -> InstalledProfile:
-    """Install decoded profile elements (``list[saip.ProfileElement]``)."""
-    raise UsageError("not implemented yet")
+
+class _Fail(Exception):
+    """Internal: a problem in the current element (turned into DecodeError/ProtocolError)."""
+
+    def __init__(self, message: str, unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
+class _Node:
+    """A file under construction."""
+
+    __slots__ = (
+        "aid", "arr", "children", "content", "fid", "lcsi", "name", "parent",
+        "pin_refs", "rec_len", "sfi", "structure",
+    )  # fmt: skip
+
+    def __init__(self, fid: int, structure: FileStructure, name: str, parent: _Node | None) -> None:
+        self.fid = fid
+        self.structure = structure
+        self.name = name
+        self.parent = parent
+        self.sfi: int | None = None
+        self.content = bytearray()
+        self.rec_len = 0
+        self.lcsi = Lcsi.OPERATIONAL_ACTIVATED
+        self.arr = b""
+        self.aid: bytes | None = None
+        self.children: list[_Node] = []
+        self.pin_refs: tuple[int, ...] = ()
+
+    def child(self, fid: int) -> _Node | None:
+        for c in self.children:
+            if c.fid == fid:
+                return c
+        return None
+
+
+_DESCRIPTOR_STRUCTURES = {
+    0x01: FileStructure.TRANSPARENT,
+    0x02: FileStructure.LINEAR_FIXED,
+    0x06: FileStructure.CYCLIC,
+    0x38: FileStructure.DF,
+    0x39: FileStructure.BER_TLV,
+}
+_KIND_STRUCTURES = {
+    FileKind.MF: FileStructure.DF,
+    FileKind.DF: FileStructure.DF,
+    FileKind.ADF: FileStructure.ADF,
+    FileKind.TRANSPARENT: FileStructure.TRANSPARENT,
+    FileKind.LINEAR_FIXED: FileStructure.LINEAR_FIXED,
+    FileKind.CYCLIC: FileStructure.CYCLIC,
+    FileKind.BER_TLV: FileStructure.BER_TLV,
+}
+
+
+def _expand_pattern(pattern: bytes, length: int, repeat: bool) -> bytes:
+    """TS 102 222 §6.3.2.2.2: fill pattern (last octet repeated) or repeat pattern."""
+    if repeat:
+        return (pattern * (length // len(pattern) + 1))[:length]
+    if len(pattern) >= length:
+        return pattern[:length]
+    return pattern + pattern[-1:] * (length - len(pattern))
+
+
+class _Installer:
+    def __init__(self) -> None:
+        self.iccid: str | None = None
+        self.mf: _Node | None = None
+        self.adfs: list[_Node] = []
+        self.naa: dict[str, _Node] = {}  # "usim"/"isim" -> last ADF of that kind
+        self.last_naa: _Node | None = None
+        self.pins: dict[int, tuple[bytes, int, int, int | None, bool]] = {}
+        self.puks: dict[int, tuple[bytes, int, int]] = {}
+        self.aka: list[AkaSpec] = []
+        self.skipped: list[str] = []
+        self.ended = False
+
+    # -- element dispatch -------------------------------------------------------------------
+
+    def element(self, pe: Any) -> None:
+        kind: str = pe.name
+        value = pe.chosen
+        if self.ended:
+            raise _Fail("element after the end element")
+        if kind == "header":
+            if self.iccid is not None:
+                raise _Fail("second header")
+            self.iccid = decode_iccid(bytes(value["iccid"].native), swapped=False)
+            return
+        if self.iccid is None:
+            raise _Fail("the package does not start with a header")
+        if kind == "end":
+            self.ended = True
+        elif kind == "genericFileManagement":
+            self.generic(value)
+        elif kind == "pinCodes":
+            self.pin_codes(value)
+        elif kind == "pukCodes":
+            self.puk_codes(value)
+        elif kind == "akaParameter":
+            self.aka_parameter(value)
+        elif kind in _SKIPPED_KINDS:
+            self.skipped.append(kind)
+        elif "templateID" in _field_names(value):
+            self.templated(kind, value)
+        else:
+            self.skipped.append(kind)
+
+    # -- template-based elements ------------------------------------------------------------
+
+    def templated(self, kind: str, value: Any) -> None:
+        oid = value["templateID"].native
+        template = template_for(oid)
+        if template is None:
+            raise _Fail(f"template {oid} is not supported", unsupported=True)
+        if template.pe != kind:
+            raise _Fail(f"template {oid} is for '{template.pe}' elements")
+        outer = self.base_for(template)  # where the template's first DF goes (or its files)
+        has_root = template.files[0].kind.is_df
+        root: _Node | None = None
+        dfs: dict[str, _Node] = {}
+        native_names = _field_names(value)
+        for i, row in enumerate(template.files):
+            present = row.pe_name in native_names and value[row.pe_name].native is not None
+            if not present and not template.by_default:
+                continue
+            items = list(value[row.pe_name]) if present else []
+            if any(item.name == "doNotCreate" for item in items):
+                continue
+            if i == 0 and has_root:
+                parent = outer
+            elif row.parent is None:
+                parent = root if has_root else outer
+            else:
+                parent = dfs.get(row.parent)
+            if parent is None and not (i == 0 and has_root):
+                where = row.parent or template.files[0].pe_name
+                raise _Fail(f"{row.pe_name}: its DF ({where}) is not created")
+            node = self.create(row.pe_name, row, _fcp_of(items), parent, fills=items)
+            if i == 0 and has_root:
+                root = node
+                if row.kind is FileKind.ADF:
+                    self.naa[template.pe] = node
+                    self.last_naa = node
+            elif row.kind.is_df:
+                dfs[row.pe_name] = node
+
+    def base_for(self, template: ProfileTemplate) -> _Node | None:
+        if template.base == "ADF" or template.files[0].kind is FileKind.MF:
+            return None
+        if template.base == "MF":
+            return self.require_mf()
+        adf = self.naa.get(template.base.lower())
+        if adf is None:
+            raise _Fail(f"no ADF.{template.base} before this element")
+        return adf
+
+    def require_mf(self) -> _Node:
+        if self.mf is None:
+            raise _Fail("no MF yet")
+        return self.mf
+
+    # -- creating one file ------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        row: TemplateFile | None,
+        fcp: Any,
+        parent: _Node | None,
+        fills: Sequence[Any] = (),
+    ) -> _Node:
+        f = (lambda key: _opt(fcp, key)) if fcp is not None else (lambda key: None)
+        descriptor: bytes | None = f("fileDescriptor")
+        fid_bytes: bytes | None = f("fileID")
+        fid = int.from_bytes(fid_bytes, "big") if fid_bytes is not None else None
+        if fid is None and row is not None:
+            fid = row.fid
+        if row is not None and row.kind is FileKind.MF:
+            fid = MF_FID
+        if fid is None:
+            raise _Fail(f"{name}: no file id")
+        # structure
+        rec_len = 0
+        if descriptor is not None:
+            if len(descriptor) < 2:
+                raise _Fail(f"{name}: short file descriptor")
+            structure = _DESCRIPTOR_STRUCTURES.get(descriptor[0] & 0x3F)
+            if structure is None:
+                raise _Fail(f"{name}: file descriptor {descriptor[0]:02X} not supported")
+            if structure.is_record:
+                if len(descriptor) < 4:
+                    raise _Fail(f"{name}: record EF without record length")
+                rec_len = int.from_bytes(descriptor[2:4], "big")
+        elif row is not None:
+            structure = _KIND_STRUCTURES[row.kind]
+            if structure.is_record and row.size is not None:
+                rec_len = row.size
+        else:
+            raise _Fail(f"{name}: no file descriptor")
+        if row is not None and row.kind is FileKind.ADF:
+            structure = FileStructure.ADF
+        if structure is FileStructure.DF and row is not None and row.kind is FileKind.MF:
+            structure = FileStructure.DF
+        node = _Node(fid, structure, row.name if row is not None else name, parent)
+        # placement
+        if row is not None and row.kind is FileKind.MF:
+            if self.mf is not None:
+                raise _Fail("second MF")
+            self.mf = node
+        elif structure is FileStructure.ADF:
+            aid = f("dfName")
+            if aid is None:
+                raise _Fail(f"{name}: an ADF needs dfName (its AID)")
+            node.aid = bytes(aid)
+            if any(a.fid == fid for a in self.adfs):
+                raise _Fail(f"{name}: temporary file id {fid:04X} used twice")
+            self.adfs.append(node)
+        else:
+            if parent is None:
+                raise _Fail(f"{name}: no parent DF")
+            if parent.child(fid) is not None:
+                raise _Fail(f"{name}: file id {fid:04X} exists in {parent.fid:04X}")
+            parent.children.append(node)
+        # attributes
+        lcsi = f("lcsi")
+        if lcsi is not None:
+            try:
+                node.lcsi = Lcsi(bytes(lcsi)[0])
+            except (ValueError, IndexError):
+                raise _Fail(
+                    f"{name}: life cycle status {bytes(lcsi).hex()} not supported"
+                ) from None
+        arr = f("securityAttributesReferenced")
+        if arr is not None:
+            node.arr = bytes(arr)
+        elif row is not None and row.arr is not None:
+            node.arr = bytes((row.arr,))
+        if structure.is_df:
+            pst = f("pinStatusTemplateDO")
+            if pst is not None:
+                node.pin_refs = tuple(bytes(pst))
+            return node
+        # SFI
+        sfi_value = f("shortEFID")
+        if sfi_value is not None:
+            sfi_bytes = bytes(sfi_value)
+            node.sfi = (sfi_bytes[0] >> 3) or None if sfi_bytes else None
+        elif row is not None:
+            node.sfi = row.sfi
+        # size (a link file takes its target's)
+        link = f("linkPath")
+        target = self.resolve(bytes(link)) if link else None
+        if link and (target is None or target.structure is not structure):
+            raise _Fail(f"{name}: link target {bytes(link).hex().upper()} not found or different")
+        size_bytes = f("efFileSize")
+        if target is not None:
+            size, rec_len = len(target.content), target.rec_len
+        elif size_bytes is not None:
+            size = int.from_bytes(bytes(size_bytes), "big")
+        elif row is not None and structure.is_record and row.size is not None:
+            if row.records is None:
+                raise _Fail(f"{name}: the number of records is not given")
+            size = row.records * (rec_len or row.size)
+        elif row is not None and not structure.is_record and row.size is not None:
+            size = row.size
+        else:
+            raise _Fail(f"{name}: the file size is not given")
+        if structure.is_record:
+            if rec_len == 0 or size % rec_len or size == 0:
+                raise _Fail(f"{name}: size {size} is not a multiple of record length {rec_len}")
+            node.rec_len = rec_len
+        # initial content
+        unit = rec_len if structure.is_record else size
+        count = size // unit if unit else 0
+        prop = f("proprietaryEFInfo")
+        pattern: bytes | None = None
+        repeat = False
+        if prop is not None:
+            fill, rep = prop.get("fillPattern"), prop.get("repeatPattern")
+            if fill is not None and rep is not None:
+                raise _Fail(f"{name}: both fillPattern and repeatPattern")
+            pattern, repeat = (
+                (bytes(rep), True)
+                if rep is not None
+                else ((bytes(fill), False) if fill is not None else (None, False))
+            )
+        if pattern is not None:
+            one = _expand_pattern(pattern, unit, repeat)
+        else:
+            default = row.default_content(unit) if row is not None and unit else None
+            one = default if default is not None else b"\xff" * unit
+        node.content = bytearray(one * count) if count else bytearray()
+        if target is not None:
+            n = min(len(target.content), len(node.content))
+            node.content[:n] = target.content[:n]
+        self.fill(node, fills, name)
+        return node
+
+    def fill(self, node: _Node, items: Sequence[Any], name: str) -> None:
+        pos = 0
+        for item in items:
+            if item.name == "fillFileOffset":
+                pos += int(item.native)
+            elif item.name == "fillFileContent":
+                data = bytes(item.native)
+                if node.structure.is_df:
+                    raise _Fail(f"{name}: content for a DF")
+                if pos + len(data) > len(node.content):
+                    raise _Fail(f"{name}: content beyond the end of the file")
+                node.content[pos : pos + len(data)] = data
+                pos += len(data)
+
+    # -- generic file management ------------------------------------------------------------
+
+    def resolve(self, path: bytes) -> _Node | None:
+        mf = self.require_mf()
+        if len(path) % 2:
+            raise _Fail("odd file path length")
+        fids = [int.from_bytes(path[i : i + 2], "big") for i in range(0, len(path), 2)]
+        if fids and fids[0] == MF_FID:
+            fids = fids[1:]
+        node: _Node | None = mf
+        for i, fid in enumerate(fids):
+            if node is None:
+                return None
+            found = node.child(fid)
+            if found is None and i == 0:
+                found = next((a for a in self.adfs if a.fid == fid), None)
+            node = found
+        return node
+
+    def generic(self, value: Any) -> None:
+        for command in value["fileManagementCMD"]:
+            current_df = self.require_mf()
+            target: _Node | None = None
+            fills: list[Any] = []
+            for item in command:
+                if item.name == "filePath":
+                    self.flush(target, fills)
+                    target, fills = None, []
+                    node = self.resolve(bytes(item.native))
+                    if node is None:
+                        raise _Fail(f"file path {bytes(item.native).hex().upper()} not found")
+                    if node.structure.is_df:
+                        current_df = node
+                    else:
+                        target = node
+                elif item.name == "createFCP":
+                    self.flush(target, fills)
+                    fills = []
+                    target = self.create("createFCP", None, item.chosen, current_df)
+                    if target.structure.is_df:
+                        target = None
+                else:
+                    if target is None:
+                        raise _Fail(f"{item.name} without a selected or created EF")
+                    fills.append(item)
+            self.flush(target, fills)
+
+    def flush(self, target: _Node | None, fills: list[Any]) -> None:
+        if target is not None and fills:
+            self.fill(target, fills, f"EF {target.fid:04X}")
+
+    # -- PINs, PUKs, AKA --------------------------------------------------------------------
+
+    def pin_codes(self, value: Any) -> None:
+        codes = value["pinCodes"]
+        if codes.name != "pinconfig":
+            return  # shared with another DF: nothing new
+        for cfg in codes.chosen:
+            ref = int(
+                cfg["keyReference"].native
+                if isinstance(cfg["keyReference"].native, int)
+                else cfg["keyReference"].__int__()
+            )
+            pin = bytes(cfg["pinValue"].native)
+            tries = int(cfg["maxNumOfAttemps-retryNumLeft"].native)
+            attributes = int(cfg["pinAttributes"].native)
+            unblock = cfg["unblockingPINReference"]
+            puk_ref = None if unblock.native is None else int(unblock)
+            entry = (pin, tries >> 4, tries & 0x0F, puk_ref, bool(attributes & 0x01))
+            old = self.pins.get(ref)
+            if old is not None and old != entry:
+                raise _Fail(f"PIN {ref:02X} defined twice with different values", unsupported=True)
+            self.pins[ref] = entry
+
+    def puk_codes(self, value: Any) -> None:
+        for cfg in value["pukCodes"]:
+            ref = int(cfg["keyReference"])
+            if ref in self.puks:
+                raise _Fail(f"PUK {ref:02X} defined twice")
+            tries = int(cfg["maxNumOfAttemps-retryNumLeft"].native)
+            self.puks[ref] = (bytes(cfg["pukValue"].native), tries >> 4, tries & 0x0F)
+
+    def aka_parameter(self, value: Any) -> None:
+        adf = self.last_naa
+        if adf is None or adf.aid is None:
+            raise _Fail("akaParameter without a USIM/ISIM before it")
+        config = value["algoConfiguration"]
+        if config.name != "algoParameter":
+            raise _Fail("mappingParameter is not supported", unsupported=True)
+        algo = config.chosen
+        algorithm_id = int(algo["algorithmID"])
+        if algorithm_id == AkaAlgorithmId.TUAK:
+            raise _Fail("TUAK is not supported", unsupported=True)
+        try:
+            algorithm = AkaAlgorithmId(algorithm_id)
+        except ValueError:
+            raise _Fail(f"unknown algorithmID {algorithm_id}", unsupported=True) from None
+        k = bytes(algo["key"].native)
+        opc = bytes(algo["opc"].native)
+        if len(k) != 16:
+            raise _Fail("key must be 16 octets", unsupported=True)
+        if algorithm is AkaAlgorithmId.MILENAGE:
+            if len(opc) != 16:
+                raise _Fail("OPc must be 16 octets")
+            if (
+                bytes(algo["rotationConstants"].native) != _MILENAGE_ROTATION
+                or bytes(algo["xoringConstants"].native) != _MILENAGE_XOR
+            ):
+                raise _Fail("non-standard MILENAGE constants are not supported", unsupported=True)
+            test = False
+        else:
+            opc = bytes(16)
+            test = True
+        delta = int.from_bytes(bytes(value["sqnDelta"].native), "big")
+        age = int.from_bytes(bytes(value["sqnAgeLimit"].native), "big")
+        init = value["sqnInit"].native
+        sqn_array = (
+            tuple(int.from_bytes(bytes(s), "big") for s in init) if init is not None else (0,) * 32
+        )
+        if len(sqn_array) != 32:
+            raise _Fail("sqnInit must have 32 entries")
+        if any(s > 0x07FFFFFFFFFF for s in sqn_array) or max(delta, age) > 0x07FFFFFFFFFF:
+            raise _Fail("SQN values above 07FFFFFFFFFF")
+        if any(a.adf_aid == adf.aid for a in self.aka):
+            raise _Fail("a second akaParameter for the same NAA")
+        self.aka.append(
+            AkaSpec(
+                adf.aid,
+                algorithm,
+                k,
+                opc,
+                sqn_check=not test,
+                ind_bits=5,
+                sqn_delta=delta if not test else DEFAULT_SQN_LIMIT,
+                sqn_age_limit=age if not test else DEFAULT_SQN_LIMIT,
+                sqn_array=sqn_array,
+            )
+        )
+
+    # -- result -----------------------------------------------------------------------------
+
+    def result(self) -> InstalledProfile:
+        if self.iccid is None or self.mf is None:
+            raise _Fail("no header or no MF")
+        if not self.ended:
+            raise _Fail("no end element")
+        pins = []
+        for ref, (pin, max_tries, left, puk_ref, enabled) in self.pins.items():
+            puk = self.puks.get(puk_ref) if puk_ref is not None else None
+            if puk_ref is not None and puk is None:
+                raise _Fail(f"PIN {ref:02X} refers to PUK {puk_ref:02X}, which is not defined")
+            pins.append(
+                PinSpec(
+                    ref,
+                    pin,
+                    None if puk is None else puk[0],
+                    max_tries=max_tries,
+                    tries_left=min(left, max_tries),
+                    puk_max_tries=10 if puk is None else puk[1],
+                    puk_tries_left=10 if puk is None else min(puk[2], puk[1]),
+                    enabled=enabled,
+                )
+            )
+        mf = self.freeze(self.mf, self.mf)
+        adfs = tuple(self.freeze(a, a) for a in self.adfs)
+        return InstalledProfile(
+            self.iccid, FileSystemSpec(mf, adfs), tuple(pins), tuple(self.aka), tuple(self.skipped)
+        )
+
+    def arr_rules(self, node: _Node, scope: _Node) -> tuple[bytes, AccessRules]:
+        arr = node.arr
+        if not arr:
+            return b"\x2f\x06\x01", AccessRules()
+        if len(arr) == 1:
+            at_mf = node is self.mf or node.structure is FileStructure.ADF or node.parent is self.mf
+            arr = (b"\x2f\x06" if at_mf else b"\x6f\x06") + arr
+        if len(arr) != 3:
+            raise _Fail(f"EF {node.fid:04X}: securityAttributesReferenced of {len(arr)} octets")
+        fid, record = int.from_bytes(arr[:2], "big"), arr[2]
+        df: _Node | None = node if node.structure.is_df else node.parent
+        ef: _Node | None = None
+        while df is not None and ef is None:
+            ef = df.child(fid)
+            df = (
+                df.parent
+                if df.parent is not None
+                else (self.mf if df.structure is FileStructure.ADF else None)
+            )
+        if (
+            ef is None
+            or not ef.structure.is_record
+            or not 1 <= record <= len(ef.content) // max(ef.rec_len, 1)
+        ):
+            raise _Fail(f"file {node.fid:04X}: access rule {arr.hex().upper()} not found")
+        start = (record - 1) * ef.rec_len
+        try:
+            rules = access_rules_from_arr(bytes(ef.content[start : start + ef.rec_len]))
+        except DecodeError as exc:
+            raise _Fail(f"EF.ARR {fid:04X} record {record}: {exc}") from None
+        return arr, rules
+
+    def freeze(self, node: _Node, scope: _Node) -> FileSpec:
+        arr, rules = self.arr_rules(node, scope)
+        children = [self.freeze(c, scope) for c in node.children]
+        sfis: set[int] = set()
+        records: tuple[bytes, ...] = ()
+        content = b""
+        if node.structure.is_record:
+            n = node.rec_len
+            records = tuple(bytes(node.content[i : i + n]) for i in range(0, len(node.content), n))
+        elif not node.structure.is_df:
+            content = bytes(node.content)
+        for c in children:
+            if c.sfi is not None:
+                if c.sfi in sfis:
+                    raise _Fail(f"SFI {c.sfi} used twice in {node.fid:04X}")
+                sfis.add(c.sfi)
+        try:
+            return FileSpec(
+                node.fid,
+                node.structure,
+                node.name,
+                sfi=node.sfi,
+                content=content,
+                records=records,
+                lcsi=node.lcsi,
+                access=rules,
+                arr=arr,
+                aid=node.aid,
+                children=tuple(children),
+                pin_refs=node.pin_refs,
+            )
+        except UsageError as exc:
+            raise _Fail(f"file {node.fid:04X}: {exc}") from None
+
+
+def _field_names(value: Any) -> set[str]:
+    return {name for name, _spec, *_ in value._fields}
+
+
+def _opt(value: Any, key: str) -> Any:
+    """A component's native value, ``None`` if absent."""
+    return value[key].native
+
+
+def _fcp_of(items: Sequence[Any]) -> Any:
+    for item in items:
+        if item.name == "fileDescriptor":
+            return item.chosen
+    return None
+
+
+def install_elements(elements: Sequence[saip.ProfileElement]) -> InstalledProfile:
+    """Install decoded profile elements (``list[saip.ProfileElement]``, package order)."""
+    installer = _Installer()
+    current = "package"
+    kind = "package"
+    for pe in elements:
+        kind = pe.name
+        current = f"profile element {_identification(pe)} ({kind})"
+        try:
+            installer.element(pe)
+        except _Fail as exc:
+            _raise(current, kind, exc)
+        except (UsageError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise DecodeError(f"{current}: {exc}", type_name=f"PE-{kind}") from None
+    try:
+        return installer.result()
+    except _Fail as exc:
+        _raise("package", "ProfileElements", exc)
+
+
+def _raise(where: str, kind: str, exc: _Fail) -> NoReturn:
+    if exc.unsupported:
+        raise ProtocolError(f"{where}: {exc}") from None
+    raise DecodeError(f"{where}: {exc}", type_name=f"PE-{kind}") from None
+
+
+def _identification(pe: Any) -> str:
+    value = pe.chosen
+    for name, *_ in value._fields:
+        if name.lower().endswith("header") and name != "header":
+            try:
+                return str(value[name]["identification"].native)
+            except (KeyError, TypeError):
+                break
+    return "?"
 
 
 def install_package(package: bytes) -> InstalledProfile:
     """Decode (strict DER) and install an unprotected profile package."""
-    raise UsageError("not implemented yet")
+    return install_elements(asn1.decode_profile_elements(package))
 
 
 def load_profile(profile: object, content: bytes) -> UiccState:
