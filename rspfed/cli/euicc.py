@@ -24,6 +24,7 @@ from rspfed.errors import DecodeError
 from rspfed.euicc.euicc import Euicc
 from rspfed.euicc.vpcd import parse_vpcd_address, serve_vpcd
 from rspfed.pki.testpki import TestPki
+from rspfed.saip.install import install_package, load_profile
 
 __all__ = ["euicc"]
 
@@ -46,6 +47,11 @@ def _read_certificate(path: str) -> bytes:
     except ValueError:
         raise DecodeError(f"{Path(path).name} is not a certificate (PEM or DER)") from None
     return cert.public_bytes(Encoding.DER)
+
+
+def _package_iccid(package: bytes) -> str:
+    """The SAIP installer as the ISD-R's package check (the ICCID it installs)."""
+    return install_package(package).iccid
 
 
 @click.group("euicc")
@@ -127,9 +133,15 @@ def info_command(store: str, as_json: bool) -> None:
 )
 @reports_errors
 def serve_command(store: str, address: str) -> None:
-    """Insert the eUICC of STORE into a vpcd reader and serve it until interrupted."""
+    """Insert the eUICC of STORE into a vpcd reader and serve it until interrupted.
+
+    Downloaded packages are checked and installed by the SAIP installer; the
+    enabled profile's file system, PINs and USIM are what the reader sees.
+    """
     host, port = parse_vpcd_address(address)
-    with Euicc.open(store, passphrase=_passphrase()) as card:
+    with Euicc.open(
+        store, passphrase=_passphrase(), loader=load_profile, installer=_package_iccid
+    ) as card:
         click.echo(f"eUICC {card.eid} serving on vpcd {host}:{port}", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_vpcd(card.card, host, port))
