@@ -34,6 +34,7 @@ from rspfed.crypto.curves import Curve
 from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import RspfedError, StorageError, UsageError
 from rspfed.euicc._state import Profile, ProfileRef
+from rspfed.euicc.apdu import SW_MEMORY_PROBLEM
 from rspfed.euicc.fs import AccessCondition, AccessRules, FileSpec, FileStructure, FileSystemSpec
 from rspfed.euicc.isdr import EuiccCredential, IsdR, PackageInstaller
 from rspfed.euicc.store import Store
@@ -107,7 +108,11 @@ class PersistentCard:
         """One APDU; the card state is saved after a state-changing instruction."""
         response = self._euicc.uicc.transmit(apdu)
         if len(apdu) >= 2 and apdu[1] in PERSISTENT_INS:
-            self._euicc.save_card_state()
+            try:
+                self._euicc.save_card_state()
+            except StorageError:
+                # the change is not durable: answer as a card whose memory failed
+                return SW_MEMORY_PROBLEM.to_bytes(2, "big")
         return response
 
 
@@ -305,11 +310,22 @@ class Euicc:
         self._saved = snapshot
 
     def _switch(self, profile: Profile | None) -> None:
-        if self._shown is not None and self._store.state.find(ProfileRef(iccid=self._shown.iccid)):
-            self.save_card_state()
+        try:
+            if self._shown is not None and self._store.state.find(
+                ProfileRef(iccid=self._shown.iccid)
+            ):
+                self.save_card_state()
+        except StorageError:
+            _log.warning("card state of the previous profile not saved")
         self._shown = profile
         self._uicc.replace_state(self._card_state(profile))
         self._saved = self._uicc.snapshot()
+        if profile is not None and self._store.card_state(profile.iccid) is None:
+            # keep the freshly installed state: later enables skip the installer
+            try:
+                self._store.put_card_state(profile.iccid, json.dumps(self._saved.to_dict()))
+            except StorageError:
+                _log.warning("card state of the enabled profile not saved")
 
     def info(self) -> dict[str, Any]:
         """A JSON-safe summary: EID, certificates, CIs, profiles, pending notifications."""

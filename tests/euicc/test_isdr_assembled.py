@@ -154,3 +154,10 @@ def test_card_state_is_persistent_per_profile(tmp_path: Path, pki: TestPki) -> N
     with Euicc.open(path, loader=loader) as e:
         assert loads == [iccid]  # the kept state, not the loader
         assert e.card.transmit(bytes.fromhex("0020000100")) == bytes.fromhex("63C2")
+        # a state change that cannot be saved is answered 6581 (memory problem)
+        e.store.connection.set_progress_handler(lambda: 1, 1)
+        wrong = bytes.fromhex("0020000108") + b"8888\xff\xff\xff\xff"
+        assert e.card.transmit(wrong) == bytes.fromhex("6581")
+        e.store.connection.set_progress_handler(None, 1)
+    with Euicc.open(path, loader=loader) as e:
+        assert e.card.transmit(bytes.fromhex("0020000100")) == bytes.fromhex("63C2")
