@@ -192,6 +192,8 @@ class _Installer:
         value = pe.chosen
         if self.ended:
             raise _Fail("element after the end element")
+        if kind == asn1.UNKNOWN_ALTERNATIVE:
+            raise _Fail("unknown profile element kind", unsupported=True)
         if kind == "header":
             if self.iccid is not None:
                 raise _Fail("second header")
@@ -685,7 +687,8 @@ def install_elements(elements: Sequence[saip.ProfileElement]) -> InstalledProfil
             installer.element(pe)
         except _Fail as exc:
             _raise(current, kind, exc)
-        except (UsageError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (UsageError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            # safety net: inconsistent content the checks above did not name
             raise DecodeError(f"{current}: {exc}", type_name=f"PE-{kind}") from None
     try:
         return installer.result()
@@ -701,7 +704,7 @@ def _raise(where: str, kind: str, exc: _Fail) -> NoReturn:
 
 def _identification(pe: Any) -> str:
     value = pe.chosen
-    for name, *_ in value._fields:
+    for name, *_ in getattr(value, "_fields", ()):
         if name.lower().endswith("header") and name != "header":
             try:
                 return str(value[name]["identification"].native)

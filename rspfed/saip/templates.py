@@ -384,7 +384,7 @@ ef-uicciari EF.UICCIARI 6FE7 LF -  -   2 - -
 """
 
 _DF_5GS = """
-df-df-5gs            DF.5GS               6FC0 DF - -   14 -  -
+df-df-5gs            DF.5GS               5FC0 DF - -   14 -  -
 ef-5gs3gpploci       EF.5GS3GPPLOCI       4F01 TR - 20  5  01 FF...FF00000001
 ef-5gsn3gpploci      EF.5GSN3GPPLOCI      4F02 TR - 20  5  02 FF...FF00000001
 ef-5gs3gppnsc        EF.5GS3GPPNSC        4F03 LF 1 57  5  03 FF...FF
@@ -398,7 +398,7 @@ ef-routing-indicator EF.Routing_Indicator 4F0A TR - 4   2  0A F0FFFFFF
 """
 
 _DF_SAIP = """
-df-df-saip             DF.SAIP        6FD0 DF - - 14 - -
+df-df-saip             DF.SAIP        5FD0 DF - - 14 - -
 ef-suci-calc-info-usim EF.SUCICalcInfo 4F01 TR - - 3  - FF...FF
 """
 
