@@ -148,6 +148,7 @@ class _Session:
     server_address: str = ""
     credential: EuiccCredential | None = None
     ci_pkid: bytes = b""
+    """The CI CERT.DPauth chained to; CERT.DPpb must chain to the same one."""
     euicc_signature1: bytes = b""
     smdp_oid: str | None = None
     smdp_public_key: ec.EllipticCurvePublicKey | None = None
@@ -672,20 +673,21 @@ class IsdR:
     def authenticate_server(self, request: bytes) -> bytes:
         """ES10b.AuthenticateServer (``BF38``, SGP.22 §5.7.13).
 
-        Checks in order: CI key id known (``ciPKUnknown``), CERT.DPauth chain
-        (``invalidCertificate``; a curve the eUICC has no key for:
-        ``unsupportedCurve``), serverSignature1 (``invalidSignature``), a
-        session (``noSessionContext``), euiccChallenge (``euiccChallengeMismatch``).
+        Checks in order: ``euiccCiPKIdToBeUsed`` names a CI this eUICC has a
+        certificate under (in euiccCiPKIdListForSigning, else ``ciPKUnknown``),
+        CERT.DPauth chains to a trusted CI (euiccCiPKIdListForVerification) and
+        is valid, not revoked, of the right role (else ``invalidCertificate``),
+        serverSignature1 (``invalidSignature``), a session
+        (``noSessionContext``), euiccChallenge (``euiccChallengeMismatch``).
+        ``unsupportedCurve`` cannot occur: both RSP curves are supported.
         """
         req = asn1.decode(rsp.AuthenticateServerRequest, request)
         signed1 = req["serverSigned1"]
         tid = bytes(signed1["transactionId"].native)
         ci_pkid = bytes(req["euiccCiPKIdToBeUsed"].native)
-        if ci_pkid not in self._ci_pkids_for_verification():
-            return self._auth_error(tid, 7)
         credential = self._credential_for(ci_pkid)
         if credential is None:
-            return self._auth_error(tid, 3)
+            return self._auth_error(tid, 7)
         try:
             chain = verify_chain(
                 asn1.received_der(req["serverCertificate"]),
@@ -693,7 +695,6 @@ class IsdR:
                 trust_anchors=[c.der for c in self._cis],
                 now=self._now(),
                 crls=self._all_crls(),
-                ci_pkids={ci_pkid},
             )
         except CertificateError:
             return self._auth_error(tid, 1)
@@ -725,7 +726,7 @@ class IsdR:
         session.transaction_id = tid
         session.server_address = signed1["serverAddress"].native
         session.credential = credential
-        session.ci_pkid = ci_pkid
+        session.ci_pkid = chain.ci_pkid
         session.euicc_signature1 = sig1
         ok = rsp.AuthenticateResponseOk(
             {

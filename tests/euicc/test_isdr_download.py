@@ -131,6 +131,7 @@ def authenticate(
     mutate: Callable[[dict[str, Any]], None] | None = None,
     key: ec.EllipticCurvePrivateKey | None = None,
     cert: bytes | None = None,
+    ci: bytes | None = None,
 ) -> rsp.AuthenticateServerResponse:
     challenge = asn1.decode(rsp.GetEuiccChallengeResponse, isdr.handle(bytes.fromhex("BF2E00")))
     signed: dict[str, Any] = {
@@ -149,7 +150,7 @@ def authenticate(
         {
             "serverSigned1": asn1.decode(rsp.ServerSigned1, signed_der),
             "serverSignature1": sig,
-            "euiccCiPKIdToBeUsed": ci_pkid(world),
+            "euiccCiPKIdToBeUsed": ci or ci_pkid(world),
             "serverCertificate": ax509.Certificate.load(cert or world.dp_auth_cert),
             "ctxParams1": CTX,
         }
@@ -166,6 +167,7 @@ def prepare(
     cc: bytes | None = None,
     previous_otpk: bytes | None = None,
     key: ec.EllipticCurvePrivateKey | None = None,
+    cert: bytes | None = None,
 ) -> rsp.PrepareDownloadResponse:
     from asn1crypto import x509 as ax509
 
@@ -177,7 +179,7 @@ def prepare(
     value: dict[str, Any] = {
         "smdpSigned2": asn1.decode(rsp.SmdpSigned2, signed_der),
         "smdpSignature2": sig2,
-        "smdpCertificate": ax509.Certificate.load(world.dp_pb_cert),
+        "smdpCertificate": ax509.Certificate.load(cert or world.dp_pb_cert),
     }
     if cc is not None:
         import hashlib
@@ -588,3 +590,39 @@ def test_package_installer_checks(tmp_path: Path, world: World) -> None:
         assert err["bppCommandId"].native == "loadProfileElements"
         assert err["errorReason"].native == reason
         assert isdr.store.state.profiles == ()
+
+
+def test_ci_choice(tmp_path: Path, world: World) -> None:
+    other = TestPki.create(tmp_path / "other", now=NOW, curves=[Curve.NIST])
+    other_ci = other.material(Curve.NIST).ci.public_bytes(Encoding.DER)
+    store = Store.create(tmp_path / "e.db", eid=bytes.fromhex(world.eid))
+    isdr = IsdR(
+        store=store,
+        credentials=[world.credential],
+        rand=os.urandom,
+        now=lambda: NOW,
+        ci_certificates=[world.ci_der, other_ci],
+    )
+    tid = b"K" * 16
+    # a CI the eUICC has no certificate under: ciPKUnknown
+    from rspfed.pki import parse_certificate
+
+    other_ski = parse_certificate(other_ci).subject_key_id
+    assert other_ski is not None
+    resp = authenticate(isdr, world, tid, ci=other_ski)
+    assert resp.chosen[1].native == "ciPKUnknown"
+    # CERT.DPpb under another (trusted) CI than CERT.DPauth: invalidCertificate
+    pb_key = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    pb_other = other.issue_smdp_certificate(
+        CertificateRole.DPPB, pb_key.public_key(), Curve.NIST, now=NOW
+    ).public_bytes(Encoding.DER)
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    resp2 = prepare(isdr, world, tid, sig1, key=pb_key, cert=pb_other)
+    assert resp2.chosen[1].native == "invalidCertificate"
+    # CERT.DPauth under the other trusted CI while the eUICC signs under its own: accepted
+    auth_key = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    auth_other = other.issue_smdp_certificate(
+        CertificateRole.DPAUTH, auth_key.public_key(), Curve.NIST, now=NOW
+    ).public_bytes(Encoding.DER)
+    ok = authenticate(isdr, world, tid, key=auth_key, cert=auth_other)
+    assert ok.name == "authenticateResponseOk"
