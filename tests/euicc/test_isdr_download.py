@@ -43,23 +43,21 @@ class World:
     dp_pb_key: ec.EllipticCurvePrivateKey
     dp_pb_cert: bytes
     ci_der: bytes
+    curve: Curve = Curve.NIST
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    pki = TestPki.create(tmp_path_factory.mktemp("pki") / "pki", now=NOW, curves=[Curve.NIST])
+def make_world(directory: Path, curve: Curve) -> World:
+    pki = TestPki.create(directory, now=NOW, curves=[curve])
     eid = generate_eid(pki.ein, os.urandom)
-    key = ecka.generate_key_pair(Curve.NIST, os.urandom)
-    cert = pki.issue_euicc_certificate(eid, key.public_key(), Curve.NIST, now=NOW)
-    m = pki.material(Curve.NIST)
+    key = ecka.generate_key_pair(curve, os.urandom)
+    cert = pki.issue_euicc_certificate(eid, key.public_key(), curve, now=NOW)
+    m = pki.material(curve)
     cred = EuiccCredential(key, cert.public_bytes(Encoding.DER), m.eum.public_bytes(Encoding.DER))
-    auth = ecka.generate_key_pair(Curve.NIST, os.urandom)
-    pb = ecka.generate_key_pair(Curve.NIST, os.urandom)
+    auth = ecka.generate_key_pair(curve, os.urandom)
+    pb = ecka.generate_key_pair(curve, os.urandom)
 
     def issue(role: CertificateRole, k: ec.EllipticCurvePrivateKey) -> bytes:
-        c = pki.issue_smdp_certificate(
-            role, k.public_key(), Curve.NIST, registered_id=SMDP_OID, now=NOW
-        )
+        c = pki.issue_smdp_certificate(role, k.public_key(), curve, registered_id=SMDP_OID, now=NOW)
         return c.public_bytes(Encoding.DER)
 
     return World(
@@ -71,7 +69,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         pb,
         issue(CertificateRole.DPPB, pb),
         m.ci.public_bytes(Encoding.DER),
+        curve,
     )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("pki") / "pki", Curve.NIST)
 
 
 def make_isdr(
@@ -226,7 +230,7 @@ def download(
     bpp = es8p.build_bound_profile_package(
         transaction_id=tid,
         euicc_otpk=otpk,
-        smdp_ot_key=ecka.generate_key_pair(Curve.NIST, os.urandom),
+        smdp_ot_key=ecka.generate_key_pair(world.curve, os.urandom),
         dp_pb_key=world.dp_pb_key,
         eid=bytes.fromhex(world.eid),
         host_id=b"host",
@@ -626,3 +630,11 @@ def test_ci_choice(tmp_path: Path, world: World) -> None:
     ).public_bytes(Encoding.DER)
     ok = authenticate(isdr, world, tid, key=auth_key, cert=auth_other)
     assert ok.name == "authenticateResponseOk"
+
+
+def test_brainpool_download(tmp_path: Path) -> None:
+    bp = make_world(tmp_path / "pki", Curve.BRAINPOOL)
+    isdr = make_isdr(tmp_path / "e", bp)
+    pir = download(isdr, bp)
+    es8p.verify_profile_installation_result(pir, bp.credential.private_key.public_key())
+    assert [p.iccid for p in isdr.store.state.profiles] == [ICCID]
