@@ -184,6 +184,7 @@ class _Installer:
         self.aka: list[AkaSpec] = []
         self.skipped: list[str] = []
         self.ended = False
+        self.rules_cache: dict[bytes, AccessRules] = {}
 
     # -- element dispatch -------------------------------------------------------------------
 
@@ -282,7 +283,8 @@ class _Installer:
         parent: _Node | None,
         fills: Sequence[Any] = (),
     ) -> _Node:
-        f = (lambda key: _opt(fcp, key)) if fcp is not None else (lambda key: None)
+        fcp_native: dict[str, Any] = dict(fcp.native) if fcp is not None else {}
+        f = fcp_native.get
         descriptor: bytes | None = f("fileDescriptor")
         fid_bytes: bytes | None = f("fileID")
         fid = int.from_bytes(fid_bytes, "big") if fid_bytes is not None else None
@@ -481,11 +483,7 @@ class _Installer:
         if codes.name != "pinconfig":
             return  # shared with another DF: nothing new
         for cfg in codes.chosen:
-            ref = int(
-                cfg["keyReference"].native
-                if isinstance(cfg["keyReference"].native, int)
-                else cfg["keyReference"].__int__()
-            )
+            ref = int(cfg["keyReference"])
             pin = bytes(cfg["pinValue"].native)
             tries = int(cfg["maxNumOfAttemps-retryNumLeft"].native)
             attributes = int(cfg["pinAttributes"].native)
@@ -586,13 +584,13 @@ class _Installer:
                     enabled=enabled,
                 )
             )
-        mf = self.freeze(self.mf, self.mf)
-        adfs = tuple(self.freeze(a, a) for a in self.adfs)
+        mf = self.freeze(self.mf)
+        adfs = tuple(self.freeze(a) for a in self.adfs)
         return InstalledProfile(
             self.iccid, FileSystemSpec(mf, adfs), tuple(pins), tuple(self.aka), tuple(self.skipped)
         )
 
-    def arr_rules(self, node: _Node, scope: _Node) -> tuple[bytes, AccessRules]:
+    def arr_rules(self, node: _Node) -> tuple[bytes, AccessRules]:
         arr = node.arr
         if not arr:
             return b"\x2f\x06\x01", AccessRules()
@@ -618,15 +616,19 @@ class _Installer:
         ):
             raise _Fail(f"file {node.fid:04X}: access rule {arr.hex().upper()} not found")
         start = (record - 1) * ef.rec_len
-        try:
-            rules = access_rules_from_arr(bytes(ef.content[start : start + ef.rec_len]))
-        except DecodeError as exc:
-            raise _Fail(f"EF.ARR {fid:04X} record {record}: {exc}") from None
+        record_bytes = bytes(ef.content[start : start + ef.rec_len])
+        rules = self.rules_cache.get(record_bytes)
+        if rules is None:
+            try:
+                rules = access_rules_from_arr(record_bytes)
+            except DecodeError as exc:
+                raise _Fail(f"EF.ARR {fid:04X} record {record}: {exc}") from None
+            self.rules_cache[record_bytes] = rules
         return arr, rules
 
-    def freeze(self, node: _Node, scope: _Node) -> FileSpec:
-        arr, rules = self.arr_rules(node, scope)
-        children = [self.freeze(c, scope) for c in node.children]
+    def freeze(self, node: _Node) -> FileSpec:
+        arr, rules = self.arr_rules(node)
+        children = [self.freeze(c) for c in node.children]
         sfis: set[int] = set()
         records: tuple[bytes, ...] = ()
         content = b""
@@ -661,11 +663,6 @@ class _Installer:
 
 def _field_names(value: Any) -> set[str]:
     return {name for name, _spec, *_ in value._fields}
-
-
-def _opt(value: Any, key: str) -> Any:
-    """A component's native value, ``None`` if absent."""
-    return value[key].native
 
 
 def _fcp_of(items: Sequence[Any]) -> Any:
