@@ -992,6 +992,7 @@ class IsdR:
             return pir
         try:
             self._store.commit(out.state, contents={profile.iccid: package})
+            self._kept_ot_keys.clear()  # installed: no retry will name this otPK
         except StorageError:
             # nothing was written; report the failure (SGP.22 has no "storage" reason)
             failure = InstallationFailure(

@@ -220,6 +220,7 @@ def download(
     tid: bytes = b"T" * 16,
     meta: bytes | None = None,
     tamper: Callable[[list[bytes]], list[bytes]] | None = None,
+    otpk_out: list[bytes] | None = None,
 ) -> bytes:
     auth = authenticate(isdr, world, tid)
     assert auth.name == "authenticateResponseOk"
@@ -227,6 +228,8 @@ def download(
     prep = prepare(isdr, world, tid, sig1)
     assert prep.name == "downloadResponseOk"
     otpk = bytes(prep.chosen["euiccSigned2"]["euiccOtpk"].native)
+    if otpk_out is not None:
+        otpk_out.append(otpk)
     bpp = es8p.build_bound_profile_package(
         transaction_id=tid,
         euicc_otpk=otpk,
@@ -269,7 +272,8 @@ def test_info_and_challenge(tmp_path: Path, world: World) -> None:
 def test_full_download_installs_once(tmp_path: Path, world: World) -> None:
     isdr = make_isdr(tmp_path, world)
     tid = b"T" * 16
-    pir_der = download(isdr, world, tid=tid)
+    used_otpk: list[bytes] = []
+    pir_der = download(isdr, world, tid=tid, otpk_out=used_otpk)
     result = es8p.verify_profile_installation_result(
         pir_der, world.credential.private_key.public_key(), transaction_id=tid
     )
@@ -282,6 +286,13 @@ def test_full_download_installs_once(tmp_path: Path, world: World) -> None:
     assert state.profiles[0].status is st.ProfileStatus.DISABLED
     assert state.notifications[-1].pending == pir_der
     assert isdr.store.content(ICCID) == PACKAGE
+    # the one-time key is gone after an installation: a retry naming it gets a new one
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    retry = prepare(isdr, world, tid, sig1, previous_otpk=used_otpk[0])
+    assert bytes(retry.chosen["euiccSigned2"]["euiccOtpk"].native) != used_otpk[0]
+    isdr.handle(
+        asn1.encode(rsp.CancelSessionRequest({"transactionId": tid, "reason": "postponed"}))
+    )
     with Store.open(tmp_path / "e.db") as again:
         assert again.state == state
     # session is closed: a segment now is rejected, a second BPP needs a new session
