@@ -22,6 +22,7 @@ import argparse
 import sys
 import timeit
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,8 +50,8 @@ def main() -> None:
     for path in packages if not args.quick else packages[:3]:
         data = path.read_bytes()
         pes = asn1.decode_profile_elements(data)
-        d = best(lambda data=data: asn1.decode_profile_elements(data), n, r) * 1e3
-        i = best(lambda pes=pes: install_elements(pes), n, r) * 1e3
+        d = best(partial(asn1.decode_profile_elements, data), n, r) * 1e3
+        i = best(partial(install_elements, pes), n, r) * 1e3
         print(f"{path.stem:36} {len(data):7} {d:8.2f} {i:8.2f} {d + i:8.2f}")
 
     template = (TS48 / "TS48v5_SAIP2.3_NoBERTLV.der").read_bytes()
