@@ -148,3 +148,23 @@ def test_mutated_packages_give_rspfed_errors_only(data: st.DataObject) -> None:
         package[at] = data.draw(st.integers(0, 255))
     with contextlib.suppress(RspfedError):
         install_package(bytes(package))
+
+
+def test_access_rules_and_generic_file_management() -> None:
+    """Access rules come from the package's EF.ARR (TS 31.102 / TS 102 221 conditions)."""
+    profile = installed("TS48v5_SAIP2.3_NoBERTLV.der")
+    iccid = child(profile.fs.mf, 0x2FE2)
+    assert (iccid.access.read.value, iccid.access.update.value) == ("ALW", "NEV")
+    assert iccid.arr == bytes.fromhex("2F0603")
+    usim = profile.adf(USIM_RID_APP)
+    assert usim is not None
+    imsi = child(usim, 0x6F07)
+    assert (imsi.access.read.value, imsi.access.update.value) == ("PIN1", "ADM1")
+    assert imsi.sfi == 0x07
+    # genericFileManagement created DF.TELECOM's EF.ADN as a link to DF.PHONEBOOK's 4F3A
+    telecom = child(profile.fs.mf, 0x7F10)
+    adn = child(telecom, 0x6F3A)
+    target = child(child(telecom, 0x5F3A), 0x4F3A)
+    assert adn.structure is FileStructure.LINEAR_FIXED
+    assert adn.records == target.records
+    assert usim.pin_refs == (0x81, 0x01, 0x0A, 0x0B)
