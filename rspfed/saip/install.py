@@ -111,16 +111,19 @@ class InstalledProfile:
 class _Fail(Exception):
     """Internal: a problem in the current element (turned into DecodeError/ProtocolError)."""
 
-    def __init__(self, message: str, unsupported: bool = False) -> None:
+    def __init__(
+        self, message: str, unsupported: bool = False, origin: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.unsupported = unsupported
+        self.origin = origin  # (where, kind) of the element that created the file at fault
 
 
 class _Node:
     """A file under construction."""
 
     __slots__ = (
-        "aid", "arr", "children", "content", "fid", "lcsi", "name", "parent",
+        "aid", "arr", "children", "content", "fid", "lcsi", "name", "origin", "parent",
         "pin_refs", "rec_len", "sfi", "structure",
     )  # fmt: skip
 
@@ -137,6 +140,7 @@ class _Node:
         self.aid: bytes | None = None
         self.children: list[_Node] = []
         self.pin_refs: tuple[int, ...] = ()
+        self.origin: tuple[str, str] | None = None
 
     def child(self, fid: int) -> _Node | None:
         for c in self.children:
@@ -185,6 +189,7 @@ class _Installer:
         self.skipped: list[str] = []
         self.ended = False
         self.rules_cache: dict[bytes, AccessRules] = {}
+        self.origin: tuple[str, str] | None = None
 
     # -- element dispatch -------------------------------------------------------------------
 
@@ -317,6 +322,7 @@ class _Installer:
         if structure is FileStructure.DF and row is not None and row.kind is FileKind.MF:
             structure = FileStructure.DF
         node = _Node(fid, structure, row.name if row is not None else name, parent)
+        node.origin = self.origin
         # placement
         if row is not None and row.kind is FileKind.MF:
             if self.mf is not None:
@@ -598,7 +604,10 @@ class _Installer:
             at_mf = node is self.mf or node.structure is FileStructure.ADF or node.parent is self.mf
             arr = (b"\x2f\x06" if at_mf else b"\x6f\x06") + arr
         if len(arr) != 3:
-            raise _Fail(f"EF {node.fid:04X}: securityAttributesReferenced of {len(arr)} octets")
+            raise _Fail(
+                f"EF {node.fid:04X}: securityAttributesReferenced of {len(arr)} octets",
+                origin=node.origin,
+            )
         fid, record = int.from_bytes(arr[:2], "big"), arr[2]
         df: _Node | None = node if node.structure.is_df else node.parent
         ef: _Node | None = None
@@ -614,7 +623,10 @@ class _Installer:
             or not ef.structure.is_record
             or not 1 <= record <= len(ef.content) // max(ef.rec_len, 1)
         ):
-            raise _Fail(f"file {node.fid:04X}: access rule {arr.hex().upper()} not found")
+            raise _Fail(
+                f"file {node.fid:04X}: access rule {arr.hex().upper()} not found",
+                origin=node.origin,
+            )
         start = (record - 1) * ef.rec_len
         record_bytes = bytes(ef.content[start : start + ef.rec_len])
         rules = self.rules_cache.get(record_bytes)
@@ -622,13 +634,16 @@ class _Installer:
             try:
                 rules = access_rules_from_arr(record_bytes)
             except DecodeError as exc:
-                raise _Fail(f"EF.ARR {fid:04X} record {record}: {exc}") from None
+                raise _Fail(
+                    f"EF.ARR {fid:04X} record {record}: {exc}", origin=node.origin
+                ) from None
             self.rules_cache[record_bytes] = rules
         return arr, rules
 
     def freeze(self, node: _Node) -> FileSpec:
         arr, rules = self.arr_rules(node)
         children = [self.freeze(c) for c in node.children]
+        child_nodes = node.children
         sfis: set[int] = set()
         records: tuple[bytes, ...] = ()
         content = b""
@@ -637,10 +652,10 @@ class _Installer:
             records = tuple(bytes(node.content[i : i + n]) for i in range(0, len(node.content), n))
         elif not node.structure.is_df:
             content = bytes(node.content)
-        for c in children:
+        for c in child_nodes:
             if c.sfi is not None:
                 if c.sfi in sfis:
-                    raise _Fail(f"SFI {c.sfi} used twice in {node.fid:04X}")
+                    raise _Fail(f"SFI {c.sfi} used twice in {node.fid:04X}", origin=c.origin)
                 sfis.add(c.sfi)
         try:
             return FileSpec(
@@ -658,7 +673,7 @@ class _Installer:
                 pin_refs=node.pin_refs,
             )
         except UsageError as exc:
-            raise _Fail(f"file {node.fid:04X}: {exc}") from None
+            raise _Fail(f"file {node.fid:04X}: {exc}", origin=node.origin) from None
 
 
 def _field_names(value: Any) -> set[str]:
@@ -680,6 +695,7 @@ def install_elements(elements: Sequence[saip.ProfileElement]) -> InstalledProfil
     for pe in elements:
         kind = pe.name
         current = f"profile element {_identification(pe)} ({kind})"
+        installer.origin = (current, kind)
         try:
             installer.element(pe)
         except _Fail as exc:
@@ -690,7 +706,8 @@ def install_elements(elements: Sequence[saip.ProfileElement]) -> InstalledProfil
     try:
         return installer.result()
     except _Fail as exc:
-        _raise("package", "ProfileElements", exc)
+        where, kind = exc.origin or ("package", "ProfileElements")
+        _raise(where, kind, exc)
 
 
 def _raise(where: str, kind: str, exc: _Fail) -> NoReturn:

@@ -168,3 +168,13 @@ def test_access_rules_and_generic_file_management() -> None:
     assert adn.structure is FileStructure.LINEAR_FIXED
     assert adn.records == target.records
     assert usim.pin_refs == (0x81, 0x01, 0x0A, 0x0B)
+
+
+def test_unknown_access_rule_names_the_element_that_created_the_file() -> None:
+    pes = asn1.decode_profile_elements(_ts48())
+    usim = next(pe for pe in pes if pe.name == "usim")
+    fcp = next(i for i in usim.chosen["ef-imsi"] if i.name == "fileDescriptor").chosen
+    fcp["securityAttributesReferenced"] = bytes.fromhex("6F067F")
+    ident = usim.chosen["usim-header"]["identification"].native
+    with pytest.raises(DecodeError, match=f"profile element {ident} \\(usim\\).*6F067F"):
+        install_elements(pes)
