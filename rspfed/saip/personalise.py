@@ -110,7 +110,7 @@ class Personalisation:
     puk1: bytes | None = attrs.field(default=None, converter=_optional_bytes, repr=False)
     puk2: bytes | None = attrs.field(default=None, converter=_optional_bytes, repr=False)
     adm1: bytes | None = attrs.field(default=None, converter=_optional_bytes, repr=False)
-    files: Mapping[str, bytes] = attrs.field(factory=dict, converter=_files, repr=False)
+    files: Mapping[str, bytes] = attrs.field(factory=dict, converter=_files, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         try:
