@@ -66,7 +66,7 @@ def euicc() -> None:
     "pki_dir",
     required=True,
     type=click.Path(file_okay=False, exists=True),
-    help="Test PKI directory (rspfed pki create) whose EUM certifies the eUICC.",
+    help="Test PKI directory (rspfed pki init) whose EUM certifies the eUICC.",
 )
 @click.option("--eid", default=None, help="EID (32 digits); random in the EUM's range if omitted.")
 @click.option(
