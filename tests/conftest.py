@@ -3,7 +3,9 @@
 Profiles (select with ``HYPOTHESIS_PROFILE``; ``ci`` is the default):
 
 ``ci``
-    Bounded example counts so the whole suite fits the CI budget on 2 cores.
+    Bounded example counts so the whole suite fits the CI budget on 2 cores;
+    derandomised, so a CI run is reproducible (exploration is the ``fuzz``
+    profile's job).
 ``fuzz``
     Long runs for local fuzzing sessions; not used by CI.
 ``dev``
@@ -20,6 +22,7 @@ settings.register_profile(
     "ci",
     max_examples=100,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
