@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
+from rspfed.asn1.bertlv import encode_tlv
 from rspfed.errors import DecodeError, RspfedError, StorageError, UsageError
 from rspfed.euicc.apdu import (
     SW_BLOCKED,
@@ -354,17 +355,6 @@ class _Channel:
     def clear_pending(self) -> None:
         self.pending = b""
         self.pending_sw = SW_OK
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        length = bytes((n,))
-    elif n < 0x100:
-        length = bytes((0x81, n))
-    else:
-        length = bytes((0x82,)) + n.to_bytes(2, "big")
-    return bytes((tag,)) + length + value
 
 
 _EF_DESCRIPTOR = {
@@ -756,26 +746,26 @@ class Uicc:
         share = 0x40 if spec.shareable else 0x00
         body = bytearray()
         if node.is_df:
-            body += _tlv(0x82, bytes((share | 0x38, 0x21)))
-            body += _tlv(0x83, node.fid.to_bytes(2, "big"))
+            body += encode_tlv(0x82, bytes((share | 0x38, 0x21)))
+            body += encode_tlv(0x83, node.fid.to_bytes(2, "big"))
             if spec.aid is not None:
-                body += _tlv(0x84, spec.aid)
-            body += _tlv(0x8A, bytes((node.lcsi,)))
+                body += encode_tlv(0x84, spec.aid)
+            body += encode_tlv(0x8A, bytes((node.lcsi,)))
             if spec.arr:
-                body += _tlv(0x8B, spec.arr)
-            body += _tlv(0xC6, self._pin_status_template(spec.pin_refs))
+                body += encode_tlv(0x8B, spec.arr)
+            body += encode_tlv(0xC6, self._pin_status_template(spec.pin_refs))
         else:
             desc = bytes((share | _EF_DESCRIPTOR[spec.structure], 0x21))
             if spec.structure.is_record:
                 desc += spec.record_length.to_bytes(2, "big") + bytes((len(node.records),))
-            body += _tlv(0x82, desc)
-            body += _tlv(0x83, node.fid.to_bytes(2, "big"))
-            body += _tlv(0x8A, bytes((node.lcsi,)))
+            body += encode_tlv(0x82, desc)
+            body += encode_tlv(0x83, node.fid.to_bytes(2, "big"))
+            body += encode_tlv(0x8A, bytes((node.lcsi,)))
             if spec.arr:
-                body += _tlv(0x8B, spec.arr)
-            body += _tlv(0x80, node.size.to_bytes(2, "big"))
-            body += _tlv(0x88, b"" if spec.sfi is None else bytes((spec.sfi << 3,)))
-        return _tlv(0x62, bytes(body))
+                body += encode_tlv(0x8B, spec.arr)
+            body += encode_tlv(0x80, node.size.to_bytes(2, "big"))
+            body += encode_tlv(0x88, b"" if spec.sfi is None else bytes((spec.sfi << 3,)))
+        return encode_tlv(0x62, bytes(body))
 
     def _pin_status_template(self, refs: tuple[int, ...]) -> bytes:
         ps = 0
@@ -783,9 +773,9 @@ class Uicc:
             pin = self._pins.get(ref)
             if pin is not None and pin.spec.enabled:
                 ps |= 0x80 >> i
-        out = _tlv(0x90, bytes((ps,)))
+        out = encode_tlv(0x90, bytes((ps,)))
         for ref in refs:
-            out += _tlv(0x83, bytes((ref,)))
+            out += encode_tlv(0x83, bytes((ref,)))
         return out
 
     # -- access control ---------------------------------------------------------
@@ -965,7 +955,7 @@ class Uicc:
             adf = ch.app
             if adf is None or adf.spec.aid is None:
                 raise StatusError(SW_REFERENCE_NOT_FOUND, "no current application")
-            return ResponseApdu(_tlv(0x84, adf.spec.aid))
+            return ResponseApdu(encode_tlv(0x84, adf.spec.aid))
         if cmd.p2 == 0x0C:
             return ResponseApdu()
         raise StatusError(SW_INCORRECT_P1P2)
@@ -1156,7 +1146,8 @@ def demo_state(
     read_alw = AccessRules(read=alw, update=adm)
     read_pin = AccessRules(read=pin, update=adm)
     rw_pin = AccessRules(read=pin, update=pin)
-    dir_record = _tlv(0x61, _tlv(0x4F, USIM_AID) + _tlv(0x50, b"USIM")).ljust(32, b"\xff")
+    application = encode_tlv(0x4F, USIM_AID) + encode_tlv(0x50, b"USIM")
+    dir_record = encode_tlv(0x61, application).ljust(32, b"\xff")
     ts = FileStructure.TRANSPARENT
     mf = FileSpec(
         0x3F00,
