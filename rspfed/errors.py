@@ -45,7 +45,16 @@ Tree::
     │   │   └── CertificateRoleError
     │   ├── SignatureError
     │   ├── IntegrityError
-    │   └── ProtocolError
+    │   ├── ProtocolError
+    │   └── FunctionExecutionError      (a GSMA function answered "Failed")
+    │       ├── EuiccVerificationError   (subjects 8.1, 8.1.2, 8.1.3, 8.11.1)
+    │       ├── EidError                 (8.1.1)
+    │       ├── ProfileError             (8.2, 8.2.1, 8.2.5)
+    │       ├── MatchingIdError          (8.2.6)
+    │       ├── ConfirmationCodeError    (8.2.7)
+    │       ├── ServerConfigurationError (8.8, 8.8.1-8.8.4)
+    │       ├── DownloadOrderError       (8.8.5)
+    │       └── TransactionIdError       (8.10.1)
     ├── PolicyError
     ├── TransportError
     └── StorageError
@@ -58,17 +67,26 @@ __all__ = [
     "CertificateExpiredError",
     "CertificateRevokedError",
     "CertificateRoleError",
+    "ConfirmationCodeError",
     "DecodeError",
+    "DownloadOrderError",
+    "EidError",
     "EncodeError",
+    "EuiccVerificationError",
+    "FunctionExecutionError",
     "IntegrityError",
     "LocalError",
+    "MatchingIdError",
     "PolicyError",
+    "ProfileError",
     "ProtocolError",
     "RemoteError",
     "RspfedError",
+    "ServerConfigurationError",
     "SignatureError",
     "StateError",
     "StorageError",
+    "TransactionIdError",
     "TransportError",
     "UntrustedCertificateError",
     "UsageError",
@@ -174,6 +192,69 @@ class IntegrityError(RemoteError):
 class ProtocolError(RemoteError):
     """The peer sent a well-formed message that the protocol does not allow here
     (wrong state, wrong transaction id, unexpected or replayed message)."""
+
+
+class FunctionExecutionError(RemoteError):
+    """A GSMA function (ES9+, ES2+, ...) answered ``functionExecutionStatus``
+    ``Failed`` (or ``Expired``).
+
+    ``subject_code`` and ``reason_code`` are the SGP.22 codes as sent (for
+    example ``"8.2.6"`` and ``"3.8"``: Matching ID refused);
+    ``subject_identifier`` is optional and ``function`` names the function that
+    failed.  The subclasses group the subjects a caller typically handles;
+    :func:`rspfed.es9p.function_execution_error` picks the right one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        subject_code: str,
+        reason_code: str,
+        subject_identifier: str | None = None,
+        function: str | None = None,
+        status: str = "Failed",
+    ) -> None:
+        self.subject_code = subject_code
+        self.reason_code = reason_code
+        self.subject_identifier = subject_identifier
+        self.function = function
+        self.status = status
+        where = f"{function}: " if function else ""
+        super().__init__(f"{where}{subject_code}/{reason_code} {message}".rstrip())
+
+
+class EuiccVerificationError(FunctionExecutionError):
+    """The server refused the eUICC: signature, certificates or CI (8.1, 8.1.2, 8.1.3, 8.11.1)."""
+
+
+class EidError(FunctionExecutionError):
+    """The EID is refused, e.g. not the one an EID-bound order names (8.1.1)."""
+
+
+class ProfileError(FunctionExecutionError):
+    """No profile for this request: not released, unavailable, none eligible (8.2, 8.2.1, 8.2.5)."""
+
+
+class MatchingIdError(FunctionExecutionError):
+    """The matchingId is unknown, already used or refused (8.2.6)."""
+
+
+class ConfirmationCodeError(FunctionExecutionError):
+    """The confirmation code is missing, wrong, or was tried too often (8.2.7)."""
+
+
+class ServerConfigurationError(FunctionExecutionError):
+    """The server cannot serve this eUICC or address: SM-DP+ address, security
+    configuration, specification version, certificate (8.8, 8.8.1-8.8.4)."""
+
+
+class DownloadOrderError(FunctionExecutionError):
+    """The download order expired or ran out of attempts (8.8.5)."""
+
+
+class TransactionIdError(FunctionExecutionError):
+    """The RSP session (transactionId) is unknown or expired (8.10.1)."""
 
 
 # --------------------------------------------------------------------------
