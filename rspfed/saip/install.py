@@ -48,6 +48,7 @@ starts with ``profile element <identification> (<kind>)``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -55,7 +56,8 @@ import attrs
 
 from rspfed import asn1
 from rspfed.asn1 import saip
-from rspfed.errors import DecodeError, ProtocolError, UsageError
+from rspfed.asn1._strict import check, iter_tlvs, outer_ids
+from rspfed.errors import DecodeError, EncodeError, ProtocolError, UsageError
 from rspfed.euicc.fs import (
     MF_FID,
     AccessRules,
@@ -176,6 +178,200 @@ def _expand_pattern(pattern: bytes, length: int, repeat: bool) -> bytes:
     return pattern + pattern[-1:] * (length - len(pattern))
 
 
+# -- reading the (already strictly checked) DER ------------------------------------------------
+#
+# The package has passed the strict DER check against the SAIP schema
+# (:func:`rspfed.asn1.decode_profile_elements`) before anything below reads it, so the
+# walk trusts the headers: every length fits, components are in order and of the right
+# form.  Values are read straight from the encoding (no asn1crypto objects, no
+# ``.native``); a component is found by its outer tag, from the generated schema class.
+
+_CLASS_NUMBERS = {"universal": 0, "application": 1, "context": 2, "private": 3}
+
+_Span = tuple[int, int, int]
+"""(outer tag key, content start, content end); the key is ``class << 24 | number``."""
+
+
+def _tag_key(tag: Any) -> int:
+    if isinstance(tag, int):  # asn1crypto: a bare number is a context tag
+        return (2 << 24) | tag
+    cls, number = tag
+    return (_CLASS_NUMBERS[cls] << 24) | int(number)
+
+
+@functools.cache
+def _layout(spec: type) -> dict[int, tuple[str, bool]]:
+    """Outer tag key → (component name, explicitly tagged) for a SEQUENCE or CHOICE class.
+
+    Components sharing an outer tag (told apart by position, e.g.
+    ``ApplicationLoadPackage``) are left out: nothing read here needs them.
+    """
+    entries = getattr(spec, "_fields", None) or getattr(spec, "_alternatives", None) or []
+    out: dict[int, tuple[str, bool]] = {}
+    shared: set[int] = set()
+    for name, sub, *rest in entries:
+        params = rest[0] if rest else {}
+        if "implicit" in params:
+            key, explicit = _tag_key(params["implicit"]), False
+        elif "explicit" in params:
+            key, explicit = _tag_key(params["explicit"]), True
+        else:
+            ids = outer_ids(sub)
+            if ids is None or len(ids) != 1:
+                continue  # an untagged CHOICE: not read here
+            cls, number = next(iter(ids))
+            key, explicit = (cls << 24) | number, False
+        if key in out or key in shared:
+            shared.add(key)
+            out.pop(key, None)
+            continue
+        out[key] = (name, explicit)
+    return out
+
+
+@functools.cache
+def _defaults(spec: type) -> dict[str, Any]:
+    """Component name → its DEFAULT value (as the schema class gives it)."""
+    return {
+        name: rest[0]["default"]
+        for name, _sub, *rest in getattr(spec, "_fields", ())
+        if rest and "default" in rest[0]
+    }
+
+
+def _tlvs(d: bytes, p: int, end: int) -> list[_Span]:
+    """The TLVs in ``d[p:end]`` (checked DER: no bounds checks needed)."""
+    out: list[_Span] = []
+    while p < end:
+        first = d[p]
+        p += 1
+        number = first & 0x1F
+        if number == 0x1F:
+            number = 0
+            while True:
+                octet = d[p]
+                p += 1
+                number = (number << 7) | (octet & 0x7F)
+                if not octet & 0x80:
+                    break
+        n = d[p]
+        p += 1
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(d[p : p + k], "big")
+            p += k
+        out.append((((first >> 6) << 24) | number, p, p + n))
+        p += n
+    return out
+
+
+def _unwrap(d: bytes, span: _Span) -> _Span:
+    """The single TLV inside an explicit tag."""
+    return _tlvs(d, span[1], span[2])[0]
+
+
+def _fields(spec: type, d: bytes, start: int, end: int) -> dict[str, _Span]:
+    """The components present in a SEQUENCE's contents, by name (explicit tags removed).
+
+    Extension additions (tags the schema does not have) are left out, as
+    asn1crypto does.
+    """
+    layout = _layout(spec)
+    out: dict[str, _Span] = {}
+    for span in _tlvs(d, start, end):
+        entry = layout.get(span[0])
+        if entry is not None:
+            out[entry[0]] = _unwrap(d, span) if entry[1] else span
+    return out
+
+
+def _choice(spec: type, d: bytes, span: _Span) -> tuple[str, _Span]:
+    """The alternative of a CHOICE encoded as ``span`` (unknown: ``UNKNOWN_ALTERNATIVE``)."""
+    entry = _layout(spec).get(span[0])
+    if entry is None:
+        return asn1.UNKNOWN_ALTERNATIVE, span
+    return entry[0], (_unwrap(d, span) if entry[1] else span)
+
+
+def _items(spec: type, d: bytes, span: _Span) -> list[tuple[str, bytes]]:
+    """A SEQUENCE OF CHOICE (``File``, ``FileManagement``): (alternative, contents) in order."""
+    out = []
+    for item in _tlvs(d, span[1], span[2]):
+        name, inner = _choice(spec, d, item)
+        out.append((name, d[inner[1] : inner[2]]))
+    return out
+
+
+def _value(d: bytes, fields: dict[str, _Span], name: str) -> bytes | None:
+    span = fields.get(name)
+    return None if span is None else d[span[1] : span[2]]
+
+
+def _integer(d: bytes, span: _Span) -> int:
+    return int.from_bytes(d[span[1] : span[2]], "big", signed=True)
+
+
+def _int_field(spec: type, d: bytes, fields: dict[str, _Span], name: str) -> int:
+    """An INTEGER component, or its DEFAULT when absent."""
+    span = fields.get(name)
+    if span is None:
+        return int(_defaults(spec)[name])
+    return _integer(d, span)
+
+
+def _octets_field(spec: type, d: bytes, fields: dict[str, _Span], name: str) -> bytes:
+    """An OCTET STRING component, or its DEFAULT when absent."""
+    span = fields.get(name)
+    if span is None:
+        return bytes(_defaults(spec)[name])
+    return d[span[1] : span[2]]
+
+
+def _oid(content: bytes) -> str:
+    """Dotted form of an OBJECT IDENTIFIER's contents (checked DER)."""
+    arcs: list[int] = []
+    value = 0
+    for octet in content:
+        value = (value << 7) | (octet & 0x7F)
+        if not octet & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(map(str, (first, arcs[0] - 40 * first, *arcs[1:])))
+
+
+@functools.cache
+def _header_field(spec: type) -> str | None:
+    """The ``<kind>-header`` (PEHeader) component of a profile element type."""
+    for name, *_ in getattr(spec, "_fields", ()):
+        if name.lower().endswith("header") and name != "header":
+            return str(name)
+    return None
+
+
+@functools.cache
+def _has_template(spec: type) -> bool:
+    return any(name == "templateID" for name, *_ in getattr(spec, "_fields", ()))
+
+
+_Fcp = dict[str, bytes]
+"""An Fcp's components present, by name (contents octets)."""
+
+
+def _fcp(content: bytes) -> _Fcp:
+    return {
+        name: content[span[1] : span[2]]
+        for name, span in _fields(saip.Fcp, content, 0, len(content)).items()
+    }
+
+
+def _fcp_of(items: Sequence[tuple[str, bytes]]) -> _Fcp | None:
+    for name, content in items:
+        if name == "fileDescriptor":
+            return _fcp(content)
+    return None
+
+
 class _Installer:
     def __init__(self) -> None:
         self.iccid: str | None = None
@@ -193,41 +389,40 @@ class _Installer:
 
     # -- element dispatch -------------------------------------------------------------------
 
-    def element(self, pe: Any) -> None:
-        kind: str = pe.name
-        value = pe.chosen
+    def element(self, kind: str, spec: type | None, d: bytes, span: _Span) -> None:
         if self.ended:
             raise _Fail("element after the end element")
-        if kind == asn1.UNKNOWN_ALTERNATIVE:
+        if spec is None:
             raise _Fail("unknown profile element kind", unsupported=True)
+        fields = _fields(spec, d, span[1], span[2])
         if kind == "header":
             if self.iccid is not None:
                 raise _Fail("second header")
-            self.iccid = decode_iccid(bytes(value["iccid"].native), swapped=False)
+            self.iccid = decode_iccid(_octets_field(spec, d, fields, "iccid"), swapped=False)
             return
         if self.iccid is None:
             raise _Fail("the package does not start with a header")
         if kind == "end":
             self.ended = True
         elif kind == "genericFileManagement":
-            self.generic(value)
+            self.generic(d, fields)
         elif kind == "pinCodes":
-            self.pin_codes(value)
+            self.pin_codes(d, fields)
         elif kind == "pukCodes":
-            self.puk_codes(value)
+            self.puk_codes(d, fields)
         elif kind == "akaParameter":
-            self.aka_parameter(value)
+            self.aka_parameter(d, fields)
         elif kind in _SKIPPED_KINDS:
             self.skipped.append(kind)
-        elif "templateID" in _field_names(value):
-            self.templated(kind, value)
+        elif _has_template(spec):
+            self.templated(kind, d, fields)
         else:
             self.skipped.append(kind)
 
     # -- template-based elements ------------------------------------------------------------
 
-    def templated(self, kind: str, value: Any) -> None:
-        oid = value["templateID"].native
+    def templated(self, kind: str, d: bytes, fields: dict[str, _Span]) -> None:
+        oid = _oid(d[fields["templateID"][1] : fields["templateID"][2]])
         template = template_for(oid)
         if template is None:
             raise _Fail(f"template {oid} is not supported", unsupported=True)
@@ -237,13 +432,12 @@ class _Installer:
         has_root = template.files[0].kind.is_df
         root: _Node | None = None
         dfs: dict[str, _Node] = {}
-        native_names = _field_names(value)
         for i, row in enumerate(template.files):
-            present = row.pe_name in native_names and value[row.pe_name].native is not None
-            if not present and not template.by_default:
+            span = fields.get(row.pe_name)
+            if span is None and not template.by_default:
                 continue
-            items = list(value[row.pe_name]) if present else []
-            if any(item.name == "doNotCreate" for item in items):
+            items = _items(saip.File_item, d, span) if span is not None else []
+            if any(name == "doNotCreate" for name, _ in items):
                 continue
             if i == 0 and has_root:
                 parent = outer
@@ -284,12 +478,11 @@ class _Installer:
         self,
         name: str,
         row: TemplateFile | None,
-        fcp: Any,
+        fcp: _Fcp | None,
         parent: _Node | None,
-        fills: Sequence[Any] = (),
+        fills: Sequence[tuple[str, bytes]] = (),
     ) -> _Node:
-        fcp_native: dict[str, Any] = dict(fcp.native) if fcp is not None else {}
-        f = fcp_native.get
+        f = (fcp if fcp is not None else {}).get
         descriptor: bytes | None = f("fileDescriptor")
         fid_bytes: bytes | None = f("fileID")
         fid = int.from_bytes(fid_bytes, "big") if fid_bytes is not None else None
@@ -397,7 +590,9 @@ class _Installer:
         pattern: bytes | None = None
         repeat = False
         if prop is not None:
-            fill, rep = prop.get("fillPattern"), prop.get("repeatPattern")
+            info = _fields(saip.ProprietaryInfo, prop, 0, len(prop))
+            fill = _value(prop, info, "fillPattern")
+            rep = _value(prop, info, "repeatPattern")
             if fill is not None and rep is not None:
                 raise _Fail(f"{name}: both fillPattern and repeatPattern")
             pattern, repeat = (
@@ -417,13 +612,13 @@ class _Installer:
         self.fill(node, fills, name)
         return node
 
-    def fill(self, node: _Node, items: Sequence[Any], name: str) -> None:
+    def fill(self, node: _Node, items: Sequence[tuple[str, bytes]], name: str) -> None:
         pos = 0
-        for item in items:
-            if item.name == "fillFileOffset":
-                pos += int(item.native)
-            elif item.name == "fillFileContent":
-                data = bytes(item.native)
+        for kind, content in items:
+            if kind == "fillFileOffset":
+                pos += int.from_bytes(content, "big", signed=True)
+            elif kind == "fillFileContent":
+                data = content
                 if node.structure.is_df:
                     raise _Fail(f"{name}: content for a DF")
                 if pos + len(data) > len(node.content):
@@ -450,101 +645,111 @@ class _Installer:
             node = found
         return node
 
-    def generic(self, value: Any) -> None:
-        for command in value["fileManagementCMD"]:
+    def generic(self, d: bytes, fields: dict[str, _Span]) -> None:
+        for command in _tlvs(d, fields["fileManagementCMD"][1], fields["fileManagementCMD"][2]):
             current_df = self.require_mf()
             target: _Node | None = None
-            fills: list[Any] = []
-            for item in command:
-                if item.name == "filePath":
+            fills: list[tuple[str, bytes]] = []
+            for kind, content in _items(saip.FileManagement_item, d, command):
+                if kind == "filePath":
                     self.flush(target, fills)
                     target, fills = None, []
-                    node = self.resolve(bytes(item.native))
+                    node = self.resolve(content)
                     if node is None:
-                        raise _Fail(f"file path {bytes(item.native).hex().upper()} not found")
+                        raise _Fail(f"file path {content.hex().upper()} not found")
                     if node.structure.is_df:
                         current_df = node
                     else:
                         target = node
-                elif item.name == "createFCP":
+                elif kind == "createFCP":
                     self.flush(target, fills)
                     fills = []
-                    target = self.create("createFCP", None, item.chosen, current_df)
+                    target = self.create("createFCP", None, _fcp(content), current_df)
                     if target.structure.is_df:
                         target = None
                 else:
                     if target is None:
-                        raise _Fail(f"{item.name} without a selected or created EF")
-                    fills.append(item)
+                        raise _Fail(f"{kind} without a selected or created EF")
+                    fills.append((kind, content))
             self.flush(target, fills)
 
-    def flush(self, target: _Node | None, fills: list[Any]) -> None:
+    def flush(self, target: _Node | None, fills: list[tuple[str, bytes]]) -> None:
         if target is not None and fills:
             self.fill(target, fills, f"EF {target.fid:04X}")
 
     # -- PINs, PUKs, AKA --------------------------------------------------------------------
 
-    def pin_codes(self, value: Any) -> None:
-        codes = value["pinCodes"]
-        if codes.name != "pinconfig":
+    def pin_codes(self, d: bytes, fields: dict[str, _Span]) -> None:
+        name, codes = _choice(saip.PE_PINCodes_pinCodes, d, fields["pinCodes"])
+        if name != "pinconfig":
             return  # shared with another DF: nothing new
-        for cfg in codes.chosen:
-            ref = int(cfg["keyReference"])
-            pin = bytes(cfg["pinValue"].native)
-            tries = int(cfg["maxNumOfAttemps-retryNumLeft"].native)
-            attributes = int(cfg["pinAttributes"].native)
-            unblock = cfg["unblockingPINReference"]
-            puk_ref = None if unblock.native is None else int(unblock)
+        spec = saip.PINConfiguration
+        for cfg_span in _tlvs(d, codes[1], codes[2]):
+            cfg = _fields(spec, d, cfg_span[1], cfg_span[2])
+            ref = _integer(d, cfg["keyReference"])
+            pin = _octets_field(spec, d, cfg, "pinValue")
+            tries = _int_field(spec, d, cfg, "maxNumOfAttemps-retryNumLeft")
+            attributes = _int_field(spec, d, cfg, "pinAttributes")
+            unblock = cfg.get("unblockingPINReference")
+            puk_ref = None if unblock is None else _integer(d, unblock)
             entry = (pin, tries >> 4, tries & 0x0F, puk_ref, bool(attributes & 0x01))
             old = self.pins.get(ref)
             if old is not None and old != entry:
                 raise _Fail(f"PIN {ref:02X} defined twice with different values", unsupported=True)
             self.pins[ref] = entry
 
-    def puk_codes(self, value: Any) -> None:
-        for cfg in value["pukCodes"]:
-            ref = int(cfg["keyReference"])
+    def puk_codes(self, d: bytes, fields: dict[str, _Span]) -> None:
+        spec = saip.PUKConfiguration
+        for cfg_span in _tlvs(d, fields["pukCodes"][1], fields["pukCodes"][2]):
+            cfg = _fields(spec, d, cfg_span[1], cfg_span[2])
+            ref = _integer(d, cfg["keyReference"])
             if ref in self.puks:
                 raise _Fail(f"PUK {ref:02X} defined twice")
-            tries = int(cfg["maxNumOfAttemps-retryNumLeft"].native)
-            self.puks[ref] = (bytes(cfg["pukValue"].native), tries >> 4, tries & 0x0F)
+            tries = _int_field(spec, d, cfg, "maxNumOfAttemps-retryNumLeft")
+            self.puks[ref] = (_octets_field(spec, d, cfg, "pukValue"), tries >> 4, tries & 0x0F)
 
-    def aka_parameter(self, value: Any) -> None:
+    def aka_parameter(self, d: bytes, fields: dict[str, _Span]) -> None:
         adf = self.last_naa
         if adf is None or adf.aid is None:
             raise _Fail("akaParameter without a USIM/ISIM before it")
-        config = value["algoConfiguration"]
-        if config.name != "algoParameter":
+        name, config = _choice(
+            saip.PE_AKAParameter_algoConfiguration, d, fields["algoConfiguration"]
+        )
+        if name != "algoParameter":
             raise _Fail("mappingParameter is not supported", unsupported=True)
-        algo = config.chosen
-        algorithm_id = int(algo["algorithmID"])
+        spec = saip.AlgoParameter
+        algo = _fields(spec, d, config[1], config[2])
+        algorithm_id = _integer(d, algo["algorithmID"])
         if algorithm_id == AkaAlgorithmId.TUAK:
             raise _Fail("TUAK is not supported", unsupported=True)
         try:
             algorithm = AkaAlgorithmId(algorithm_id)
         except ValueError:
             raise _Fail(f"unknown algorithmID {algorithm_id}", unsupported=True) from None
-        k = bytes(algo["key"].native)
-        opc = bytes(algo["opc"].native)
+        k = _octets_field(spec, d, algo, "key")
+        opc = _octets_field(spec, d, algo, "opc")
         if len(k) != 16:
             raise _Fail("key must be 16 octets", unsupported=True)
         if algorithm is AkaAlgorithmId.MILENAGE:
             if len(opc) != 16:
                 raise _Fail("OPc must be 16 octets")
             if (
-                bytes(algo["rotationConstants"].native) != _MILENAGE_ROTATION
-                or bytes(algo["xoringConstants"].native) != _MILENAGE_XOR
+                _octets_field(spec, d, algo, "rotationConstants") != _MILENAGE_ROTATION
+                or _octets_field(spec, d, algo, "xoringConstants") != _MILENAGE_XOR
             ):
                 raise _Fail("non-standard MILENAGE constants are not supported", unsupported=True)
             test = False
         else:
             opc = bytes(16)
             test = True
-        delta = int.from_bytes(bytes(value["sqnDelta"].native), "big")
-        age = int.from_bytes(bytes(value["sqnAgeLimit"].native), "big")
-        init = value["sqnInit"].native
+        aka = saip.PE_AKAParameter
+        delta = int.from_bytes(_octets_field(aka, d, fields, "sqnDelta"), "big")
+        age = int.from_bytes(_octets_field(aka, d, fields, "sqnAgeLimit"), "big")
+        init = fields.get("sqnInit")
         sqn_array = (
-            tuple(int.from_bytes(bytes(s), "big") for s in init) if init is not None else (0,) * 32
+            tuple(int.from_bytes(d[s[1] : s[2]], "big") for s in _tlvs(d, init[1], init[2]))
+            if init is not None
+            else (0,) * 32
         )
         if len(sqn_array) != 32:
             raise _Fail("sqnInit must have 32 entries")
@@ -676,28 +881,55 @@ class _Installer:
             raise _Fail(f"file {node.fid:04X}: {exc}", origin=node.origin) from None
 
 
-def _field_names(value: Any) -> set[str]:
-    return {name for name, _spec, *_ in value._fields}
-
-
-def _fcp_of(items: Sequence[Any]) -> Any:
-    for item in items:
-        if item.name == "fileDescriptor":
-            return item.chosen
-    return None
+@functools.cache
+def _element_kinds() -> dict[int, tuple[str, type]]:
+    """Outer tag key → (ProfileElement alternative, its class)."""
+    specs = {name: sub for name, sub, *_ in saip.ProfileElement._alternatives}
+    return {key: (name, specs[name]) for key, (name, _) in _layout(saip.ProfileElement).items()}
 
 
 def install_elements(elements: Sequence[saip.ProfileElement]) -> InstalledProfile:
-    """Install decoded profile elements (``list[saip.ProfileElement]``, package order)."""
+    """Install decoded profile elements (``list[saip.ProfileElement]``, package order).
+
+    Each element is encoded (and so checked) with :func:`rspfed.asn1.encode`
+    first; :func:`install_package` reads the received encoding directly.
+    """
+    ders = []
+    for index, pe in enumerate(elements):
+        try:
+            ders.append(asn1.encode(pe))
+        except EncodeError as exc:
+            raise DecodeError(
+                f"profile element at index {index} ({pe.name}): {exc}",
+                type_name=exc.type_name,
+            ) from None
+    return _install(b"".join(ders))
+
+
+def install_package(package: bytes) -> InstalledProfile:
+    """Check and install an unprotected profile package.
+
+    The check is the strict DER check of
+    :func:`rspfed.asn1.decode_profile_elements` (every element against the
+    SAIP schema; :class:`~rspfed.errors.DecodeError` for malformed input),
+    without building asn1crypto objects.
+    """
+    package = bytes(package)
+    for start, end in iter_tlvs(package, "ProfileElement"):
+        check(saip.ProfileElement, package[start:end], offset=start)
+    return _install(package)
+
+
+def _install(d: bytes) -> InstalledProfile:
+    """Install a package that passed the strict DER check."""
     installer = _Installer()
-    current = "package"
-    kind = "package"
-    for pe in elements:
-        kind = pe.name
-        current = f"profile element {_identification(pe)} ({kind})"
+    kinds = _element_kinds()
+    for span in _tlvs(d, 0, len(d)):
+        kind, spec = kinds.get(span[0], (asn1.UNKNOWN_ALTERNATIVE, None))
+        current = f"profile element {_identification(spec, d, span)} ({kind})"
         installer.origin = (current, kind)
         try:
-            installer.element(pe)
+            installer.element(kind, spec, d, span)
         except _Fail as exc:
             _raise(current, kind, exc)
         except (UsageError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
@@ -716,20 +948,15 @@ def _raise(where: str, kind: str, exc: _Fail) -> NoReturn:
     raise DecodeError(f"{where}: {exc}", type_name=f"PE-{kind}") from None
 
 
-def _identification(pe: Any) -> str:
-    value = pe.chosen
-    for name, *_ in getattr(value, "_fields", ()):
-        if name.lower().endswith("header") and name != "header":
-            try:
-                return str(value[name]["identification"].native)
-            except (KeyError, TypeError):
-                break
-    return "?"
-
-
-def install_package(package: bytes) -> InstalledProfile:
-    """Decode (strict DER) and install an unprotected profile package."""
-    return install_elements(asn1.decode_profile_elements(package))
+def _identification(spec: type | None, d: bytes, span: _Span) -> str:
+    name = None if spec is None else _header_field(spec)
+    if spec is None or name is None:
+        return "?"
+    header = _fields(spec, d, span[1], span[2]).get(name)
+    if header is None:
+        return "?"
+    ident = _fields(saip.PEHeader, d, header[1], header[2]).get("identification")
+    return "?" if ident is None else str(_integer(d, ident))
 
 
 def load_profile(profile: object, content: bytes) -> UiccState:
