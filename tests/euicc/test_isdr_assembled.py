@@ -41,7 +41,9 @@ def store_data(card: Euicc, der: bytes) -> bytes:
 
 def test_create_open_and_talk_over_apdus(tmp_path: Path, pki: TestPki) -> None:
     path = tmp_path / "e.db"
-    with Euicc.create(path, pki, curves=[Curve.NIST, Curve.BRAINPOOL], passphrase=b"pw") as e:
+    with Euicc.create(
+        path, pki, curves=[Curve.NIST, Curve.BRAINPOOL], passphrase=b"pw", now=NOW
+    ) as e:
         eid = e.eid
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with pytest.raises(StorageError):
