@@ -397,6 +397,7 @@ class Uicc:
         self._applets: list[Applet] = []
         for applet in applets:
             self.register_applet(applet)
+        self._generation = 0  # counts loaded states
         self._load(state)
 
     # -- persistent state -------------------------------------------------
@@ -407,6 +408,7 @@ class Uicc:
         self._usims = [Usim(a) for a in state.aka]
         self._powered = True
         self._channels: dict[int, _Channel] = {0: _Channel(self._fs.mf)}
+        self._generation += 1
 
     def snapshot(self) -> UiccState:
         """The persistent state now (file contents, PIN counters, SQN arrays)."""
@@ -417,7 +419,12 @@ class Uicc:
         )
 
     def replace_state(self, state: UiccState) -> None:
-        """Load another persistent state (e.g. another profile enabled); a reset follows."""
+        """Load another persistent state (e.g. another profile enabled); a reset follows.
+
+        All logical channels but the basic one close, file selections and PIN
+        verifications are gone.  When a command makes the switch (an ES10c
+        EnableProfile), the channel it came on stays open for its answer.
+        """
         for applet in self._applets:
             applet.reset()
         self._load(state)
@@ -502,12 +509,18 @@ class Uicc:
         if cmd.ins == 0xC0:  # either class: LPAs send 80 C0 as well as 00 C0
             return self._get_response(ch, cmd)
         ch.clear_pending()
+        generation = self._generation
         try:
             resp = self._dispatch(info.channel, ch, cmd, info.proprietary)
         except StatusError as exc:
             resp = ResponseApdu(b"", exc.sw)
         except DecodeError:  # an applet could not decode the data field
             resp = ResponseApdu(b"", SW_INCORRECT_DATA)
+        if self._generation != generation:
+            # The command replaced the card state (an ES10c enable or disable):
+            # the other channels are gone, but this one stays open (at the new
+            # MF) so that its answer can still be fetched with GET RESPONSE.
+            ch = self._channels.setdefault(info.channel, _Channel(self._fs.mf))
         return self._shape(ch, cmd, resp)
 
     def _shape(self, ch: _Channel, cmd: CommandApdu, resp: ResponseApdu) -> bytes:
