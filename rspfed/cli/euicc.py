@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -21,7 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from rspfed.cli._util import reports_errors
 from rspfed.crypto.curves import Curve
 from rspfed.errors import DecodeError
+from rspfed.euicc.card import Card
 from rspfed.euicc.euicc import Euicc
+from rspfed.euicc.uicc import Transmission
 from rspfed.euicc.vpcd import parse_vpcd_address, serve_vpcd
 from rspfed.pki.testpki import TestPki
 from rspfed.saip.install import install_package, load_profile
@@ -122,6 +125,22 @@ def info_command(store: str, as_json: bool) -> None:
         click.echo(f"  #{n['seqNumber']} {n['event']} -> {n['address']}")
 
 
+async def _serve_until_signalled(card: Card, host: str, port: int) -> None:
+    """Serve ``card`` on vpcd until SIGINT or SIGTERM; the card is removed cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+    try:
+        await serve_vpcd(card, host, port, stop=stop)
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
 @euicc.command("serve")
 @click.argument("store", type=click.Path(dir_okay=False, exists=True))
 @click.option(
@@ -131,17 +150,34 @@ def info_command(store: str, as_json: bool) -> None:
     metavar="[HOST:]PORT",
     help="The vpcd reader driver of pcscd (slot 0 is port 35963).",
 )
+@click.option(
+    "--transmission",
+    type=click.Choice(["t1", "t0"]),
+    default="t1",
+    show_default=True,
+    help="t1: the ATR offers T=0 and T=1 and the card answers as over T=1 (PC/SC picks "
+    "T=1); t0: the ATR offers T=0 only and every answer with data waits for GET RESPONSE "
+    "(61xx), as on a T=0 card.",
+)
 @reports_errors
-def serve_command(store: str, address: str) -> None:
-    """Insert the eUICC of STORE into a vpcd reader and serve it until interrupted.
+def serve_command(store: str, address: str, transmission: str) -> None:
+    """Insert the eUICC of STORE into a vpcd reader and serve it until SIGINT or SIGTERM.
 
     Downloaded packages are checked and installed by the SAIP installer; the
     enabled profile's file system, PINs and USIM are what the reader sees.
+    Every state change is in the store when its answer is sent, so stopping
+    the server loses only volatile state (channels, an open RSP session).
     """
     host, port = parse_vpcd_address(address)
+    mode = Transmission.T0 if transmission == "t0" else Transmission.T1
     with Euicc.open(
-        store, passphrase=_passphrase(), loader=load_profile, installer=_package_iccid
+        store,
+        passphrase=_passphrase(),
+        loader=load_profile,
+        installer=_package_iccid,
+        transmission=mode,
     ) as card:
-        click.echo(f"eUICC {card.eid} serving on vpcd {host}:{port}", err=True)
+        click.echo(f"eUICC {card.eid} serving on vpcd {host}:{port} ({mode.value})", err=True)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_vpcd(card.card, host, port))
+            asyncio.run(_serve_until_signalled(card.card, host, port))
+        click.echo("stopped", err=True)
