@@ -7,53 +7,34 @@ Skipped while ``rspfed.saip`` personalisation or installation is not implemented
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
 
-from rspfed import asn1, es8p
+from rspfed import asn1
 from rspfed.asn1 import rsp
-from rspfed.crypto import ecka
-from rspfed.crypto.curves import Curve
 from rspfed.crypto.milenage import Milenage
 from rspfed.errors import UsageError
-from rspfed.euicc.apdu import CommandApdu
-from rspfed.euicc.card import Card
 from rspfed.euicc.euicc import Euicc
 from rspfed.euicc.isdr import ISD_R_AID
 from rspfed.euicc.store import Store
 from rspfed.saip.identifiers import encode_iccid
 from rspfed.saip.install import install_package, load_profile
-from rspfed.saip.personalise import Personalisation, personalise
 from tests.euicc import test_isdr_download as dl
-from tests.paths import TS48, VECTORS
+from tests.euicc.rsp_helpers import (
+    ICCID_DIGITS,
+    SET1,
+    TEMPLATE,
+    download_over_apdus,
+    es10,
+    milenage_package,
+)
 
-SET1 = json.loads((VECTORS / "milenage-ts35208.json").read_text())["test_sets"][0]
-TEMPLATE = (TS48 / "TS48v4_SAIP2.3_NoBERTLV.der").read_bytes()
-ICCID_DIGITS = "89000123456789012341"
 USIM_AID_PREFIX = bytes.fromhex("A0000000871002")
 
 
 def xor(a: bytes, b: bytes) -> bytes:
     return bytes(i ^ j for i, j in zip(a, b, strict=True))
-
-
-def es10(card: Card, der: bytes) -> bytes:
-    """One ES10 request over STORE DATA (blocks of 200 octets) with GET RESPONSE."""
-    chunks = [der[i : i + 200] for i in range(0, len(der), 200)]
-    resp = b""
-    for n, chunk in enumerate(chunks):
-        last = n == len(chunks) - 1
-        cmd = CommandApdu(0x80, 0xE2, 0x91 if last else 0x11, n, chunk, ne=256 if last else None)
-        resp = card.transmit(cmd.encode())
-    out = b""
-    while resp[-2] == 0x61:
-        out += resp[:-2]
-        resp = card.transmit(bytes([0x00, 0xC0, 0x00, 0x00, resp[-1]]))
-    assert resp[-2:] == b"\x90\x00", resp[-2:].hex()
-    return out + resp[:-2]
 
 
 def download_and_enable(tmp_path: Path, world: dl.World, package: bytes, iccid: bytes) -> Euicc:
@@ -71,32 +52,7 @@ def download_and_enable(tmp_path: Path, world: dl.World, package: bytes, iccid: 
     card = euicc.card
     card.power_on()
     assert card.transmit(bytes([0x00, 0xA4, 0x04, 0x00, 16]) + ISD_R_AID)[-2:] == b"\x90\x00"
-
-    class OverApdus:
-        store = euicc.store
-
-        @staticmethod
-        def handle(der: bytes) -> bytes:
-            return es10(card, der)
-
-    tid = os.urandom(16)
-    auth = dl.authenticate(OverApdus, world, tid)  # type: ignore[arg-type]
-    sig1 = bytes(auth.chosen["euiccSignature1"].native)
-    prep = dl.prepare(OverApdus, world, tid, sig1)  # type: ignore[arg-type]
-    otpk = bytes(prep.chosen["euiccSigned2"]["euiccOtpk"].native)
-    bpp = es8p.build_bound_profile_package(
-        transaction_id=tid,
-        euicc_otpk=otpk,
-        smdp_ot_key=ecka.generate_key_pair(Curve.NIST, os.urandom),
-        dp_pb_key=world.dp_pb_key,
-        eid=bytes.fromhex(world.eid),
-        host_id=b"host",
-        metadata=dl.metadata(iccid),
-        profile=package,
-    )
-    answers = [es10(card, block) for block in es8p.segment_bpp_for_es10b(bpp)]
-    pir = asn1.decode(rsp.ProfileInstallationResult, answers[-1])
-    assert pir["profileInstallationResultData"]["finalResult"].name == "successResult"
+    download_over_apdus(card.transmit, world, package, iccid)
 
     enable = asn1.encode(
         rsp.EnableProfileRequest(
@@ -108,7 +64,8 @@ def download_and_enable(tmp_path: Path, world: dl.World, package: bytes, iccid: 
             }
         )
     )
-    assert asn1.decode(rsp.EnableProfileResponse, es10(card, enable))["enableResult"].native == "ok"
+    answer = es10(card.transmit, enable)
+    assert asn1.decode(rsp.EnableProfileResponse, answer)["enableResult"].native == "ok"
 
     return euicc
 
@@ -117,16 +74,8 @@ def test_personalised_ts48_installs_enables_and_authenticates(
     tmp_path: Path, world: dl.World
 ) -> None:
     k, opc = bytes.fromhex(SET1["K"]), bytes.fromhex(SET1["OPc"])
-    values = Personalisation(
-        iccid=ICCID_DIGITS,
-        imsi="001010123456789",
-        k=k,
-        opc=opc,
-        algorithm="milenage",
-        pin1=b"1234",
-    )
     try:
-        package = personalise(TEMPLATE, values)
+        package = milenage_package()
         install_package(package)
     except UsageError as exc:
         if "not implemented" in str(exc):
