@@ -77,6 +77,7 @@ from rspfed.euicc.apdu import (
     sw_retries,
     sw_wrong_le,
 )
+from rspfed.euicc.arr import locate_arr, rule_allows
 from rspfed.euicc.fs import (
     AccessCondition,
     AccessRules,
@@ -363,6 +364,8 @@ _EF_DESCRIPTOR = {
     FileStructure.CYCLIC: 0x06,
     FileStructure.BER_TLV: 0x39,
 }
+
+_ADM_KEYS = frozenset(range(0x0A, 0x0F))  # ADM1..ADM5: never "disabled"
 
 _CONDITION_PIN = {
     AccessCondition.PIN1: (PIN_APPL_1, PIN_UNIVERSAL),
@@ -806,8 +809,28 @@ class Uicc:
                 return True
         return False
 
+    def _key_satisfied(self, key_ref: int) -> bool:
+        """A key reference of an EF.ARR rule: verified, or an application PIN that is disabled."""
+        pin = self._pins.get(key_ref)
+        if pin is not None and pin.verified:
+            return True
+        if key_ref in _ADM_KEYS:
+            return False
+        if pin is not None and not pin.spec.enabled:
+            return True
+        # the universal PIN stands in for the application PIN 1 (TS 102 221 §9.5.1)
+        universal = self._pins.get(PIN_UNIVERSAL)
+        return key_ref == PIN_APPL_1 and universal is not None and universal.verified
+
     def _check_access(self, node: FileNode, op: Operation) -> None:
-        if not self._condition_met(node.spec.access.condition(op)):
+        # The rule in EF.ARR that the file's FCP refers to, evaluated now (TS 102 221
+        # §9.2.7); a file system without that EF.ARR has the file's explicit rules.
+        record = locate_arr(node, self._fs.mf)
+        if record is None:
+            allowed = self._condition_met(node.spec.access.condition(op))
+        else:
+            allowed = rule_allows(record, op, self._key_satisfied)
+        if not allowed:
             raise StatusError(SW_SECURITY_STATUS)
         if op in (Operation.READ, Operation.UPDATE) and node.lcsi is not Lcsi.OPERATIONAL_ACTIVATED:
             raise StatusError(SW_FILE_INVALIDATED, "file deactivated")
