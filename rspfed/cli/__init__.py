@@ -26,8 +26,9 @@ def _register() -> None:
     from rspfed.cli.demo import demo
     from rspfed.cli.euicc import euicc
     from rspfed.cli.pki import pki
+    from rspfed.cli.smdp import smdp
 
-    for command in (decode_command, encode_command, pki, euicc, demo):
+    for command in (decode_command, encode_command, pki, euicc, demo, smdp):
         main.add_command(command)
 
 
