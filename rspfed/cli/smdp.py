@@ -1,0 +1,281 @@
+"""``rspfed smdp``: set up, fill and run an SM-DP+, and place operator orders (ES2+).
+
+Commands::
+
+    rspfed smdp init --data DIR --pki PKIDIR --address FQDN[:PORT] [--curve ...] [--operator NAME]
+    rspfed smdp template add --data DIR NAME PACKAGE --metadata FILE
+    rspfed smdp serve --data DIR [--bind H] [--port P] [--workers N] [--no-tls]
+    rspfed smdp order --es2-url URL --cert PEM --key PEM --profile-type NAME
+                      [--iccid ICCID] [--eid EID] [--confirmation-code CODE]
+                      [--ca-file PEM] [--qr PNG | --qr-terminal]
+    rspfed smdp inventory --data DIR [--profile-type NAME]
+
+Keys in the data directory are encrypted with the passphrase in
+``RSPFED_SMDP_PASSPHRASE`` if it is set (at ``init``; the same value is then
+needed by ``serve`` and by ``order`` for the operator key).  Errors: exit
+status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from rspfed.cli._util import reports_errors
+from rspfed.crypto.curves import Curve
+from rspfed.errors import UsageError
+
+__all__ = ["smdp"]
+
+
+def _passphrase() -> bytes | None:
+    from rspfed.smdp.datadir import PASSPHRASE_ENV
+
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+@click.group("smdp")
+def smdp() -> None:
+    """An SM-DP+ (SGP.22): ES9+ for LPAs and ES2+ for operators, over HTTPS."""
+
+
+@smdp.command("init")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory to create (new or empty).",
+)
+@click.option(
+    "--pki",
+    "pki_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="Test PKI directory (rspfed pki init) whose CI certifies the SM-DP+.",
+)
+@click.option(
+    "--address",
+    required=True,
+    help="SM-DP+ address FQDN[:PORT], as activation codes will carry it.",
+)
+@click.option(
+    "--curve",
+    type=click.Choice(["nist", "brainpool", "both"]),
+    default="both",
+    show_default=True,
+    help="Curve(s) for CERT.DPauth and CERT.DPpb.",
+)
+@click.option(
+    "--operator",
+    default="rspfed test operator",
+    show_default=True,
+    help="Operator name in the ES2+ client certificate (the ES2+ requester).",
+)
+@click.option(
+    "--callback-url",
+    default=None,
+    help="Operator URL for HandleDownloadProgressInfo (e.g. https://op.example/).",
+)
+@reports_errors
+def init_command(
+    data: Path,
+    pki_dir: str,
+    address: str,
+    curve: str,
+    operator: str,
+    callback_url: str | None,
+) -> None:
+    """Create an SM-DP+ data directory: certificates, keys, trust, config, store."""
+    from rspfed.pki.testpki import TestPki
+    from rspfed.smdp.datadir import init_data_dir, tls_paths
+
+    pki = TestPki.open(pki_dir)
+    curves = [Curve.NIST, Curve.BRAINPOOL] if curve == "both" else [Curve(curve)]
+    init_data_dir(
+        data,
+        pki,
+        address=address,
+        passphrase=_passphrase(),
+        curves=curves,
+        operator=operator,
+        progress_callback_url=callback_url,
+    )
+    files = tls_paths(data)
+    click.echo(f"SM-DP+ data directory {data} created for {address}")
+    click.echo(f"  operator ES2+ certificate: {files.operator_cert}")
+    click.echo(f"  operator ES2+ key:         {files.operator_key}")
+    click.echo(f"  CA for clients (--ca-file): {files.server_ca}")
+
+
+@smdp.group("template")
+def template() -> None:
+    """Profile types (templates) the SM-DP+ personalises."""
+
+
+@template.command("add")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.argument("name")
+@click.argument("package", type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--metadata",
+    "metadata_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="JSON: serviceProviderName, profileName, profileClass, profilePolicyRules, "
+    "notificationConfigurationInfo, ... (see docs/smdp.md).",
+)
+@reports_errors
+def template_add_command(data: str, name: str, package: str, metadata_file: str) -> None:
+    """Register profile type NAME from the SAIP PACKAGE (DER) and its metadata."""
+    from rspfed.smdp import ProfileType, Smdp
+    from rspfed.smdp.datadir import load_config, open_store
+
+    try:
+        metadata = json.loads(Path(metadata_file).read_bytes())
+    except ValueError:
+        raise UsageError(f"{metadata_file} is not JSON") from None
+    profile_type = ProfileType.from_metadata(name, Path(package).read_bytes(), metadata)
+    store = open_store(data)
+    try:  # the core prepares (checks) the template before storing it
+        core = Smdp(
+            load_config(data, passphrase=_passphrase()), store, now=lambda: datetime.now(UTC)
+        )
+        core.add_profile_type(profile_type)
+    finally:
+        store.close()
+    click.echo(f"profile type {name} registered ({profile_type.profile_name})")
+
+
+@smdp.command("inventory")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--profile-type", default=None, help="Only this profile type.")
+@reports_errors
+def inventory_command(data: str, profile_type: str | None) -> None:
+    """List the profile inventory (ICCID, type, state, EID) of a data directory."""
+    from rspfed.smdp.datadir import open_store
+
+    store = open_store(data)
+    try:
+        items = store.items(profile_type)
+    finally:
+        store.close()
+    for item in items:
+        click.echo(f"{item.iccid}  {item.profile_type}  {item.state.value}  {item.eid or '-'}")
+
+
+@smdp.command("serve")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=None, type=int, help="Port (default: the address's port, else 443)."
+)
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option("--no-tls", is_flag=True, help="Plain HTTP, for local testing only (no ES2+).")
+@reports_errors
+def serve_command(data: str, bind: str, port: int | None, workers: int, no_tls: bool) -> None:
+    """Serve ES9+ and ES2+ until SIGINT or SIGTERM."""
+    from rspfed.smdp.datadir import read_settings, split_address
+    from rspfed.smdp.http import serve
+
+    address = str(read_settings(data).get("address", ""))
+    if port is None:
+        port = split_address(address)[1] or 443
+    scheme = "http" if no_tls else "https"
+
+    def ready(actual: int) -> None:
+        host = f"[{bind}]" if ":" in bind else bind
+        click.echo(
+            f"rspfed smdp: serving {address} on {scheme}://{host}:{actual}/ "
+            f"({workers} worker{'s' if workers > 1 else ''})"
+        )
+        sys.stdout.flush()
+
+    if no_tls:
+        click.echo("rspfed smdp: warning: --no-tls is for local testing only", err=True)
+    asyncio.run(
+        serve(
+            data,
+            bind=bind,
+            port=port,
+            tls=not no_tls,
+            workers=workers,
+            ready=ready,
+            passphrase=_passphrase(),
+        )
+    )
+    click.echo("rspfed smdp: stopped")
+
+
+@smdp.command("order")
+@click.option("--es2-url", required=True, help="SM-DP+ base URL, e.g. https://smdp.example:8443")
+@click.option("--cert", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--key", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--profile-type", required=True, help="Profile type (rspfed smdp template add).")
+@click.option("--iccid", default=None, help="Take this ICCID from the inventory.")
+@click.option("--eid", default=None, help="Bind the order to this EID.")
+@click.option("--confirmation-code", default=None, help="Code the end user must enter.")
+@click.option("--matching-id", default=None, help="MatchingId to use (default: generated).")
+@click.option(
+    "--ca-file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Extra CA for the server certificate (e.g. DATA/tls/server-ca.pem).",
+)
+@click.option("--qr", "qr_png", default=None, type=click.Path(dir_okay=False))
+@click.option("--qr-terminal", is_flag=True, help="Print the activation code as a QR code.")
+@reports_errors
+def order_command(
+    es2_url: str,
+    cert: str,
+    key: str,
+    profile_type: str,
+    iccid: str | None,
+    eid: str | None,
+    confirmation_code: str | None,
+    matching_id: str | None,
+    ca_file: str | None,
+    qr_png: str | None,
+    qr_terminal: bool,
+) -> None:
+    """Place an order (DownloadOrder + ConfirmOrder) and print the activation code."""
+    from rspfed.es2p import Es2Client, client_ssl_context
+    from rspfed.es2p.client import requester_of
+
+    if qr_png and qr_terminal:
+        raise UsageError("--qr and --qr-terminal exclude each other")
+    ctx = client_ssl_context(cert=cert, key=key, ca_file=ca_file, passphrase=_passphrase())
+
+    async def run() -> tuple[str, str | None, str]:
+        async with Es2Client(es2_url, requester=requester_of(cert), ssl_context=ctx) as es2:
+            got = await es2.download_order(profile_type=profile_type, iccid=iccid, eid=eid)
+            order = await es2.confirm_order(
+                iccid=got,
+                eid=eid,
+                matching_id=matching_id,
+                confirmation_code=confirmation_code,
+                release_flag=True,
+            )
+            return got, order.activation_code, order.matching_id
+
+    got, code, mid = asyncio.run(run())
+    if code is None:
+        raise UsageError(f"the SM-DP+ did not send its address (matchingId {mid})")
+    click.echo(f"ICCID {got}")
+    click.echo(code)
+    if qr_png or qr_terminal:
+        import segno
+
+        qr = segno.make(code, error="m")
+        if qr_png:
+            qr.save(qr_png, scale=8, border=4)
+            click.echo(f"QR code written to {qr_png}")
+        else:
+            qr.terminal(compact=True)
