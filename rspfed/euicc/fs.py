@@ -13,15 +13,13 @@ Two layers:
   immutable :class:`FileSystemSpec` of the current contents, so a copy is
   ``FileSystem(fs.snapshot())``.
 
-**Access conditions, simplified.**  A real UICC evaluates the security
-attributes referenced in EF.ARR (tag ``8B``: EF.ARR file id and record
-number) as expanded-format access rules.  Here every file carries an explicit
-:class:`AccessRules` (one :class:`AccessCondition` per operation: ``ALW``,
-``PIN1``, ``PIN2``, ``ADM1`` or ``NEV``) that the card enforces, and the
-``arr`` bytes that are only reported in the FCP.  The two are not
-cross-checked: whoever builds the spec keeps them consistent;
-:func:`access_rules_from_arr` maps one expanded-format EF.ARR record to
-:class:`AccessRules` for that purpose.
+**Access conditions.**  A file's ``arr`` (FCP tag ``8B``: EF.ARR file id and
+record number) is evaluated by the card at run time against the EF.ARR in
+the live file system (:mod:`rspfed.euicc.arr`).  Every file also carries an
+explicit :class:`AccessRules` (one :class:`AccessCondition` per operation:
+``ALW``, ``PIN1``, ``PIN2``, ``ADM1`` or ``NEV``), used when the file system
+has no such EF.ARR (hand-built specs); :func:`access_rules_from_arr` maps one
+expanded-format EF.ARR record to :class:`AccessRules`.
 
 Records are numbered from 1.  In a cyclic EF record 1 is the most recently
 written record (TS 102 221 §8.2.1).
