@@ -375,7 +375,7 @@ class Es9Settings:
     ``tls``, the clock and the per-request time-out.  :meth:`client` makes an
     :class:`Es9Client` for one address and the eUICC's CI list."""
 
-    trust: tuple[bytes, ...] = attrs.field(default=(), converter=tuple, repr=False)
+    trust: tuple[bytes, ...] = attrs.field(default=(), repr=False)
     ca_file: str | None = None
     tls: bool = True
     now: Callable[[], datetime] = _utcnow
