@@ -25,10 +25,11 @@ def _register() -> None:
     from rspfed.cli.asn1 import decode_command, encode_command
     from rspfed.cli.demo import demo
     from rspfed.cli.euicc import euicc
+    from rspfed.cli.lpa import lpa
     from rspfed.cli.pki import pki
     from rspfed.cli.smdp import smdp
 
-    for command in (decode_command, encode_command, pki, euicc, demo, smdp):
+    for command in (decode_command, encode_command, pki, euicc, demo, smdp, lpa):
         main.add_command(command)
 
 
