@@ -480,7 +480,7 @@ def make_app(
     es2_requires_client_cert: bool = True,
     progress_callback_url: str | None = None,
     progress_ssl_context: ssl.SSLContext | None = None,
-    progress_requester: str = "rspfed SM-DP+",
+    progress_requester: str | None = None,
     deliver_progress: bool = True,
     progress_first_delay: float = 0.5,
     progress_poll_interval: float = 2.0,
@@ -494,7 +494,8 @@ def make_app(
     ``functionRequesterIdentifier`` is then the requester): for tests only.
     ``progress_*`` configure the HandleDownloadProgressInfo delivery
     (``progress_ssl_context`` verifies the operator's server and may carry
-    the SM-DP+'s client certificate).
+    the SM-DP+'s client certificate; ``progress_requester``, the
+    ``functionRequesterIdentifier`` sent, defaults to the SM-DP+ address).
     """
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_middleware])
     app.on_response_prepare.append(_admin_header)
@@ -510,7 +511,7 @@ def make_app(
         if deliver_progress:
             delivery = ProgressDelivery(
                 core,
-                requester=progress_requester,
+                requester=progress_requester or core.config.address,
                 default_url=progress_callback_url,
                 ssl_context=progress_ssl_context,
                 first_delay=progress_first_delay,
@@ -609,7 +610,6 @@ def _app_for(data: Path, *, tls: bool, passphrase: bytes | None) -> web.Applicat
         es2_requires_client_cert=True,
         progress_callback_url=url if isinstance(url, str) and url else None,
         progress_ssl_context=callback_ctx,
-        progress_requester=str(settings.get("address", "rspfed SM-DP+")),
     )
 
 
