@@ -42,7 +42,7 @@ async def es9(
     """POST an ES9+ request; the decoded response (FunctionExecutionError on Failed)."""
     path = es9p.FUNCTIONS[message.FUNCTION].path
     async with session.post(
-        base + path, data=es9p.encode_request(message), headers=HEADERS, ssl=ctx
+        base + path, data=es9p.encode_request(message), headers=HEADERS, ssl=ctx or True
     ) as resp:
         body = await resp.read()
         assert resp.headers.get("X-Admin-Protocol") == ADMIN_PROTOCOL
@@ -137,8 +137,6 @@ async def download(
         listing = handle(bytes.fromhex("BF2B00"))
         holder = find(listing, 0xBF2B, 0xA0)
         for pending in split_top_level(holder.value) if holder is not None else []:
-            await es9(
-                session, base, ctx, es9p.HandleNotificationRequest(pending), None
-            )
+            await es9(session, base, ctx, es9p.HandleNotificationRequest(pending), None)
             trace.notifications += 1
     return trace

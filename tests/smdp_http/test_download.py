@@ -64,9 +64,7 @@ def test_order_and_download_over_https(
 ) -> None:
     before = len(operator.received)
     data = make_data_dir(tmp_path / "data", pki, callback_url=operator.server.url + "/")
-    app = make_app(
-        smdp_factory(data), progress_first_delay=0.05, progress_poll_interval=0.2
-    )
+    app = make_app(smdp_factory(data), progress_first_delay=0.05, progress_poll_interval=0.2)
     server = ServerThread(app, server_ssl_context(data)).start()
     try:
         euicc = Euicc.create(
