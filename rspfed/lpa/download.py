@@ -22,7 +22,7 @@ The steps, each announced to the ``progress`` callback as a :class:`DownloadStep
 Failures.  Once the eUICC holds a session (after AuthenticateServer), any
 failure cancels it: ES10b CancelSession with the reason
 (:class:`CancelSessionReason`: ``endUserRejection`` when the user says no,
-``postponed``, ``timeout`` for a lost link, ``loadBppExecutionError`` when
+``postponed`` when the user postpones or gives no confirmation code, ``timeout`` for a lost link, ``loadBppExecutionError`` when
 loading the package fails, ``undefinedReason`` otherwise) and ES9+
 CancelSession with the eUICC's signed answer (both best effort), then the
 specific error is raised: the SM-DP+'s
@@ -584,8 +584,9 @@ class _Run:
         if code is None and self.ask_confirmation_code is not None:
             code = await _maybe_await(self.ask_confirmation_code(metadata))
         if not code:
+            # postponed: the user may come back with the code (the order stays)
             raise _Cancel(
-                CancelSessionReason.endUserRejection,
+                CancelSessionReason.postponed,
                 UsageError("the SM-DP+ requires a confirmation code and none was given"),
             )
         self.confirmation_code = code  # kept for a retried session

@@ -14,7 +14,11 @@ ES10c all travel as STORE DATA to the ISD-R).  Three implementations:
     SGP.22 §5.7.2, GlobalPlatform Card Specification §11.11), the answer is
     collected with GET RESPONSE while the card says ``61xx`` and a command is
     repeated with ``Le = xx`` on ``6Cxx`` (ISO/IEC 7816-4 §5.1.3, needed over
-    T=0).  :meth:`ApduEs10.close` closes the channel.
+    T=0).  :meth:`ApduEs10.close` closes the channel.  After EnableProfile and
+    DisableProfile (a profile switch resets the card, as a REFRESH would) the
+    channel is closed and opened again for the next request; a first block
+    answered ``6881``/``6D00``/``6E00`` (channel or selection lost) is sent
+    once more on a fresh channel.
 :class:`PcscEs10`
     the same APDU logic through a PC/SC reader (pyscard).
 
@@ -102,6 +106,19 @@ def _cla(channel: int, proprietary: bool) -> int:
     return (0xC0 if proprietary else 0x40) | (channel - 4)
 
 
+#: Status words meaning "this channel has no ISD-R selected any more" (the request was
+#: not processed): logical channel not open, instruction or class not supported.
+_LOST: Final = frozenset({0x6881, 0x6D00, 0x6E00})
+#: ES10c EnableProfile / DisableProfile: the eUICC resets after a switch.
+_SWITCHING: Final = frozenset({b"\xbf\x31", b"\xbf\x32"})
+
+
+class _Lost(Exception):
+    def __init__(self, sw: int) -> None:
+        super().__init__(f"{sw:04X}")
+        self.sw = sw
+
+
 class _ApduLink:
     """The APDU logic shared by :class:`ApduEs10` and :class:`PcscEs10`."""
 
@@ -178,6 +195,21 @@ class _ApduLink:
         ]
         if len(blocks) > _MAX_BLOCKS:
             raise UsageError(f"an ES10 request is at most {STORE_DATA_BLOCK * _MAX_BLOCKS} octets")
+        try:
+            return self._send(blocks)
+        except _Lost:
+            # the card was reset (e.g. a profile switch): channel and selection are gone
+            self._channel = None
+            try:
+                return self._send(blocks)
+            except _Lost as lost:
+                raise ProtocolError(f"STORE DATA block 0 answered {lost.sw:04X}") from None
+        finally:
+            if request[:2] in _SWITCHING:
+                # a profile switch resets the card: the channel will be gone
+                self.close()
+
+    def _send(self, blocks: list[bytes]) -> bytes:
         channel = self.open()
         cla = _cla(channel, True)
         for number, block in enumerate(blocks):
@@ -186,6 +218,8 @@ class _ApduLink:
             if last:
                 apdu += b"\x00"
             data, sw = self._exchange(apdu, channel)
+            if number == 0 and sw in _LOST:
+                raise _Lost(sw)
             if sw != 0x9000 and sw >> 8 != 0x91:
                 raise ProtocolError(f"STORE DATA block {number} answered {sw:04X}")
             if last:
