@@ -21,9 +21,13 @@ taken from it.  Every file of the 18 GSMA TS.48 packages in
 ``tests/saip/test_templates.py``.  Known deviation from pySim: the EF.ICCID
 file id is ``2FE2`` (TS 102 221 §13.2).
 
-**Covered templates** (:data:`TEMPLATES`): the ones TS.48 packages use
-except CSIM (``2.23.143.1.2.10``/``.11``: not transcribed; the installer
-skips CSIM, which the software eUICC does not implement), plus DF.EAP.
+**Covered templates** (:data:`TEMPLATES`): the ones TS.48 packages use,
+plus DF.EAP.  The CSIM templates (``2.23.143.1.2.10``/``.11``) are filled in
+from a different source: the TCA tables themselves were not available to us
+and pySim has no CSIM templates, so file ids, structures and sizes are those
+of 3GPP2 C.S0065-B §5.2 (the CSIM EF definitions the TCA tables follow),
+without the ARR and SFI columns; the TS.48 test checks every CSIM file the
+packages carry against them.
 
 Default content notation (as in Annex A): hex, ``...`` repeats the octet
 before it to fill the file or record (``"00FF...FF"``); with
@@ -414,6 +418,121 @@ ef-realm     EF.Realm     4F22 TR - - 5  - -
 """
 
 
+# ADF.CSIM: file ids, structures and sizes as 3GPP2 C.S0065-B (cdma2000 Application on
+# UICC) §5.2 defines them, in the order of the TCA PE-CSIM / PE-OPT-CSIM types
+# (PEDefinitions 3.3.1).  The ARR and SFI columns of the TCA tables are not transcribed
+# ("-"): every TS.48 CSIM file carries its own securityAttributesReferenced.  A size of
+# "-" means the profile must give it (variable-size files: PRL, CST, tags, ...).
+# EF.COUNT's one record is our choice for a package that gives no file size.
+_CSIM = """
+adf-csim        ADF.CSIM        -    ADF - -  - - -
+ef-arr          EF.ARR          6F06 LF  - -  - - -
+ef-call-count   EF.COUNT        6F21 CY  1 2  - - -
+ef-imsi-m       EF.IMSI_M       6F22 TR  - 10 - - -
+ef-imsi-t       EF.IMSI_T       6F23 TR  - 10 - - -
+ef-tmsi         EF.TMSI         6F24 TR  - 16 - - -
+ef-ah           EF.AH           6F25 TR  - 2  - - -
+ef-aop          EF.AOP          6F26 TR  - 1  - - -
+ef-aloc         EF.ALOC         6F27 TR  - 7  - - -
+ef-cdmahome     EF.CDMAHOME     6F28 LF  - 5  - - -
+ef-znregi       EF.ZNREGI       6F29 LF  - 8  - - -
+ef-snregi       EF.SNREGI       6F2A TR  - 7  - - -
+ef-distregi     EF.DISTREGI     6F2B TR  - 14 - - -
+ef-accolc       EF.ACCOLC       6F2C TR  - 1  - - -
+ef-term         EF.TERM         6F2D TR  - 1  - - -
+ef-acp          EF.ACP          6F2F TR  - 7  - - -
+ef-prl          EF.PRL          6F30 TR  - -  - - -
+ef-ruimid       EF.RUIMID       6F31 TR  - 8  - - -
+ef-csim-st      EF.CST          6F32 TR  - -  - - -
+ef-spc          EF.SPC          6F33 TR  - 3  - - -
+ef-otapaspc     EF.OTAPASPC     6F34 TR  - 1  - - -
+ef-namlock      EF.NAMLOCK      6F35 TR  - 1  - - -
+ef-ota          EF.OTA          6F36 TR  - 17 - - -
+ef-sp           EF.SP           6F37 TR  - 1  - - -
+ef-esn-meid-me  EF.ESN_MEID_ME  6F38 TR  - 8  - - -
+ef-li           EF.LI           6F3A TR  - -  - - -
+ef-usgind       EF.USGIND       6F42 TR  - 1  - - -
+ef-ad           EF.AD           6F43 TR  - 3  - - -
+ef-max-prl      EF.MAXPRL       6F45 TR  - 4  - - -
+ef-spcs         EF.SPCS         6F46 TR  - 1  - - -
+ef-mecrp        EF.MECRP        6F55 TR  - 3  - - -
+ef-home-tag     EF.HOME_TAG     6F70 TR  - -  - - -
+ef-group-tag    EF.GROUP_TAG    6F71 TR  - -  - - -
+ef-specific-tag EF.SPECIFIC_TAG 6F72 TR  - -  - - -
+ef-call-prompt  EF.CALL_PROMPT  6F73 TR  - -  - - -
+"""
+
+_OPT_CSIM = """
+ef-ssci            EF.SSCI           6F2E TR - 1   - - -
+ef-fdn             EF.FDN            6F3B LF - -   - - -
+ef-sms             EF.SMS            6F3C LF - -   - - -
+ef-smsp            EF.SMSP           6F3D LF - -   - - -
+ef-smss            EF.SMSS           6F3E TR - -   - - -
+ef-ssfc            EF.SSFC           6F3F TR - -   - - -
+ef-spn             EF.SPN            6F41 TR - 35  - - -
+ef-mdn             EF.MDN            6F44 LF - 11  - - -
+ef-ecc             EF.ECC            6F47 TR - -   - - -
+ef-me3gpdopc       EF.ME3GPDOPC      6F48 TR - 1   - - -
+ef-3gpdopm         EF.3GPDOPM        6F49 TR - 1   - - -
+ef-sipcap          EF.SIPCAP         6F4A TR - 4   - - -
+ef-mipcap          EF.MIPCAP         6F4B TR - 5   - - -
+ef-sipupp          EF.SIPUPP         6F4C TR - -   - - -
+ef-mipupp          EF.MIPUPP         6F4D TR - -   - - -
+ef-sipsp           EF.SIPSP          6F4E TR - 1   - - -
+ef-mipsp           EF.MIPSP          6F4F TR - -   - - -
+ef-sippapss        EF.SIPPAPSS       6F50 TR - -   - - -
+ef-puzl            EF.PUZL           6F53 TR - -   - - -
+ef-maxpuzl         EF.MAXPUZL        6F54 TR - -   - - -
+ef-hrpdcap         EF.HRPDCAP        6F56 TR - 3   - - -
+ef-hrpdupp         EF.HRPDUPP        6F57 TR - -   - - -
+ef-csspr           EF.CSSPR          6F58 TR - 1   - - -
+ef-atc             EF.ATC            6F59 TR - 1   - - -
+ef-eprl            EF.EPRL           6F5A TR - -   - - -
+ef-bcsmscfg        EF.BCSMScfg       6F5B TR - -   - - -
+ef-bcsmspref       EF.BCSMSpref      6F5C TR - -   - - -
+ef-bcsmstable      EF.BCSMStable     6F5D LF - -   - - -
+ef-bcsmsp          EF.BCSMSP         6F5E LF - -   - - -
+ef-bakpara         EF.BAKPARA        6F63 LF - -   - - -
+ef-upbakpara       EF.UpBAKPARA      6F64 LF - -   - - -
+ef-mmsn            EF.MMSN           6F65 LF - -   - - -
+ef-ext8            EF.EXT8           6F66 LF - -   - - -
+ef-mmsicp          EF.MMSICP         6F67 TR - -   - - -
+ef-mmsup           EF.MMSUP          6F68 LF - -   - - -
+ef-mmsucp          EF.MMSUCP         6F69 TR - -   - - -
+ef-auth-capability EF.AuthCapability 6F6A TR - -   - - -
+ef-3gcik           EF.3GCIK          6F6B TR - 33  - - -
+ef-dck             EF.DCK            6F6C TR - -   - - -
+ef-gid1            EF.GID1           6F6D TR - -   - - -
+ef-gid2            EF.GID2           6F6E TR - -   - - -
+ef-cdmacnl         EF.CDMACNL        6F6F TR - -   - - -
+ef-sf-euimid       EF.SF_EUIMID      6F74 TR - 7   - - -
+ef-est             EF.EST            6F75 TR - -   - - -
+ef-hidden-key      EF.HiddenKey      6F76 TR - -   - - -
+ef-lcsver          EF.LCSVER         6F77 TR - -   - - -
+ef-lcscp           EF.LCSCP          6F78 TR - -   - - -
+ef-sdn             EF.SDN            6F79 LF - -   - - -
+ef-ext2            EF.EXT2           6F7A LF - -   - - -
+ef-ext3            EF.EXT3           6F7B LF - -   - - -
+ef-ici             EF.ICI            6F7C CY - -   - - -
+ef-oci             EF.OCI            6F7D CY - -   - - -
+ef-ext5            EF.EXT5           6F7E LF - -   - - -
+ef-ccp2            EF.CCP2           6F7F LF - -   - - -
+ef-applabels       EF.AppLabels      6F80 TR - -   - - -
+ef-model           EF.Model          6F81 TR - 126 - - -
+ef-rc              EF.RC             6F82 TR - -   - - -
+ef-smscap          EF.SMSCAP         6F83 TR - -   - - -
+ef-mipflags        EF.MIPFlags       6F84 TR - -   - - -
+ef-3gpduppext      EF.3GPDUPPExt     6F85 TR - -   - - -
+ef-ipv6cap         EF.IPV6CAP        6F87 TR - -   - - -
+ef-tcpconfig       EF.TCPConfig      6F88 TR - -   - - -
+ef-dgc             EF.DGC            6F89 TR - -   - - -
+ef-wapbrowsercp    EF.WAPBrowserCP   6F8A TR - -   - - -
+ef-wapbrowserbm    EF.WAPBrowserBM   6F8B LF - -   - - -
+ef-mmsconfig       EF.MMSConfig      6F8C TR - -   - - -
+ef-jdl             EF.JDL            6F8D TR - -   - - -
+"""
+
+
 def _template(
     arc: str, name: str, pe: str, base: str, by_default: bool, table: str
 ) -> ProfileTemplate:
@@ -431,6 +550,8 @@ TEMPLATES: Mapping[str, ProfileTemplate] = MappingProxyType(
             _template("7", "DF.GSM-ACCESS", "gsm-access", "USIM", False, _GSM_ACCESS),
             _template("8", "ADF.ISIM", "isim", "ADF", True, _ISIM),
             _template("9", "ADF.ISIM (optional files)", "opt-isim", "ISIM", False, _OPT_ISIM),
+            _template("10", "ADF.CSIM", "csim", "ADF", True, _CSIM),
+            _template("11", "ADF.CSIM (optional files)", "opt-csim", "CSIM", False, _OPT_CSIM),
             _template("12", "DF.EAP", "eap", "USIM", False, _EAP),
             _template("13", "DF.5GS", "df-5gs", "USIM", False, _DF_5GS),
             _template("14", "DF.SAIP", "df-saip", "USIM", False, _DF_SAIP),
@@ -442,7 +563,7 @@ TEMPLATES: Mapping[str, ProfileTemplate] = MappingProxyType(
 TS48_TEMPLATE_OIDS = frozenset(
     f"{TCA_TEMPLATE_ARC}.{n}" for n in (1, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14)
 )
-"""The template OIDs the TS.48 packages use (CSIM ``.10``/``.11`` are not in :data:`TEMPLATES`)."""
+"""The template OIDs the TS.48 packages use (all of them are in :data:`TEMPLATES`)."""
 
 ARR_RULES: Mapping[int, tuple[str, ...]] = MappingProxyType(
     {
