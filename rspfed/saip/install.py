@@ -37,9 +37,12 @@ runs; :func:`load_profile` has the signature of
   supported; TUAK and ``mappingParameter`` raise
   :class:`~rspfed.errors.ProtocolError`.  For the test algorithm SQN checking
   is off (SAIP: the SQN parameters are ignored).
-- Not installed, listed in :attr:`InstalledProfile.skipped`: CSIM
-  (``csim``, ``opt-csim``, ``cdmaParameter``), security domains, RFM,
-  applications, and any element kind the software eUICC does not run.
+- CSIM (``csim``, ``opt-csim``) is installed as files (ADF.CSIM and its
+  EFs); ``cdmaParameter`` (CAVE keys) is not: the card has no CDMA
+  authentication.
+- Not installed, listed in :attr:`InstalledProfile.skipped`:
+  ``cdmaParameter``, security domains, RFM, applications, and any element
+  kind the software eUICC does not run.
 
 Errors: malformed content raises :class:`~rspfed.errors.DecodeError`,
 unsupported features :class:`~rspfed.errors.ProtocolError`; the message
@@ -75,7 +78,7 @@ from rspfed.saip.templates import FileKind, ProfileTemplate, TemplateFile, templ
 __all__ = ["InstalledProfile", "install_elements", "install_package", "load_profile"]
 
 _SKIPPED_KINDS = frozenset(
-    {"csim", "opt-csim", "cdmaParameter", "securityDomain", "rfm", "application", "cd", "eap"}
+    {"cdmaParameter", "securityDomain", "rfm", "application", "cd", "eap"}
 )
 _MILENAGE_ROTATION = bytes.fromhex("4000204060")
 _MILENAGE_XOR = bytes(15) + b"\x00" + bytes(15) + b"\x01" + bytes(15) + b"\x02"
@@ -453,7 +456,8 @@ class _Installer:
                 root = node
                 if row.kind is FileKind.ADF:
                     self.naa[template.pe] = node
-                    self.last_naa = node
+                    if template.pe in ("usim", "isim"):  # akaParameter's NAAs (not CSIM)
+                        self.last_naa = node
             elif row.kind.is_df:
                 dfs[row.pe_name] = node
 
