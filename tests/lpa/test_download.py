@@ -30,8 +30,10 @@ from rspfed.asn1 import rsp
 from rspfed.crypto.curves import Curve
 from rspfed.errors import (
     ConfirmationCodeError,
+    IntegrityError,
     MatchingIdError,
     PolicyError,
+    SignatureError,
     StateError,
     TransportError,
     UntrustedCertificateError,
@@ -46,6 +48,7 @@ from rspfed.lpa import (
     Es9Settings,
     InProcessEs10,
     Lpa,
+    PcscEs10,
     ProfileMetadata,
     download,
 )
@@ -479,3 +482,112 @@ def test_tls_trust_follows_the_euicc_list(tmp_path: Path, pki: TestPki) -> None:
 
         run(server, body)
     assert server.seen == []
+
+
+# -- a network attacker between the LPA and the SM-DP+: the eUICC must refuse ------------
+
+
+def tamper_response(function: str, edit: Callable[[dict[str, Any]], None]) -> Middleware:
+    @web.middleware
+    async def middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        if not request.path.endswith(function) or not isinstance(response, web.Response):
+            return response
+        assert isinstance(response.body, bytes)
+        body = json.loads(response.body)
+        if "header" in body and body["header"]["functionExecutionStatus"]["status"] == "Failed":
+            return response
+        edit(body)
+        return web.Response(body=json.dumps(body).encode(), content_type="application/json")
+
+    return middleware
+
+
+def flip(body: dict[str, Any], field: str, at: int = -1) -> None:
+    raw = bytearray(base64.b64decode(body[field]))
+    raw[at] ^= 0x01
+    body[field] = base64.b64encode(bytes(raw)).decode()
+
+
+def other_dp_auth(tmp: Path) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from rspfed.pki import CertificateRole
+
+    other = TestPki.create(tmp / "other-pki", now=datetime.now(UTC), curves=[Curve.NIST])
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = other.issue_smdp_certificate(CertificateRole.DPAUTH, key.public_key(), Curve.NIST)
+    return cert.public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    ("function", "edit_name", "error", "reported_by"),
+    [
+        ("initiateAuthentication", "signature1", SignatureError, "authenticateClient"),
+        ("initiateAuthentication", "certificate", UntrustedCertificateError, "authenticateClient"),
+        ("authenticateClient", "signature2", SignatureError, "getBoundProfilePackage"),
+        ("getBoundProfilePackage", "bpp", IntegrityError, "handleNotification"),
+    ],
+)
+def test_tampered_messages_are_refused_by_the_euicc(
+    tmp_path: Path,
+    pki: TestPki,
+    function: str,
+    edit_name: str,
+    error: type[Exception],
+    reported_by: str,
+) -> None:
+    server = make_server(tmp_path, pki)
+    iccid, code = server.order()
+    foreign = other_dp_auth(tmp_path)
+    edits: dict[str, Callable[[dict[str, Any]], None]] = {
+        "signature1": lambda b: flip(b, "serverSignature1"),
+        "certificate": lambda b: b.__setitem__(
+            "serverCertificate", base64.b64encode(foreign).decode()
+        ),
+        "signature2": lambda b: flip(b, "smdpSignature2"),
+        "bpp": lambda b: flip(b, "boundProfilePackage", -40),
+    }
+    with make_euicc(tmp_path, pki) as euicc:
+        link = ApduEs10(euicc.card)
+
+        async def body() -> None:
+            with pytest.raises(error):
+                await download(link, code, settings=Es9Settings(trust=store_cis(euicc)))
+
+        run(server, body, tamper_response(function, edits[edit_name]))
+        assert Lpa(link).profiles() == []
+        assert euicc.store.state.notifications == ()
+    # the eUICC's refusal reached the SM-DP+ on the next function, and the order is out
+    assert server.seen[-1] == reported_by
+    assert server.state(iccid) is not ItemState.INSTALLED
+
+
+@pytest.mark.timeout(120)
+def test_download_through_pcsc(tmp_path: Path, pki: TestPki) -> None:
+    """The same download with the eUICC served by ``rspfed euicc serve`` in a PC/SC
+    reader (pcscd + vpcd, T=0) and the LPA on :class:`PcscEs10`."""
+    from tests.euicc.test_serve_pcsc import serve
+
+    server = make_server(tmp_path, pki)
+    iccid, code = server.order()
+    with make_euicc(tmp_path, pki) as euicc:
+        trust = store_cis(euicc)
+    path = tmp_path / "euicc-nist.db"
+    with serve(path, tmp_path) as card, PcscEs10(str(card.reader)) as link:
+        lpa = Lpa(link, settings=Es9Settings(trust=trust))
+
+        async def body() -> None:
+            result = await lpa.download(code)
+            assert result.iccid == iccid
+            lpa.enable(iccid)
+            assert [(p.iccid, p.state) for p in lpa.profiles()] == [(iccid, "enabled")]
+            assert [d.delivered for d in await lpa.deliver_notifications()] == [True]
+
+        run(server, body)
+    assert server.state(iccid) is ItemState.INSTALLED
+    with Euicc.open(path) as again:  # the served card saved its state
+        assert [p.status.value for p in again.store.state.profiles] == ["enabled"]
