@@ -103,6 +103,18 @@ def requester_of(cert: str | os.PathLike[str]) -> str:
     raise UsageError(f"{os.fspath(cert)} has no commonName or organisation")
 
 
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, function: str) -> bytes:
+    """The whole body, refusing more than ``limit`` octets (:class:`ProtocolError`)."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        total += len(chunk)
+        if total > limit:
+            raise ProtocolError(f"{function}: answer larger than {limit} octets")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class Es2Client:
     """ES2+ functions of one SM-DP+ (``base_url`` like ``https://smdp.example:8443``).
 
@@ -160,7 +172,7 @@ class Es2Client:
         headers = {"Content-Type": _JSON, "X-Admin-Protocol": ADMIN_PROTOCOL}
         try:
             async with self._session.post(url, data=body, headers=headers, ssl=self._ssl) as resp:
-                answer = await resp.content.read(DEFAULT_MAX_SIZE + 1)
+                answer = await _read_bounded(resp, DEFAULT_MAX_SIZE, request.FUNCTION)
                 status = resp.status
                 admin = resp.headers.get("X-Admin-Protocol", "")
         except aiohttp.ClientConnectorCertificateError:

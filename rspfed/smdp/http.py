@@ -329,7 +329,8 @@ class ProgressDelivery:
     (ES2+ HandleDownloadProgressInfo).
 
     A background task takes events from the core (:meth:`Smdp.take_progress_events`)
-    when woken after a request and every ``poll_interval`` seconds, POSTs each
+    when woken after a request (at most once per ``min_interval`` seconds) and
+    every ``poll_interval`` seconds, POSTs each
     to its callback URL (the event's, else ``default_url``) and retries a
     failure ``attempts`` times with exponential back-off from ``first_delay``
     seconds.  An event that still fails is dropped and logged (ICCID and point
@@ -346,6 +347,7 @@ class ProgressDelivery:
         attempts: int = 6,
         first_delay: float = 0.5,
         poll_interval: float = 2.0,
+        min_interval: float = 0.1,
         timeout: float = 10.0,
     ) -> None:
         self.smdp = smdp
@@ -355,6 +357,7 @@ class ProgressDelivery:
         self.attempts = attempts
         self.first_delay = first_delay
         self.poll_interval = poll_interval
+        self.min_interval = min(min_interval, poll_interval)
         self.timeout = timeout
         self.delivered = 0
         self.dropped = 0
@@ -396,7 +399,7 @@ class ProgressDelivery:
     async def _run(self) -> None:
         while True:
             self._take()
-            now = time.monotonic()
+            taken = now = time.monotonic()
             due = [p for p in self._pending if p[0] <= now]
             self._pending = [p for p in self._pending if p[0] > now]
             for _when, tries, event in due:
@@ -419,6 +422,10 @@ class ProgressDelivery:
             self._event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), timeout=wait)
+            # at most one store look-up per min_interval, however busy the server is
+            gap = self.min_interval - (time.monotonic() - taken)
+            if gap > 0:
+                await asyncio.sleep(gap)
 
     def _body(self, event: DownloadProgressEvent) -> bytes:
         status = (
