@@ -23,7 +23,7 @@ from rspfed.lpa.download import (
     ProfileMetadata,
     download,
 )
-from rspfed.lpa.es9 import Es9Client, Es9Settings, check_server_certificate, tls_context
+from rspfed.lpa.es9 import Es9, Es9Client, Es9Settings, check_server_certificate, tls_context
 from rspfed.lpa.es10 import ISD_R_AID, ApduEs10, Es10, InProcessEs10, PcscEs10
 from rspfed.lpa.lpa import Lpa, ProfileInfo
 from rspfed.lpa.notifications import Delivery, Notification
@@ -39,6 +39,7 @@ __all__ = [
     "DeviceInfo",
     "DownloadResult",
     "DownloadStep",
+    "Es9",
     "Es9Client",
     "Es9Settings",
     "Es10",

@@ -22,8 +22,9 @@ The steps, each announced to the ``progress`` callback as a :class:`DownloadStep
 Failures.  Once the eUICC holds a session (after AuthenticateServer), any
 failure cancels it: ES10b CancelSession with the reason
 (:class:`CancelSessionReason`: ``endUserRejection`` when the user says no,
-``postponed`` when the user postpones or gives no confirmation code, ``timeout`` for a lost link, ``loadBppExecutionError`` when
-loading the package fails, ``undefinedReason`` otherwise) and ES9+
+``postponed`` when the user postpones or gives no confirmation code,
+``timeout`` for a lost link, ``loadBppExecutionError`` when loading the
+package fails, ``undefinedReason`` otherwise) and ES9+
 CancelSession with the eUICC's signed answer (both best effort), then the
 specific error is raised: the SM-DP+'s
 :class:`~rspfed.errors.FunctionExecutionError` subclass, the eUICC's refusal
@@ -86,7 +87,7 @@ from rspfed.es9p import (
 )
 from rspfed.lpa import _es10x
 from rspfed.lpa.activation import ActivationCode
-from rspfed.lpa.es9 import Es9Client, Es9Settings
+from rspfed.lpa.es9 import Es9, Es9Settings
 from rspfed.lpa.es10 import Es10
 from rspfed.lpa.notifications import Delivery, deliver, notification_from_der
 from rspfed.saip.identifiers import decode_iccid
@@ -299,7 +300,7 @@ class _Run:
     def __init__(
         self,
         es10: Es10,
-        es9: Es9Client,
+        es9: Es9,
         *,
         address: str,
         matching_id: str | None,
@@ -310,7 +311,11 @@ class _Run:
         consent: ConsentCallback | None,
         ask_confirmation_code: CodeCallback | None,
         progress: ProgressCallback | None,
+        settings: Es9Settings,
+        ci_pkids: list[bytes],
     ) -> None:
+        self.settings = settings
+        self.ci_pkids = ci_pkids
         self.es10 = es10
         self.es9 = es9
         self.address = address
@@ -535,7 +540,7 @@ class _Run:
         aid = bytes(final.chosen["aid"].native)
         clients = {self.address: self.es9}
         start_server = time.perf_counter()
-        deliveries = await deliver(self.es10, [note], Es9Settings(), None, clients=clients)
+        deliveries = await deliver(self.es10, [note], self.settings, self.ci_pkids, clients=clients)
         self.clock.server += time.perf_counter() - start_server
         self.step(DownloadStep.DONE)
         total = time.perf_counter() - start
@@ -604,6 +609,7 @@ async def download(
     settings: Es9Settings | None = None,
     device_info: DeviceInfo | None = None,
     retries: int = 1,
+    es9: Es9 | None = None,
 ) -> DownloadResult:
     """Download and install one profile (see the module doc).
 
@@ -614,7 +620,9 @@ async def download(
     ``confirmation_code`` is used when the SM-DP+ asks for one, else
     ``ask_confirmation_code`` is called.  ``settings`` carries the TLS trust
     (CI certificates, ``ca_file``, ``tls``); ``retries`` bounds the sessions
-    restarted after a lost link.
+    restarted after a lost link.  ``es9`` replaces the HTTPS client (e.g. an
+    in-process adapter to an SM-DP+ core, for tests and benchmarks): it is
+    used for the SM-DP+ of the activation code and not closed.
     """
     if retries < 0:
         raise UsageError("retries must be 0 or more")
@@ -642,34 +650,91 @@ async def download(
     else:
         matching_id = activation_code.matching_id
     euicc_before = time.perf_counter() - info1_start
-    async with settings.client(activation_code.address, ci_pkids) as es9:
-        run = _Run(
+    if es9 is not None:
+        return await _run(
             es10,
             es9,
-            address=activation_code.address,
-            matching_id=matching_id,
-            oid=activation_code.oid,
-            euicc_info1=info1_der,
-            device_info=device_info or DeviceInfo(),
+            activation_code,
+            matching_id,
+            info1_der,
+            euicc_before,
+            start,
             confirmation_code=confirmation_code,
             consent=consent,
             ask_confirmation_code=ask_confirmation_code,
             progress=progress,
+            device_info=device_info,
+            retries=retries,
+            settings=settings,
+            ci_pkids=ci_pkids,
         )
-        run.clock.euicc += euicc_before
-        attempt = 1
-        while True:
-            try:
-                result = await run.session(attempt)
-            except _LinkCut as cut:
-                if attempt > retries:
-                    await run.cancel(cut.transaction_id, CancelSessionReason.timeout)
-                    raise cut.error from None
-                attempt += 1
-                run.step(DownloadStep.RETRY)
-                continue
-            total = time.perf_counter() - start
-            timings = dict(result.timings)
-            timings["total"] = total
-            timings["lpa"] = total - timings["euicc"] - timings["server"]
-            return attrs.evolve(result, timings=timings)
+    async with settings.client(activation_code.address, ci_pkids) as client:
+        return await _run(
+            es10,
+            client,
+            activation_code,
+            matching_id,
+            info1_der,
+            euicc_before,
+            start,
+            confirmation_code=confirmation_code,
+            consent=consent,
+            ask_confirmation_code=ask_confirmation_code,
+            progress=progress,
+            device_info=device_info,
+            retries=retries,
+            settings=settings,
+            ci_pkids=ci_pkids,
+        )
+
+
+async def _run(
+    es10: Es10,
+    es9: Es9,
+    activation_code: ActivationCode,
+    matching_id: str | None,
+    info1_der: bytes,
+    euicc_before: float,
+    start: float,
+    *,
+    confirmation_code: str | None,
+    consent: ConsentCallback | None,
+    ask_confirmation_code: CodeCallback | None,
+    progress: ProgressCallback | None,
+    device_info: DeviceInfo | None,
+    retries: int,
+    settings: Es9Settings,
+    ci_pkids: list[bytes],
+) -> DownloadResult:
+    run = _Run(
+        es10,
+        es9,
+        address=activation_code.address,
+        matching_id=matching_id,
+        oid=activation_code.oid,
+        euicc_info1=info1_der,
+        device_info=device_info or DeviceInfo(),
+        confirmation_code=confirmation_code,
+        consent=consent,
+        ask_confirmation_code=ask_confirmation_code,
+        progress=progress,
+        settings=settings,
+        ci_pkids=ci_pkids,
+    )
+    run.clock.euicc += euicc_before
+    attempt = 1
+    while True:
+        try:
+            result = await run.session(attempt)
+        except _LinkCut as cut:
+            if attempt > retries:
+                await run.cancel(cut.transaction_id, CancelSessionReason.timeout)
+                raise cut.error from None
+            attempt += 1
+            run.step(DownloadStep.RETRY)
+            continue
+        total = time.perf_counter() - start
+        timings = dict(result.timings)
+        timings["total"] = total
+        timings["lpa"] = total - timings["euicc"] - timings["server"]
+        return attrs.evolve(result, timings=timings)

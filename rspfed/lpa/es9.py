@@ -40,7 +40,7 @@ import os
 import ssl
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import aiohttp
 import attrs
@@ -79,6 +79,7 @@ from rspfed.pki import CertificateRole, RspCertificate, parse_certificate, verif
 __all__ = [
     "CONTENT_TYPE",
     "USER_AGENT",
+    "Es9",
     "Es9Client",
     "Es9Settings",
     "check_server_certificate",
@@ -240,6 +241,37 @@ def _certificate_error(exc: BaseException) -> RspfedError:
             return CertificateRevokedError(f"SM-DP+ TLS certificate: {text}")
         return UntrustedCertificateError(f"SM-DP+ TLS certificate: {text}")
     return TransportError(f"TLS handshake failed: {type(exc).__name__}")
+
+
+class Es9(Protocol):
+    """The ES9+ functions the LPA calls (:class:`Es9Client` over HTTPS; an
+    in-process adapter around :class:`rspfed.smdp.Smdp` fits as well)."""
+
+    async def initiate_authentication(
+        self, request: InitiateAuthenticationRequest
+    ) -> InitiateAuthenticationResponse:
+        """ES9+.InitiateAuthentication."""
+        ...
+
+    async def authenticate_client(
+        self, request: AuthenticateClientRequest
+    ) -> AuthenticateClientResponse:
+        """ES9+.AuthenticateClient."""
+        ...
+
+    async def get_bound_profile_package(
+        self, request: GetBoundProfilePackageRequest
+    ) -> GetBoundProfilePackageResponse:
+        """ES9+.GetBoundProfilePackage."""
+        ...
+
+    async def cancel_session(self, request: CancelSessionRequest) -> CancelSessionResponse:
+        """ES9+.CancelSession."""
+        ...
+
+    async def handle_notification(self, request: HandleNotificationRequest) -> None:
+        """ES9+.HandleNotification."""
+        ...
 
 
 class Es9Client:

@@ -19,7 +19,7 @@ from rspfed.asn1 import rsp
 from rspfed.errors import ProtocolError, RspfedError
 from rspfed.es9p import HandleNotificationRequest
 from rspfed.lpa import _es10x
-from rspfed.lpa.es9 import Es9Client, Es9Settings
+from rspfed.lpa.es9 import Es9, Es9Client, Es9Settings
 from rspfed.lpa.es10 import Es10
 from rspfed.saip.identifiers import decode_iccid
 
@@ -115,11 +115,11 @@ async def deliver(
     ci_pkids: Collection[bytes] | None,
     *,
     remove: bool = True,
-    clients: dict[str, Es9Client] | None = None,
+    clients: dict[str, Es9] | None = None,
 ) -> list[Delivery]:
     """Send each notification to its address; remove it from the eUICC once delivered.
 
-    ``clients`` may hold already open :class:`Es9Client` objects by address
+    ``clients`` may hold already open ES9+ clients (:class:`~rspfed.lpa.es9.Es9`) by address
     (reused and left open); others are made from ``settings`` and closed here.
     Failures are reported per notification, never raised.
     """
@@ -129,7 +129,7 @@ async def deliver(
     try:
         for note in notifications:
             try:
-                client = known.get(note.address) or own.get(note.address)
+                client: Es9 | None = known.get(note.address) or own.get(note.address)
                 if client is None:
                     client = own[note.address] = settings.client(note.address, ci_pkids)
                 await client.handle_notification(
