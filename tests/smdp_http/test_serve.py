@@ -55,6 +55,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:``port`` (each SO_REUSEPORT worker has its own)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+            count += 1
+    return count
+
+
 def _stop(proc: subprocess.Popen[str], sig: int) -> str:
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
@@ -68,12 +78,13 @@ def test_serve_two_workers(tmp_path: Path, pki: TestPki) -> None:
     proc, port, _ = _start(["--data", str(data), "--port", "0", "--workers", "2"])
     try:
         assert len(_children(proc.pid)) >= 1  # the second worker (and the spawn helper)
+        assert _listeners(port) == 2
         files = tls_paths(data)
         url = f"https://localhost:{port}"
 
         async def run() -> list[str]:
-            codes = []
-            for _ in range(4):  # a new connection each time: the kernel spreads them
+            async def one_order() -> str:
+                # a new connection each time: the kernel spreads them over the workers
                 ctx = es2p.client_ssl_context(
                     cert=files.operator_cert, key=files.operator_key, ca_file=files.server_ca
                 )
@@ -83,7 +94,9 @@ def test_serve_two_workers(tmp_path: Path, pki: TestPki) -> None:
                     iccid = await es2.download_order(profile_type="test")
                     order = await es2.confirm_order(iccid=iccid)
                     assert order.activation_code is not None
-                    codes.append(order.activation_code)
+                    return order.activation_code
+
+            codes = list(await asyncio.gather(*(one_order() for _ in range(12))))
             async with aiohttp.ClientSession() as session:
                 body = es9p.encode_request(
                     es9p.InitiateAuthenticationRequest(bytes(16), b"\xbf\x20\x00", "elsewhere")
@@ -101,7 +114,7 @@ def test_serve_two_workers(tmp_path: Path, pki: TestPki) -> None:
             return codes
 
         codes = asyncio.run(run())
-        assert len(set(codes)) == 4  # distinct matchingIds from one shared store
+        assert len(set(codes)) == 12  # concurrent orders, distinct matchingIds, one store
     finally:
         out = _stop(proc, signal.SIGTERM)
     assert "stopped" in out
