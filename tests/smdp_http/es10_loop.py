@@ -55,6 +55,19 @@ async def es9(
         return es9p.decode_response(response_class, body, function=message.FUNCTION)
 
 
+def ctx_params1(matching_id: str) -> bytes:
+    """DER of ``CtxParams1`` (ctxParamsForCommonAuthentication) naming ``matching_id``."""
+    return asn1.encode(
+        rsp.CtxParams1(
+            name="ctxParamsForCommonAuthentication",
+            value={
+                "matchingId": matching_id,
+                "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
+            },
+        )
+    )
+
+
 @attrs.define
 class DownloadTrace:
     transaction_id: bytes = b""
@@ -86,15 +99,7 @@ async def download(
         es9p.InitiateAuthenticationResponse,
     )
     trace.transaction_id = init.transaction_id
-    ctx_params = asn1.encode(
-        rsp.CtxParams1(
-            name="ctxParamsForCommonAuthentication",
-            value={
-                "matchingId": matching_id,
-                "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
-            },
-        )
-    )
+    ctx_params = ctx_params1(matching_id)
     auth_req = encode_tlv(
         0xBF38,
         init.server_signed1

@@ -19,8 +19,12 @@ import aiohttp
 import pytest
 
 from rspfed import es9p
+from rspfed.asn1.bertlv import encode_tlv
 from rspfed.es9p import ADMIN_PROTOCOL
-from tests.smdp_http.conftest import ServerThread, client_context
+from rspfed.euicc.euicc import Euicc
+from rspfed.pki.testpki import TestPki
+from tests.smdp_http import es10_loop
+from tests.smdp_http.conftest import ADDRESS, ServerThread, client_context
 
 ES9 = "/gsma/rsp2/es9plus/"
 ES2 = "/gsma/rsp2/es2plus/"
@@ -363,3 +367,63 @@ def test_garbage_on_the_wire(
         assert 400 <= status < 500
     assert server.alive()
     _assert_still_serving(server, data_dir)
+
+
+def test_truncated_der_of_real_messages(
+    server: ServerThread, data_dir: Path, pki: TestPki, tmp_path: Path
+) -> None:
+    """Real eUICC messages cut short at many points: Failed answers, never a 5xx."""
+    euicc = Euicc.create(tmp_path / "e.db", pki)
+    handle = euicc.isdr.handle
+    info1 = handle(bytes.fromhex("BF2000"))
+    ctx = client_context(data_dir)
+
+    async def run() -> list[tuple[str, int, bytes]]:
+        out: list[tuple[str, int, bytes]] = []
+        async with aiohttp.ClientSession() as session:
+
+            async def post(function: str, body: bytes) -> None:
+                status, headers, answer = await _send(
+                    session, server.url, "POST", ES9 + function, JSON_HEADERS, body, ctx
+                )
+                assert headers.get("X-Admin-Protocol") == ADMIN_PROTOCOL
+                out.append((function, status, answer))
+
+            for cut in sorted({1, 2, 3, len(info1) // 2, len(info1) - 1}):
+                await post(
+                    "initiateAuthentication",
+                    es9p.encode_request(
+                        es9p.InitiateAuthenticationRequest(os.urandom(16), info1[:cut], ADDRESS)
+                    ),
+                )
+            challenge = handle(bytes.fromhex("BF2E00"))[-16:]
+            init = await es10_loop.es9(
+                session,
+                server.url,
+                ctx,
+                es9p.InitiateAuthenticationRequest(challenge, info1, ADDRESS),
+                es9p.InitiateAuthenticationResponse,
+            )
+            auth = handle(
+                encode_tlv(
+                    0xBF38,
+                    init.server_signed1
+                    + init.server_signature1
+                    + init.euicc_ci_pkid_to_be_used
+                    + init.server_certificate
+                    + es10_loop.ctx_params1("NO-SUCH-ID"),
+                )
+            )
+            for cut in (1, 5, len(auth) // 3, len(auth) // 2, len(auth) - 1):
+                await post(
+                    "authenticateClient",
+                    es9p.encode_request(
+                        es9p.AuthenticateClientRequest(init.transaction_id, auth[:cut])
+                    ),
+                )
+        return out
+
+    for function, status, answer in asyncio.run(run()):
+        assert status == 200, (function, status, answer[:200])
+        assert _check_failed(answer)["subjectCode"]
+    assert server.alive()
