@@ -588,8 +588,12 @@ def callback_ssl_context(
         if files.callback_ca is not None:
             ctx.load_verify_locations(cafile=files.callback_ca)
         ctx.load_cert_chain(files.server_chain, files.server_key, password=passphrase)
-    except (ssl.SSLError, OSError):
-        raise UsageError("cannot load the callback TLS material") from None
+    except ssl.SSLError:
+        raise UsageError(
+            "cannot load the TLS key (wrong passphrase? set RSPFED_SMDP_PASSPHRASE)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
     return ctx
 
 
@@ -610,8 +614,11 @@ def _app_for(data: Path, *, tls: bool, passphrase: bytes | None) -> web.Applicat
     settings = read_settings(data)
     url = settings.get("progress_callback_url")
     callback_ctx = callback_ssl_context(data, passphrase=passphrase) if tls else None
-    # load once now so a wrong passphrase fails before we listen
-    factory = smdp_factory(data, passphrase=passphrase)
+    config = load_config(data, passphrase=passphrase)  # a wrong passphrase fails here
+
+    def factory() -> Smdp:
+        return Smdp(config, open_store(data), now=lambda: datetime.now(UTC))
+
     return make_app(
         factory,
         es2_requires_client_cert=True,

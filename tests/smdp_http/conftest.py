@@ -107,17 +107,29 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 
 def make_data_dir(
-    directory: Path, pki: TestPki, *, callback_url: str | None = None, template: bool = True
+    directory: Path,
+    pki: TestPki,
+    *,
+    callback_url: str | None = None,
+    template: bool = True,
+    passphrase: bytes | None = None,
 ) -> Path:
     """A fresh data directory with the TS.48 template registered as profile type ``test``."""
     from rspfed.smdp import ProfileType, Smdp
     from rspfed.smdp.datadir import load_config, open_store
 
-    init_data_dir(directory, pki, address=ADDRESS, progress_callback_url=callback_url)
+    init_data_dir(
+        directory,
+        pki,
+        address=ADDRESS,
+        progress_callback_url=callback_url,
+        passphrase=passphrase,
+    )
     if template:
         store = open_store(directory)
         try:
-            core = Smdp(load_config(directory), store, now=lambda: datetime.now(UTC))
+            config = load_config(directory, passphrase=passphrase)
+            core = Smdp(config, store, now=lambda: datetime.now(UTC))
             core.add_profile_type(ProfileType.from_metadata("test", PACKAGE.read_bytes(), METADATA))
         finally:
             store.close()

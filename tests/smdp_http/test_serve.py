@@ -21,14 +21,16 @@ from tests.paths import REPO
 from tests.smdp_http.conftest import client_context, make_data_dir
 
 
-def _start(args: list[str]) -> tuple[subprocess.Popen[str], int, str]:
+def _start(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "rspfed", "smdp", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
     )
     assert proc.stdout is not None
     line: list[str] = []
@@ -121,9 +123,23 @@ def test_serve_two_workers(tmp_path: Path, pki: TestPki) -> None:
     assert not [p for p in _children(proc.pid) if Path(f"/proc/{p}").exists()]
 
 
-def test_serve_no_tls_sigint(tmp_path: Path, pki: TestPki) -> None:
-    data = make_data_dir(tmp_path / "data", pki, template=False)
-    proc, port, line = _start(["--data", str(data), "--port", "0", "--no-tls"])
+def test_serve_no_tls_sigint_passphrase(tmp_path: Path, pki: TestPki) -> None:
+    data = make_data_dir(tmp_path / "data", pki, template=False, passphrase=b"pw")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "rspfed", "smdp", "serve", "--data", str(data), "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "RSPFED_SMDP_PASSPHRASE": "wrong"},
+        timeout=60,
+    )
+    assert wrong.returncode == 2
+    assert "passphrase" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    proc, port, line = _start(
+        ["--data", str(data), "--port", "0", "--no-tls", "--workers", "2"],
+        env={"RSPFED_SMDP_PASSPHRASE": "pw"},
+    )
     assert "http://127.0.0.1:" in line
     try:
 
