@@ -67,6 +67,7 @@ from rspfed.asn1.bertlv import encode_tlv
 from rspfed.errors import (
     CertificateRoleError,
     DecodeError,
+    EncodeError,
     IntegrityError,
     PolicyError,
     ProtocolError,
@@ -288,6 +289,14 @@ def _dp_oid(certificate: bytes) -> str | None:
     return ids[0].dotted_string if ids else None
 
 
+def _request(tag: int, value: bytes) -> bytes:
+    """An ES10 request around fields the SM-DP+ sent (a :class:`ProtocolError` if oversized)."""
+    try:
+        return encode_tlv(tag, value)
+    except EncodeError:
+        raise ProtocolError("the SM-DP+ sent fields too large for an ES10 request") from None
+
+
 @attrs.define
 class _Clock:
     euicc: float = 0.0
@@ -409,7 +418,7 @@ class _Run:
         if self.matching_id is not None:
             common["matchingId"] = self.matching_id
         ctx = asn1.encode(rsp.CtxParams1(name="ctxParamsForCommonAuthentication", value=common))
-        request = encode_tlv(
+        request = _request(
             0xBF38,
             init.server_signed1
             + init.server_signature1
@@ -435,6 +444,12 @@ class _Run:
         except _Cancel as cancel:
             await self.cancel(tid, cancel.reason)
             raise cancel.error from None
+        except _LinkCut:
+            raise
+        except Exception:
+            # anything else (a callback's own exception, ...): leave nothing open
+            await self.cancel(tid, CancelSessionReason.undefinedReason)
+            raise
 
     async def _after_authentication(
         self, tid: bytes, auth_der: bytes, attempt: int, start: float
@@ -459,7 +474,7 @@ class _Run:
                 hash_cc = encode_tlv(0x04, hashlib.sha256(inner + tid).digest())
 
             self.step(DownloadStep.PREPARE_DOWNLOAD)
-            request = encode_tlv(
+            request = _request(
                 0xBF21,
                 client.smdp_signed2 + client.smdp_signature2 + hash_cc + client.smdp_certificate,
             )

@@ -33,6 +33,7 @@ from rspfed.errors import (
     IntegrityError,
     MatchingIdError,
     PolicyError,
+    RspfedError,
     SignatureError,
     StateError,
     TransportError,
@@ -591,3 +592,130 @@ def test_download_through_pcsc(tmp_path: Path, pki: TestPki) -> None:
     assert server.state(iccid) is ItemState.INSTALLED
     with Euicc.open(path) as again:  # the served card saved its state
         assert [p.status.value for p in again.store.state.profiles] == ["enabled"]
+
+
+# -- a broken or hostile SM-DP+: the LPA raises only RspfedError and leaves nothing open ---
+
+
+def replace_body(function: str, body: bytes, status: int = 200) -> Middleware:
+    @web.middleware
+    async def middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        if not request.path.endswith(function):
+            return response
+        return web.Response(body=body, status=status, content_type="application/json")
+
+    return middleware
+
+
+def ok(**fields: str) -> bytes:
+    return json.dumps(
+        {"header": {"functionExecutionStatus": {"status": "Executed-Success"}}, **fields}
+    ).encode()
+
+
+B64 = base64.b64encode(b"\x30\x03\x02\x01\x00").decode()
+HOSTILE = [
+    ("initiateAuthentication", b"", False),
+    ("initiateAuthentication", b"<html>", False),
+    ("initiateAuthentication", b"[" * 100 + b"]" * 100, False),
+    ("initiateAuthentication", ok(), False),
+    (
+        "initiateAuthentication",
+        ok(
+            transactionId="0102",
+            serverSigned1="!!",
+            serverSignature1=B64,
+            euiccCiPKIdToBeUsed=B64,
+            serverCertificate=B64,
+        ),
+        False,
+    ),
+    (
+        "initiateAuthentication",
+        ok(
+            transactionId="0102",
+            serverSigned1=B64,
+            serverSignature1=B64,
+            euiccCiPKIdToBeUsed=B64,
+            serverCertificate=B64,
+        ),
+        False,
+    ),
+    ("authenticateClient", b"{}", True),
+    ("authenticateClient", ok(transactionId="ZZ"), True),
+    (
+        "authenticateClient",
+        ok(
+            transactionId="0102",
+            profileMetadata=B64,
+            smdpSigned2=B64,
+            smdpSignature2=B64,
+            smdpCertificate=B64,
+        ),
+        True,
+    ),
+    ("getBoundProfilePackage", ok(transactionId="0102", boundProfilePackage=B64), True),
+    ("getBoundProfilePackage", b"\xff\xfe", True),
+]
+
+
+@pytest.mark.parametrize(("function", "body", "cancels"), HOSTILE)
+def test_hostile_answers(
+    tmp_path: Path, pki: TestPki, function: str, body: bytes, cancels: bool
+) -> None:
+    server = make_server(tmp_path, pki)
+    iccid, code = server.order()
+    with make_euicc(tmp_path, pki) as euicc:
+        link = ApduEs10(euicc.card)
+
+        async def run_it() -> None:
+            with pytest.raises(RspfedError):
+                await download(link, code, settings=Es9Settings(trust=store_cis(euicc)))
+
+        run(server, run_it, replace_body(function, body))
+        assert Lpa(link).profiles() == []
+        # the eUICC holds no session any more: a CancelSession now is refused
+        answer = link.transceive(
+            asn1.encode(rsp.CancelSessionRequest({"transactionId": b"\x01\x02", "reason": 0}))
+        )
+        assert asn1.decode(rsp.CancelSessionResponse, answer).name == "cancelSessionResponseError"
+    assert (server.seen[-1] == "cancelSession") is cancels
+    assert server.state(iccid) is not ItemState.INSTALLED
+
+
+def test_http_error_status_mid_download(tmp_path: Path, pki: TestPki) -> None:
+    server = make_server(tmp_path, pki)
+    _, code = server.order()
+    with make_euicc(tmp_path, pki) as euicc:
+        link = ApduEs10(euicc.card)
+
+        async def run_it() -> None:
+            with pytest.raises(TransportError):
+                await download(link, code, settings=Es9Settings(trust=store_cis(euicc)), retries=0)
+
+        run(server, run_it, replace_body("getBoundProfilePackage", b"oops", 503))
+    assert server.seen[-1] == "cancelSession"
+
+
+def test_a_failing_consent_callback_still_cancels(tmp_path: Path, pki: TestPki) -> None:
+    server = make_server(tmp_path, pki)
+    _, code = server.order()
+
+    def broken(metadata: ProfileMetadata) -> bool:
+        raise KeyError("the UI crashed")
+
+    with make_euicc(tmp_path, pki) as euicc:
+        link = ApduEs10(euicc.card)
+
+        async def run_it() -> None:
+            with pytest.raises(KeyError):
+                await download(
+                    link, code, settings=Es9Settings(trust=store_cis(euicc)), consent=broken
+                )
+
+        run(server, run_it)
+    assert server.seen[-1] == "cancelSession"
