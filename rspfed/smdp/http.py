@@ -78,8 +78,11 @@ from rspfed.smdp.datadir import (
 __all__ = [
     "ADMIN_PROTOCOL_PREFIX",
     "MAX_BODY",
+    "SMDP_KEY",
     "ProgressDelivery",
+    "callback_ssl_context",
     "make_app",
+    "progress_delivery",
     "serve",
     "server_ssl_context",
     "smdp_factory",
@@ -93,6 +96,7 @@ ADMIN_PROTOCOL_PREFIX: Final = "gsma/rsp/v2."
 MAX_BODY: Final = 1024 * 1024
 _JSON: Final = "application/json"
 
+#: Where the application keeps its core (``app[SMDP_KEY]``, set when it starts).
 SMDP_KEY: Final = web.AppKey("smdp", Smdp)
 
 _ES2_SERVED: Final = ("downloadOrder", "confirmOrder", "cancelOrder", "releaseProfile")
@@ -106,8 +110,10 @@ def _json_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=_JSON, charset="utf-8")
 
 
-def _failed(data: StatusCodeData, http_status: int = 200) -> web.Response:
-    return _json_response(es9p.encode_response(None, failure=data), http_status)
+def _failed(
+    data: StatusCodeData, http_status: int = 200, status: str = es9p.FAILED
+) -> web.Response:
+    return _json_response(es9p.encode_response(None, failure=data, status=status), http_status)
 
 
 def _transport_error(http_status: int, message: str) -> web.Response:
@@ -142,7 +148,7 @@ def _log_unexpected(function: str, exc: BaseException) -> None:
 def _core_failure(function: str, exc: Exception) -> web.Response:
     if isinstance(exc, FunctionExecutionError):
         data = StatusCodeData(exc.subject_code, exc.reason_code, exc.subject_identifier)
-        return _failed(data)
+        return _failed(data, status=exc.status if exc.status == es9p.EXPIRED else es9p.FAILED)
     if isinstance(exc, DecodeError):
         return _failed(Status.INVALID_FORMAT)
     if isinstance(exc, RspfedError):

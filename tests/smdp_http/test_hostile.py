@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import socket
 import ssl
 from pathlib import Path
@@ -343,7 +344,7 @@ def _raw(port: int, payload: bytes, *, tls: bool, data_dir: Path) -> bytes:
     [
         (b"\x16\x03\x01\x00\x05hello", False),  # a broken TLS record
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),  # plain HTTP on the TLS port
-        (os.urandom(300), False),
+        (random.Random(7).randbytes(300), False),
         (b"NOT HTTP AT ALL\r\n\r\n", True),
         (
             b"POST /gsma/rsp2/es9plus/initiateAuthentication HTTP/1.1\r\nHost: x\r\n"
@@ -357,6 +358,7 @@ def _raw(port: int, payload: bytes, *, tls: bool, data_dir: Path) -> bytes:
             True,
         ),
     ],
+    ids=["tls-record", "http-on-tls-port", "random", "not-http", "huge-length", "bad-chunk"],
 )
 def test_garbage_on_the_wire(
     server: ServerThread, data_dir: Path, payload: bytes, tls: bool
