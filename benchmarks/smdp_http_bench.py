@@ -9,10 +9,11 @@ directory and measures, from one client process (aiohttp):
   ``C`` concurrent clients, each on one keep-alive connection.
 * **New TLS connection per request**: the same request on a fresh
   connection each time (full TLS 1.3 handshake with the P-256 DPtls key).
-* **Whole downloads over HTTPS**: ES2+ order (mutual TLS), then
-  InitiateAuthentication ... GetBoundProfilePackage + HandleNotification
-  against an in-process rspfed eUICC (the test-side ES10 loop of
-  ``tests/smdp_http/es10_loop.py``), one keep-alive connection per download.
+* **Whole downloads over HTTPS** with 1, 8 and 32 concurrent clients: ES2+
+  orders first (mutual TLS, CPU reported apart), then InitiateAuthentication
+  ... GetBoundProfilePackage + HandleNotification against in-process rspfed
+  eUICCs (the test-side ES10 loop of ``tests/smdp_http/es10_loop.py``), one
+  keep-alive connection per download; the server's peak RSS at the end.
 
 Server CPU is read from ``/proc/<pid>/stat`` (user + system of the server
 and its worker processes) before and after each phase, so the per-request and
@@ -59,16 +60,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` and its children (live ones, via /proc)."""
     total = 0.0
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                pids.append(int(entry))
-    for p in pids:
+    for p in [pid, *children(pid)]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -137,15 +129,12 @@ async def error_round_trips(
     return time.perf_counter() - t0
 
 
-async def downloads(url: str, data: Path, root: Path, count: int) -> tuple[float, float]:
-    """``count`` sequential whole downloads; (order seconds, download seconds) in total."""
+async def place_orders(url: str, data: Path, count: int) -> tuple[list[str], float]:
+    """``count`` orders over one mutual-TLS connection; (matchingIds, seconds)."""
     files = tls_paths(data)
-    pki = TestPki.open(root / "pki")
     es2_ctx = es2p.client_ssl_context(
         cert=files.operator_cert, key=files.operator_key, ca_file=files.server_ca
     )
-    ctx = ssl.create_default_context(cafile=str(files.server_ca))
-    euiccs = [Euicc.create(root / f"e{i}-{time.monotonic_ns()}.db", pki) for i in range(count)]
     t0 = time.perf_counter()
     codes = []
     async with es2p.Es2Client(
@@ -154,13 +143,54 @@ async def downloads(url: str, data: Path, root: Path, count: int) -> tuple[float
         for _ in range(count):
             iccid = await es2.download_order(profile_type="bench")
             codes.append((await es2.confirm_order(iccid=iccid)).matching_id)
-    t1 = time.perf_counter()
-    for euicc, mid in zip(euiccs, codes, strict=True):
-        async with aiohttp.ClientSession() as session:
-            await es10_loop.download(
-                session, url, ctx, euicc.isdr.handle, address="localhost", matching_id=mid
-            )
-    return t1 - t0, time.perf_counter() - t1
+    return codes, time.perf_counter() - t0
+
+
+async def downloads(
+    url: str, data: Path, euiccs: list[Euicc], codes: list[str], concurrency: int
+) -> float:
+    """Whole downloads, ``concurrency`` at a time, each on its own keep-alive connection."""
+    ctx = ssl.create_default_context(cafile=str(tls_paths(data).server_ca))
+    queue = list(zip(euiccs, codes, strict=True))
+
+    async def client() -> None:
+        while queue:
+            euicc, mid = queue.pop()
+            async with aiohttp.ClientSession() as session:
+                trace = await es10_loop.download(
+                    session, url, ctx, euicc.isdr.handle, address="localhost", matching_id=mid
+                )
+            assert trace.pir
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - t0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Sum of VmHWM (peak resident set) of the server and its workers, MB."""
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
 
 
 def main() -> None:
@@ -168,10 +198,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     n = 200 if args.quick else 1000
-    n_dl = 5 if args.quick else 20
+    levels = (1, 8) if args.quick else (1, 8, 32)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = setup(root)
+        pki = TestPki.open(root / "pki")
         print(
             f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; aiohttp {aiohttp.__version__}"
         )
@@ -198,20 +229,31 @@ def main() -> None:
                     f"workers={workers} new TLS connection per request, 1 client:        "
                     f"{per / secs:7.0f} req/s, server CPU {1000 * cpu / per:.3f} ms/req"
                 )
-                if workers == 1:
-                    asyncio.run(downloads(url, data, root, 1))  # warm up: template prepared
+                # warm up every worker (each prepares the template once)
+                warm = [Euicc.create(root / f"w{workers}-{i}.db", pki) for i in range(8)]
+                codes = [asyncio.run(place_orders(url, data, 1))[0][0] for _ in warm]
+                asyncio.run(downloads(url, data, warm, codes, len(warm)))
+                for conc in levels:
+                    count = max(16, 2 * conc) if not args.quick else max(4, conc)
+                    euiccs = [
+                        Euicc.create(root / f"e{workers}-{conc}-{i}.db", pki) for i in range(count)
+                    ]
                     c0 = cpu_seconds(proc.pid)
-                    order_s, dl_s = asyncio.run(downloads(url, data, root, n_dl))
-                    cpu = cpu_seconds(proc.pid) - c0
+                    codes, order_s = asyncio.run(place_orders(url, data, count))
+                    c1 = cpu_seconds(proc.pid)
+                    secs = asyncio.run(downloads(url, data, euiccs, codes, conc))
+                    c2 = cpu_seconds(proc.pid)
                     print(
-                        f"workers=1 {n_dl} orders (ES2+, one mTLS connection): "
-                        f"{1000 * order_s / n_dl:.2f} ms/order wall"
+                        f"workers={workers} downloads over HTTPS, {conc:2d} clients: "
+                        f"{count / secs:6.1f} downloads/s, server CPU "
+                        f"{1000 * (c2 - c1) / count:.2f} ms/download "
+                        f"(+ {1000 * (c1 - c0) / count:.2f} ms/order; "
+                        f"orders {1000 * order_s / count:.2f} ms wall each)"
                     )
-                    print(
-                        f"workers=1 {n_dl} whole downloads over HTTPS (client eUICC in-process): "
-                        f"{1000 * dl_s / n_dl:.1f} ms/download wall; server CPU incl. orders, TLS "
-                        f"and store {1000 * cpu / n_dl:.2f} ms/download"
-                    )
+                print(
+                    f"workers={workers} server peak RSS (all processes): "
+                    f"{peak_rss_mb(proc.pid):.0f} MB"
+                )
             finally:
                 proc.terminate()
                 proc.wait(30)
