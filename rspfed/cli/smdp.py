@@ -84,6 +84,12 @@ def smdp() -> None:
     default=None,
     help="Operator URL for HandleDownloadProgressInfo (e.g. https://op.example/).",
 )
+@click.option(
+    "--pki-passphrase-file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Passphrase of the test PKI's keys (rspfed pki init --passphrase-file).",
+)
 @reports_errors
 def init_command(
     data: Path,
@@ -92,12 +98,16 @@ def init_command(
     curve: str,
     operator: str,
     callback_url: str | None,
+    pki_passphrase_file: str | None,
 ) -> None:
     """Create an SM-DP+ data directory: certificates, keys, trust, config, store."""
     from rspfed.pki.testpki import TestPki
     from rspfed.smdp.datadir import init_data_dir, tls_paths
 
-    pki = TestPki.open(pki_dir)
+    pki_passphrase = None
+    if pki_passphrase_file is not None:
+        pki_passphrase = Path(pki_passphrase_file).read_bytes().rstrip(b"\r\n") or None
+    pki = TestPki.open(pki_dir, passphrase=pki_passphrase)
     curves = [Curve.NIST, Curve.BRAINPOOL] if curve == "both" else [Curve(curve)]
     init_data_dir(
         data,

@@ -165,3 +165,18 @@ def test_cli_init_and_template(tmp_path: Path, pki: TestPki) -> None:
     assert os.path.exists(data / "config.json")
     result = runner.invoke(main, ["smdp", "inventory", "--data", str(data)])
     assert result.exit_code == 0, result.output
+
+
+def test_cli_init_from_encrypted_pki(tmp_path: Path) -> None:
+    pki_dir = tmp_path / "pki"
+    TestPki.create(pki_dir, curves=[Curve.NIST], now=datetime.now(UTC), passphrase=b"pkipw")
+    (tmp_path / "pw").write_bytes(b"pkipw\n")
+    base = ["smdp", "init", "--pki", str(pki_dir), "--address", "localhost"]
+    refused = CliRunner().invoke(main, [*base, "--data", str(tmp_path / "a")])
+    assert refused.exit_code == 2
+    assert "passphrase" in refused.output
+    result = CliRunner().invoke(
+        main, [*base, "--data", str(tmp_path / "b"), "--pki-passphrase-file", str(tmp_path / "pw")]
+    )
+    assert result.exit_code == 0, result.output
+    assert load_config(tmp_path / "b").address == "localhost"
