@@ -20,10 +20,10 @@ from rspfed.smdp._inventory import TRANSITIONS, ItemState, Trigger
 from rspfed.smdp.core import Smdp
 from rspfed.smdp.store import MIGRATIONS, SCHEMA_VERSION, SmdpStore, SqliteSmdpStore
 from rspfed.smdp.types import (
-    BoundPackage,
     ConfirmedOrder,
     DownloadProgressEvent,
     InventoryItem,
+    KeptBinding,
     NotificationPoint,
     NotificationRecord,
     ProfileType,
@@ -37,11 +37,11 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "TRANSITIONS",
-    "BoundPackage",
     "ConfirmedOrder",
     "DownloadProgressEvent",
     "InventoryItem",
     "ItemState",
+    "KeptBinding",
     "NotificationPoint",
     "NotificationRecord",
     "ProfileType",

@@ -38,12 +38,16 @@ GetBoundProfilePackage
     the order goes to ``error``; the session ends in each case).  The package is
     personalised through the profile type's
     :class:`~rspfed.saip.PreparedTemplate` (prepared once per process) and
-    bound with :func:`rspfed.es8p.build_bound_profile_package`; it is kept for
-    the retry.  **Retry**: when ``euiccOtpk`` equals the kept package's (the
-    eUICC reused its one-time key because ``smdpSigned2`` named it), the kept
-    package's protected segments are reused unchanged and only
-    ``InitialiseSecureChannelRequest`` is signed again for the new
-    transactionId (session keys do not depend on it).
+    bound with :func:`rspfed.es8p.build_bound_profile_package` to a fresh
+    one-time key pair; the eUICC's otPK and our one-time private key are kept
+    (:class:`~rspfed.smdp.types.KeptBinding`).  **Retry**: AuthenticateClient
+    names the kept otPK in ``bppEuiccOtpk``; when the eUICC answers with that
+    same otPK (it kept its one-time key), the package is bound again with the
+    kept key pair, which gives the same session keys and byte-identical
+    protected segments (BSP and personalisation are deterministic): the same
+    Bound Profile Package, with only ``InitialiseSecureChannelRequest`` signed
+    for the new transactionId.  Otherwise (the eUICC lost its key) the package
+    is bound afresh.
 HandleNotification
     The PIR is verified with the eUICC key of its session (kept on the
     item), other notifications with their eUICC/EUM chain; a success moves the
@@ -96,10 +100,10 @@ from rspfed.smdp._inventory import ItemState, Trigger, allowed, move
 from rspfed.smdp.store import SmdpStore
 from rspfed.smdp.types import (
     NOTIFICATION_EVENTS,
-    BoundPackage,
     ConfirmedOrder,
     DownloadProgressEvent,
     InventoryItem,
+    KeptBinding,
     NotificationPoint,
     NotificationRecord,
     ProfileType,
@@ -140,23 +144,6 @@ def _tlv(tag: bytes, value: bytes) -> bytes:
     return tag + _len(len(value)) + value
 
 
-def _header(data: bytes, pos: int, tag: bytes) -> tuple[int, int]:
-    """(value start, value end) of the TLV with ``tag`` at ``pos``."""
-    if data[pos : pos + len(tag)] != tag:
-        raise DecodeError(f"expected tag {tag.hex().upper()}", offset=pos)
-    pos += len(tag)
-    first = data[pos]
-    if first < 0x80:
-        start, length = pos + 1, first
-    else:
-        count = first & 0x7F
-        start = pos + 1 + count
-        length = int.from_bytes(data[pos + 1 : start], "big")
-    if start + length > len(data):
-        raise DecodeError("truncated TLV", offset=pos)
-    return start, start + length
-
-
 def _luhn(digits: str) -> str:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -180,6 +167,20 @@ def _plmn(digits: str) -> bytes:
             (int(mnc[1]) << 4) | int(mnc[0]),
         )
     )
+
+
+def _dump_ot_key(key: ec.EllipticCurvePrivateKey, curve: Curve) -> bytes:
+    return bytes((_CURVE_BYTE[curve],)) + key.private_numbers().private_value.to_bytes(32, "big")
+
+
+def _load_ot_key(data: bytes, curve: Curve) -> ec.EllipticCurvePrivateKey | None:
+    """The kept one-time key if it is on ``curve`` (else ``None``: bind afresh)."""
+    if len(data) != 33 or _CURVE_OF.get(data[0]) is not curve:
+        return None
+    try:
+        return ec.derive_private_key(int.from_bytes(data[1:], "big"), curve.ec_curve)
+    except ValueError:
+        return None
 
 
 @attrs.frozen
@@ -534,9 +535,6 @@ class Smdp:
         cred = self._credentials[session.credential]
         failure: StatusCodeData | None = None
         with self._store.transaction():
-            current = self._store.get_session(tid)
-            if current is None or current.stage is not SessionStage.INITIATED:
-                raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
             if matching_id is not None:
                 item = self._store.find_item(matching_id=matching_id)
             else:
@@ -556,7 +554,7 @@ class Smdp:
             elif item.download_attempts >= self._config.max_download_attempts:
                 state = move(Trigger.ATTEMPTS_EXCEEDED, item.state, function=fn)
                 self._store.put_item(attrs.evolve(item, state=state, updated=now))
-                self._store.delete_package(item.iccid)
+                self._store.delete_binding(item.iccid)
                 self._store.delete_session(tid)
                 self._event(
                     item,
@@ -569,7 +567,7 @@ class Smdp:
             else:
                 retry_otpk = b""
                 if item.state is ItemState.DOWNLOADED:
-                    kept = self._store.get_package(item.iccid)
+                    kept = self._store.get_binding(item.iccid)
                     if kept is not None:
                         retry_otpk = kept.euicc_otpk
                 cc_required = item.cc_hash is not None
@@ -590,9 +588,9 @@ class Smdp:
                         updated=now,
                     )
                 )
-                self._store.put_session(
+                authenticated = self._store.update_session(
                     attrs.evolve(
-                        current,
+                        session,
                         stage=SessionStage.AUTHENTICATED,
                         iccid=item.iccid,
                         eid=eid,
@@ -601,8 +599,11 @@ class Smdp:
                         smdp_signature2=sig2,
                         cc_required=cc_required,
                         retry_otpk=retry_otpk,
-                    )
+                    ),
+                    SessionStage.INITIATED,
                 )
+                if not authenticated:  # another request of this session won
+                    raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
         if failure is not None:
             raise _fail(failure, fn)
         metadata = self._loaded(item.profile_type).metadata(item.iccid)
@@ -650,30 +651,25 @@ class Smdp:
         if session.cc_required:
             self._check_cc(item, session, signed2["hashCc"].native, now, fn)
         cred = self._credentials[session.credential]
-        kept = self._store.get_package(item.iccid)
-        retry = kept is not None and kept.euicc_otpk == otpk == session.retry_otpk
-        if kept is not None and retry:
-            bpp = self._resign(kept.bound_profile_package, tid, otpk, cred)
-            fresh = False
-        else:
-            bpp = self._bind(item, session, otpk, cred, fn)
-            fresh = True
+        ot_key: ec.EllipticCurvePrivateKey | None = None
+        if session.retry_otpk and otpk == session.retry_otpk:
+            kept = self._store.get_binding(item.iccid)
+            if kept is not None and kept.euicc_otpk == otpk:
+                ot_key = _load_ot_key(kept.smdp_ot_key, cred.curve)
+        fresh = ot_key is None
+        if ot_key is None:
+            ot_key = ecka.generate_key_pair(cred.curve, self._rand)
+        bpp = self._bind(item, session, otpk, ot_key, cred, fn)
         with self._store.transaction():
-            current = self._store.get_session(tid)
-            latest = self._store.get_item(item.iccid)
-            if (
-                current is None
-                or current.stage is not SessionStage.AUTHENTICATED
-                or latest is None
-                or latest.transaction_id != tid
-            ):
-                raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
-            target = move(Trigger.GET_BOUND_PROFILE_PACKAGE, latest.state, function=fn)
+            if not self._store.update_session(
+                attrs.evolve(session, stage=SessionStage.BOUND), SessionStage.AUTHENTICATED
+            ) or not self._store.update_item(attrs.evolve(item, state=target, updated=now)):
+                raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)  # replayed, or the order changed
             if fresh:
-                self._store.put_package(BoundPackage(item.iccid, otpk, bpp, now))
-            self._store.put_item(attrs.evolve(latest, state=target, updated=now))
-            self._store.put_session(attrs.evolve(current, stage=SessionStage.BOUND))
-            self._event(latest, NotificationPoint.BPP_DOWNLOAD, now)
+                self._store.put_binding(
+                    KeptBinding(item.iccid, otpk, _dump_ot_key(ot_key, cred.curve), now)
+                )
+            self._event(item, NotificationPoint.BPP_DOWNLOAD, now)
         return es9p.GetBoundProfilePackageResponse(transaction_id=tid, bound_profile_package=bpp)
 
     def _check_cc(
@@ -702,7 +698,7 @@ class Smdp:
                 if attempts >= self._config.max_confirmation_code_attempts:
                     failure = Status.CONFIRMATION_CODE_RETRIES_EXCEEDED
                     state = move(Trigger.ATTEMPTS_EXCEEDED, state, function=fn)
-                    self._store.delete_package(latest.iccid)
+                    self._store.delete_binding(latest.iccid)
                 self._store.put_item(
                     attrs.evolve(latest, cc_attempts=attempts, state=state, updated=now)
                 )
@@ -714,6 +710,7 @@ class Smdp:
         item: InventoryItem,
         session: RspSession,
         otpk: bytes,
+        ot_key: ec.EllipticCurvePrivateKey,
         cred: _Credential,
         fn: str,
     ) -> bytes:
@@ -731,7 +728,7 @@ class Smdp:
             return es8p.build_bound_profile_package(
                 transaction_id=session.transaction_id,
                 euicc_otpk=otpk,
-                smdp_ot_key=ecka.generate_key_pair(cred.curve, self._rand),
+                smdp_ot_key=ot_key,
                 dp_pb_key=cred.dp_pb_key,
                 eid=bytes.fromhex(session.eid),
                 host_id=self._config.host_id,
@@ -740,28 +737,6 @@ class Smdp:
             )
         except DecodeError:  # euiccOtpk not a point on the curve
             raise _fail(Status.INVALID_FORMAT, fn) from None
-
-    def _resign(self, bpp: bytes, tid: bytes, euicc_otpk: bytes, cred: _Credential) -> bytes:
-        """The kept ``bpp`` with InitialiseSecureChannelRequest signed for ``tid``."""
-        start, end = _header(bpp, 0, b"\xbf\x36")
-        isc_start, isc_end = _header(bpp, start, b"\xbf\x23")
-        fields = {}
-        pos = isc_start
-        for tag in (b"\x82", b"\x80", b"\xa6", b"\x5f\x49", b"\x5f\x37"):
-            v_start, v_end = _header(bpp, pos, tag)
-            fields[tag] = bpp[v_start:v_end]
-            pos = v_end
-        crt = fields[b"\xa6"]
-        host_start, host_end = _header(crt, 6, b"\x84")
-        data_objects, signed = es8p.initialise_secure_channel_signed_data(
-            transaction_id=tid,
-            host_id=crt[host_start:host_end],
-            smdp_otpk=fields[b"\x5f\x49"],
-            euicc_otpk=euicc_otpk,
-            remote_op_id=fields[b"\x82"][0],
-        )
-        isc = _tlv(b"\xbf\x23", data_objects + _SIG_HEADER + signature.sign(cred.dp_pb_key, signed))
-        return _tlv(b"\xbf\x36", isc + bpp[isc_end:end])
 
     def handle_notification(self, req: es9p.HandleNotificationRequest) -> None:
         """ES9+.HandleNotification (SGP.22 §5.6.4): verify, record, move the inventory.
@@ -800,18 +775,15 @@ class Smdp:
             raise _fail(Status.EUICC_VERIFICATION_FAILED, fn) from None
         success = data["finalResult"].name == "successResult"
         seq = int(data["notificationMetadata"]["seqNumber"].native)
+        trigger = Trigger.INSTALL_SUCCESS if success else Trigger.INSTALL_FAILURE
         with self._store.transaction():
-            latest = self._store.get_item(item.iccid)
-            if latest is None or latest.transaction_id != tid:
-                raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
-            trigger = Trigger.INSTALL_SUCCESS if success else Trigger.INSTALL_FAILURE
-            if allowed(trigger, latest.state):
-                state = move(trigger, latest.state, function=fn)
-                self._store.put_item(attrs.evolve(latest, state=state, updated=now))
-                self._store.delete_package(latest.iccid)
+            if allowed(trigger, item.state) and self._store.update_item(
+                attrs.evolve(item, state=move(trigger, item.state, function=fn), updated=now)
+            ):
+                self._store.delete_binding(item.iccid)
                 self._store.delete_session(tid)
                 self._event(
-                    latest,
+                    item,
                     NotificationPoint.BPP_INSTALLATION,
                     now,
                     status=None if success else Status.EXECUTION_ERROR,
@@ -821,8 +793,8 @@ class Smdp:
                 NotificationRecord(
                     now,
                     "install" if success else "install-error",
-                    latest.iccid,
-                    latest.eid,
+                    item.iccid,
+                    item.eid,
                     tid,
                     seq,
                     der,
@@ -908,7 +880,7 @@ class Smdp:
             if item is not None and item.transaction_id == tid and allowed(trigger, item.state):
                 state = move(trigger, item.state, function=fn)
                 if state is ItemState.ERROR:
-                    self._store.delete_package(item.iccid)
+                    self._store.delete_binding(item.iccid)
                 self._store.put_item(attrs.evolve(item, state=state, updated=now))
                 self._event(
                     item,
@@ -1149,7 +1121,7 @@ class Smdp:
                 self._store.retire_matching_id(item.matching_id)
             if item.transaction_id is not None:
                 self._store.delete_session(item.transaction_id)
-            self._store.delete_package(iccid)
+            self._store.delete_binding(iccid)
             if state is ItemState.AVAILABLE:
                 k, opc = self._keys(self._loaded(item.profile_type).profile_type)
                 fresh = InventoryItem(

@@ -1,7 +1,7 @@
 """The SM-DP+ store: the small :class:`SmdpStore` interface and its SQLite implementation.
 
 :class:`SmdpStore` is what :class:`rspfed.smdp.Smdp` needs: profile types,
-inventory items, RSP sessions, bound packages kept for the retry, received
+inventory items, RSP sessions, the one-time keys kept for the retry, received
 notifications and pending download-progress events.  Every read-modify-write
 of the core runs inside ``with store.transaction():``; the store makes that
 atomic against other processes (SQLite: ``BEGIN IMMEDIATE``; a PostgreSQL
@@ -33,12 +33,13 @@ from rspfed.errors import StateError, StorageError, UsageError
 from rspfed.es9p.codes import StatusCodeData
 from rspfed.smdp._inventory import ItemState
 from rspfed.smdp.types import (
-    BoundPackage,
     DownloadProgressEvent,
     InventoryItem,
+    KeptBinding,
     NotificationRecord,
     ProfileType,
     RspSession,
+    SessionStage,
     from_micros,
     to_micros,
 )
@@ -102,7 +103,12 @@ class SmdpStore(Protocol):
         ...
 
     def put_item(self, item: InventoryItem) -> None:
-        """Insert or replace ``item``."""
+        """Insert or replace ``item`` (as given, version included)."""
+        ...
+
+    def update_item(self, item: InventoryItem) -> bool:
+        """Write ``item`` if the stored one still has ``item.version`` (then version + 1);
+        ``False`` when it changed meanwhile (or is absent)."""
         ...
 
     def items(self, profile_type: str | None = None) -> list[InventoryItem]:
@@ -130,6 +136,10 @@ class SmdpStore(Protocol):
         """Insert ``session``; ``False`` if its transactionId exists already."""
         ...
 
+    def update_session(self, session: RspSession, expected: SessionStage) -> bool:
+        """Replace the session if it is still at stage ``expected``; ``False`` otherwise."""
+        ...
+
     def delete_session(self, transaction_id: bytes) -> None:
         """Forget a session."""
         ...
@@ -138,17 +148,17 @@ class SmdpStore(Protocol):
         """Delete sessions expired at ``now``; how many."""
         ...
 
-    # bound packages
-    def get_package(self, iccid: str) -> BoundPackage | None:
-        """The BPP kept for ``iccid``."""
+    # what is kept for the retry
+    def get_binding(self, iccid: str) -> KeptBinding | None:
+        """The binding kept for ``iccid``."""
         ...
 
-    def put_package(self, package: BoundPackage) -> None:
-        """Keep ``package`` (replacing the one of its ICCID)."""
+    def put_binding(self, binding: KeptBinding) -> None:
+        """Keep ``binding`` (replacing the one of its ICCID)."""
         ...
 
-    def delete_package(self, iccid: str) -> None:
-        """Drop the BPP of ``iccid``."""
+    def delete_binding(self, iccid: str) -> None:
+        """Drop the binding of ``iccid``."""
         ...
 
     # notifications and progress events
@@ -236,7 +246,19 @@ _V2 = """
 ALTER TABLE item ADD COLUMN smds_address TEXT
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+_V3 = """
+DROP TABLE bound_package;
+CREATE TABLE kept_binding (
+    iccid TEXT PRIMARY KEY,
+    euicc_otpk BLOB NOT NULL,
+    smdp_ot_key BLOB NOT NULL,
+    created INTEGER NOT NULL
+);
+ALTER TABLE item ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE session ADD COLUMN stage INTEGER NOT NULL DEFAULT 0
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
 """Schema steps: ``MIGRATIONS[i]`` takes a version-``i`` file to version ``i + 1``
 (statements separated by ``;``)."""
 
@@ -282,14 +304,20 @@ def _private(path: Path) -> None:
 _ITEM_COLUMNS = (
     "iccid, profile_type, state, imsi, k, opc, eid, matching_id, cc_hash, release_flag, "
     "cc_attempts, download_attempts, requester, smds_address, transaction_id, "
-    "euicc_public_key, created, updated"
+    "euicc_public_key, created, updated, version"
 )
 _STATES = {s.value: s for s in ItemState}
 # SQL built from the constant column list above only (never from input)
 _SELECT_ITEM = "SELECT " + _ITEM_COLUMNS + " FROM item "  # noqa: S608
 _INSERT_ITEM = (
     "INSERT OR REPLACE INTO item (" + _ITEM_COLUMNS + ") VALUES "  # noqa: S608
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_ITEM = (
+    "UPDATE item SET profile_type = ?, state = ?, imsi = ?, k = ?, opc = ?, eid = ?, "
+    "matching_id = ?, cc_hash = ?, release_flag = ?, cc_attempts = ?, download_attempts = ?, "
+    "requester = ?, smds_address = ?, transaction_id = ?, euicc_public_key = ?, created = ?, "
+    "updated = ?, version = version + 1 WHERE iccid = ? AND version = ?"
 )
 _NOTE_COLUMNS = "received, event, iccid, eid, transaction_id, seq_number, der"
 _SELECT_NOTE = "SELECT " + _NOTE_COLUMNS + " FROM notification "  # noqa: S608
@@ -315,6 +343,7 @@ def _item(row: Any) -> InventoryItem:
         euicc_public_key=None if row[15] is None else bytes(row[15]),
         created=from_micros(row[16]),
         updated=from_micros(row[17]),
+        version=row[18],
     )
 
 
@@ -602,8 +631,37 @@ class SqliteSmdpStore:
                 item.euicc_public_key,
                 to_micros(item.created),
                 to_micros(item.updated),
+                item.version,
             ),
         )
+
+    def update_item(self, item: InventoryItem) -> bool:
+        """Write ``item`` if the stored version is still ``item.version`` (then + 1)."""
+        cursor = self._exec(
+            _UPDATE_ITEM,
+            (
+                item.profile_type,
+                item.state.value,
+                item.imsi,
+                item.k,
+                item.opc,
+                item.eid,
+                item.matching_id,
+                item.cc_hash,
+                int(item.release_flag),
+                item.cc_attempts,
+                item.download_attempts,
+                item.requester,
+                item.smds_address,
+                item.transaction_id,
+                item.euicc_public_key,
+                to_micros(item.created),
+                to_micros(item.updated),
+                item.iccid,
+                item.version,
+            ),
+        )
+        return cursor.rowcount == 1
 
     def items(self, profile_type: str | None = None) -> list[InventoryItem]:
         """All items (of one type), by ICCID."""
@@ -643,15 +701,42 @@ class SqliteSmdpStore:
     def put_session(self, session: RspSession) -> None:
         """Insert or replace ``session``."""
         self._exec(
-            "INSERT OR REPLACE INTO session (transaction_id, expires, data) VALUES (?, ?, ?)",
-            (session.transaction_id, to_micros(session.expires), session.to_bytes()),
+            "INSERT OR REPLACE INTO session (transaction_id, stage, expires, data) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                session.transaction_id,
+                int(session.stage),
+                to_micros(session.expires),
+                session.to_bytes(),
+            ),
         )
 
     def insert_session(self, session: RspSession) -> bool:
         """Insert ``session``; ``False`` if its transactionId exists already."""
         cursor = self._exec(
-            "INSERT OR IGNORE INTO session (transaction_id, expires, data) VALUES (?, ?, ?)",
-            (session.transaction_id, to_micros(session.expires), session.to_bytes()),
+            "INSERT OR IGNORE INTO session (transaction_id, stage, expires, data) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                session.transaction_id,
+                int(session.stage),
+                to_micros(session.expires),
+                session.to_bytes(),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def update_session(self, session: RspSession, expected: SessionStage) -> bool:
+        """Replace the session if it is still at stage ``expected``."""
+        cursor = self._exec(
+            "UPDATE session SET stage = ?, expires = ?, data = ? "
+            "WHERE transaction_id = ? AND stage = ?",
+            (
+                int(session.stage),
+                to_micros(session.expires),
+                session.to_bytes(),
+                session.transaction_id,
+                int(expected),
+            ),
         )
         return cursor.rowcount == 1
 
@@ -663,33 +748,28 @@ class SqliteSmdpStore:
         """Delete sessions expired at ``now``."""
         return self._exec("DELETE FROM session WHERE expires <= ?", (to_micros(now),)).rowcount
 
-    # -- bound packages ------------------------------------------------------
+    # -- kept bindings -------------------------------------------------------
 
-    def get_package(self, iccid: str) -> BoundPackage | None:
-        """The BPP kept for ``iccid``."""
+    def get_binding(self, iccid: str) -> KeptBinding | None:
+        """The binding kept for ``iccid``."""
         row = self._exec(
-            "SELECT euicc_otpk, bpp, created FROM bound_package WHERE iccid = ?", (iccid,)
+            "SELECT euicc_otpk, smdp_ot_key, created FROM kept_binding WHERE iccid = ?", (iccid,)
         ).fetchone()
         if row is None:
             return None
-        return BoundPackage(iccid, bytes(row[0]), bytes(row[1]), from_micros(row[2]))
+        return KeptBinding(iccid, bytes(row[0]), bytes(row[1]), from_micros(row[2]))
 
-    def put_package(self, package: BoundPackage) -> None:
-        """Keep ``package``."""
+    def put_binding(self, binding: KeptBinding) -> None:
+        """Keep ``binding``."""
         self._exec(
-            "INSERT OR REPLACE INTO bound_package (iccid, euicc_otpk, bpp, created) "
+            "INSERT OR REPLACE INTO kept_binding (iccid, euicc_otpk, smdp_ot_key, created) "
             "VALUES (?, ?, ?, ?)",
-            (
-                package.iccid,
-                package.euicc_otpk,
-                package.bound_profile_package,
-                to_micros(package.created),
-            ),
+            (binding.iccid, binding.euicc_otpk, binding.smdp_ot_key, to_micros(binding.created)),
         )
 
-    def delete_package(self, iccid: str) -> None:
-        """Drop the BPP of ``iccid``."""
-        self._exec("DELETE FROM bound_package WHERE iccid = ?", (iccid,))
+    def delete_binding(self, iccid: str) -> None:
+        """Drop the binding of ``iccid``."""
+        self._exec("DELETE FROM kept_binding WHERE iccid = ?", (iccid,))
 
     # -- notifications and events ---------------------------------------------
 

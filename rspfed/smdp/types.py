@@ -24,10 +24,10 @@ from rspfed.smdp._inventory import ItemState
 __all__ = [
     "NOTIFICATION_EVENTS",
     "PROFILE_CLASSES",
-    "BoundPackage",
     "ConfirmedOrder",
     "DownloadProgressEvent",
     "InventoryItem",
+    "KeptBinding",
     "NotificationPoint",
     "NotificationRecord",
     "ProfileType",
@@ -328,6 +328,8 @@ class InventoryItem:
     euicc_public_key: bytes | None = attrs.field(default=None, repr=False)
     created: datetime = _EPOCH
     updated: datetime = _EPOCH
+    version: int = 0
+    """Incremented by :meth:`~rspfed.smdp.store.SmdpStore.update_item` (optimistic locking)."""
 
     @property
     def confirmation_code_required(self) -> bool:
@@ -448,12 +450,22 @@ class RspSession:
 
 
 @attrs.frozen
-class BoundPackage:
-    """A delivered BPP, kept for the SGP.22 retry (same otPK.EUICC.ECKA → same package)."""
+class KeptBinding:
+    """What the SM-DP+ keeps of a delivered BPP for the SGP.22 retry.
+
+    ``euicc_otpk`` is the eUICC's one-time key the package was bound to and
+    ``smdp_ot_key`` the SM-DP+'s one-time private key (curve byte 1 NIST /
+    2 brainpool + the 32-octet scalar).  With both the package's protected
+    segments come out the same again (session keys, BSP, personalisation are
+    deterministic), so a retry gets the same Bound Profile Package with only
+    ``InitialiseSecureChannelRequest`` signed for the new transactionId.
+    Keeping the key instead of the 12 KB package keeps the store writes of a
+    download small.
+    """
 
     iccid: str
     euicc_otpk: bytes
-    bound_profile_package: bytes = attrs.field(repr=False)
+    smdp_ot_key: bytes = attrs.field(repr=False)
     created: datetime = _EPOCH
 
 

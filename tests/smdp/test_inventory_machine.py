@@ -297,7 +297,7 @@ class InventoryMachine(RuleBasedStateMachine):
         mids = [i.matching_id for i in self.smdp.inventory() if i.matching_id]
         assert len(mids) == len(set(mids))
         for item in self.smdp.inventory():
-            kept = self.smdp.store.get_package(item.iccid)
+            kept = self.smdp.store.get_binding(item.iccid)
             if kept is not None:
                 assert item.state is ItemState.DOWNLOADED
             if item.state is ItemState.AVAILABLE:

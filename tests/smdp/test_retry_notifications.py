@@ -38,7 +38,7 @@ def test_retry_after_a_cut_link_reuses_the_package(tmp_path: Path, world: World)
     assert asn1.decode(rsp.SmdpSigned2, auth.smdp_signed2)["bppEuiccOtpk"].native is None
     first = lpa.get_bpp(auth)  # ... and the link is cut: the eUICC never sees it
     assert state_of(smdp, iccid) is ItemState.DOWNLOADED
-    kept = smdp.store.get_package(iccid)
+    kept = smdp.store.get_binding(iccid)
     assert kept is not None
 
     auth2 = lpa.authenticate(lpa.initiate(), mid)
@@ -52,7 +52,7 @@ def test_retry_after_a_cut_link_reuses_the_package(tmp_path: Path, world: World)
     assert pir_ok(pir)
     lpa.notify(pir)
     assert state_of(smdp, iccid) is ItemState.INSTALLED
-    assert smdp.store.get_package(iccid) is None
+    assert smdp.store.get_binding(iccid) is None
 
 
 def test_retry_with_a_new_euicc_key_binds_again(tmp_path: Path, world: World) -> None:

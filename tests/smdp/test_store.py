@@ -69,7 +69,11 @@ def test_migrates_a_version_1_file(tmp_path: Path) -> None:
         assert item is not None
         assert item.state is ItemState.AVAILABLE
         assert item.smds_address is None
+        assert item.version == 0
         assert store.get_profile_type("old") is not None
+        assert store.update_item(item)
+        assert not store.update_item(item)  # stale version: refused
+        assert store.get_binding(item.iccid) is None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
