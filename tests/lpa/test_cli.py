@@ -37,51 +37,65 @@ def free_port() -> int:
     return port
 
 
+def start_smdp(tmp: Path, pki: Path) -> tuple[subprocess.Popen[str], str, Path]:
+    """``rspfed smdp init`` + ``template add`` + ``serve`` on a free port (retried if the
+    port is taken between choosing it and listening)."""
+    for attempt in range(5):
+        port = free_port()
+        address = f"localhost:{port}"
+        data = tmp / f"smdp{attempt}"
+        cli("smdp", "init", "--data", str(data), "--pki", str(pki), "--address", address)
+        meta = tmp / "meta.json"
+        meta.write_text(
+            json.dumps(
+                {
+                    "serviceProviderName": "rspfed test",
+                    "profileName": "CLI profile",
+                    "profileClass": "test",
+                    "notificationConfigurationInfo": [
+                        {"events": ["install", "enable", "disable"], "address": address}
+                    ],
+                }
+            )
+        )
+        cli(
+            "smdp",
+            "template",
+            "add",
+            "--data",
+            str(data),
+            "test",
+            str(PACKAGE),
+            "--metadata",
+            str(meta),
+        )
+        server = subprocess.Popen(
+            [sys.executable, "-m", "rspfed", "smdp", "serve", "--data", str(data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert server.stdout is not None
+        line = "?"
+        while line and "serving" not in line and "error" not in line:
+            line = server.stdout.readline()  # a warning may come first
+        if "serving" in line:
+            return server, address, data
+        server.kill()
+        server.wait()
+    pytest.fail(f"rspfed smdp serve did not start: {line}")
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     tmp = tmp_path_factory.mktemp("lpa-cli")
-    port = free_port()
-    address = f"localhost:{port}"
-    pki, data, store = tmp / "pki", tmp / "smdp", tmp / "euicc.db"
+    pki, store = tmp / "pki", tmp / "euicc.db"
     cli("pki", "init", str(pki))
     cli("euicc", "create", str(store), "--pki", str(pki))
-    cli("smdp", "init", "--data", str(data), "--pki", str(pki), "--address", address)
-    meta = tmp / "meta.json"
-    meta.write_text(
-        json.dumps(
-            {
-                "serviceProviderName": "rspfed test",
-                "profileName": "CLI profile",
-                "profileClass": "test",
-                "notificationConfigurationInfo": [
-                    {"events": ["install", "enable", "disable"], "address": address}
-                ],
-            }
-        )
-    )
-    cli(
-        "smdp",
-        "template",
-        "add",
-        "--data",
-        str(data),
-        "test",
-        str(PACKAGE),
-        "--metadata",
-        str(meta),
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rspfed", "smdp", "serve", "--data", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server, address, data = start_smdp(tmp, pki)
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        assert "serving" in line, line + (server.stderr.read() if server.stderr else "")
-        yield {"data": str(data), "store": str(store), "address": address, "port": str(port)}
+        yield {"data": str(data), "store": str(store), "address": address}
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -63,12 +63,12 @@ from tests.paths import TS48
 PACKAGE = (TS48 / "TS48v2_SAIP2.3_BERTLV.der").read_bytes()
 
 
-def free_port() -> int:
+def reserve_port() -> socket.socket:
+    """A listening-ready socket on a free loopback port, held until the server starts."""
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
+    return sock
 
 
 @attrs.define
@@ -79,6 +79,7 @@ class Server:
     address: str
     port: int
     smdp: Smdp
+    sock: socket.socket | None = None
     seen: list[str] = attrs.Factory(list)
     runner: web.AppRunner | None = None
 
@@ -112,9 +113,15 @@ class Server:
             app.middlewares.insert(1, m)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(
-            self.runner, "127.0.0.1", self.port, ssl_context=server_ssl_context(self.data)
-        )
+        context = server_ssl_context(self.data)
+        site: web.BaseSite
+        if self.sock is not None:  # the first start uses the reserved socket
+            site = web.SockSite(self.runner, self.sock, ssl_context=context)
+            self.sock = None
+        else:
+            site = web.TCPSite(
+                self.runner, "127.0.0.1", self.port, ssl_context=context, reuse_address=True
+            )
         await site.start()
 
     async def stop(self) -> None:
@@ -123,7 +130,8 @@ class Server:
 
 
 def make_server(tmp: Path, pki: TestPki, metadata: dict[str, Any] | None = None) -> Server:
-    port = free_port()
+    sock = reserve_port()
+    port = int(sock.getsockname()[1])
     address = f"localhost:{port}"
     data = tmp / "smdp"
     init_data_dir(data, pki, address=address)
@@ -137,7 +145,7 @@ def make_server(tmp: Path, pki: TestPki, metadata: dict[str, Any] | None = None)
         ],
     }
     smdp.add_profile_type(ProfileType.from_metadata("test", PACKAGE, meta))
-    return Server(data, address, port, smdp)
+    return Server(data, address, port, smdp, sock)
 
 
 def make_euicc(tmp: Path, pki: TestPki, curve: Curve = Curve.NIST) -> Euicc:
