@@ -340,7 +340,8 @@ class ProgressDelivery:
     to its callback URL (the event's, else ``default_url``) and retries a
     failure ``attempts`` times with exponential back-off from ``first_delay``
     seconds.  An event that still fails is dropped and logged (ICCID and point
-    id only).  ``delivered`` counts successful deliveries (for tests and stats).
+    id only); events not yet delivered when the server stops go back into the
+    store.  ``delivered`` and ``dropped`` count events (for tests and stats).
     """
 
     def __init__(
@@ -388,9 +389,26 @@ class ProgressDelivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._requeue()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _requeue(self) -> None:
+        """Put undelivered events back into the store (another worker or a restart sends them)."""
+        left = [event for _when, _tries, event in self._pending]
+        self._pending = []
+        if not left:
+            return
+        store = self.smdp.store
+        try:
+            with store.transaction():
+                for event in left:
+                    store.add_progress_event(event)
+        except Exception as exc:  # shutting down: log, do not raise
+            _log_unexpected("requeue progress events", exc)
+            return
+        logger.info("%d undelivered progress events put back into the store", len(left))
 
     def _take(self) -> None:
         try:
@@ -407,9 +425,11 @@ class ProgressDelivery:
             self._take()
             taken = now = time.monotonic()
             due = [p for p in self._pending if p[0] <= now]
-            self._pending = [p for p in self._pending if p[0] > now]
-            for _when, tries, event in due:
-                if await self._deliver(event):
+            for item in due:
+                _when, tries, event = item
+                ok = await self._deliver(event)  # a cancel here leaves the item pending
+                self._pending.remove(item)
+                if ok:
                     self.delivered += 1
                 elif tries + 1 >= self.attempts:
                     self.dropped += 1
