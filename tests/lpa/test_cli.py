@@ -206,3 +206,24 @@ def test_qr(tmp_path: Path) -> None:
     assert "LPA:1$smdp.example$ABC" in out
     assert png.read_bytes().startswith(b"\x89PNG")
     assert "█" in cli("lpa", "qr", "LPA:1$smdp.example$ABC").output
+
+
+@pytest.mark.timeout(120)
+def test_download_with_pcsc(setup: dict[str, str], tmp_path: Path) -> None:
+    """``rspfed lpa download --pcsc READER --ci PKIDIR`` (card: ``rspfed euicc serve``)."""
+    from tests.euicc.test_serve_pcsc import serve
+
+    pki = Path(setup["store"]).parent / "pki"
+    store = tmp_path / "card.db"
+    cli("euicc", "create", str(store), "--pki", str(pki))
+    iccid, code = order(setup)
+    with serve(store, tmp_path) as card:
+        reader = str(card.reader)
+        # no store, so no default trust: the test PKI's CIs come from --ci
+        refused = cli("lpa", "download", "--pcsc", reader, code, "-y", "-q", ok=False)
+        assert refused.exit_code == 2
+        done = cli("lpa", "download", "--pcsc", reader, code, "-y", "-q", "--ci", str(pki))
+        assert f"installed {iccid}" in done.output
+        cli("lpa", "enable", iccid, "--pcsc", reader)
+        listed = json.loads(cli("lpa", "profiles", "--pcsc", reader, "--json").output)
+        assert [(p["iccid"], p["state"]) for p in listed] == [(iccid, "enabled")]

@@ -246,7 +246,7 @@ def test_profile_operations_and_notification_delivery(tmp_path: Path, pki: TestP
             assert (profile.state, profile.nickname) == ("enabled", "work phone")
             with pytest.raises(StateError):
                 lpa.delete(iccid)  # enabled: the eUICC refuses
-            lpa.disable(iccid)
+            lpa.disable(profile.isdp_aid)  # by ISD-P AID this time
             pending = lpa.notifications()
             assert [n.event for n in pending] == ["enable", "disable"]
             assert all(n.iccid == iccid and n.address == server.address for n in pending)
