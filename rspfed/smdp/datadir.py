@@ -129,6 +129,11 @@ def split_address(address: str) -> tuple[str, int | None]:
         )
     ):
         raise UsageError(f"SM-DP+ address {address!r} is not FQDN[:PORT]")
+    if all(label.isdigit() for label in labels):
+        raise UsageError(
+            f"SM-DP+ address {address!r}: a DNS name is needed (CERT.DPtls names it), "
+            "e.g. localhost"
+        )
     return host, port
 
 

@@ -599,6 +599,7 @@ def server_ssl_context(
     except OSError as exc:
         raise UsageError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
     ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     return ctx
 
 

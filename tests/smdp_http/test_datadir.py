@@ -93,7 +93,8 @@ def test_passphrase(tmp_path: Path, pki: TestPki) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["", "a b", "host:", "host:0", "host:70000", "-bad.example", "x" * 300, "h:p"]
+    "address",
+    ["", "a b", "host:", "host:0", "host:70000", "-bad.example", "x" * 300, "h:p", "127.0.0.1:80"],
 )
 def test_bad_addresses(address: str) -> None:
     with pytest.raises(UsageError):
