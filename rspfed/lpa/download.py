@@ -55,7 +55,7 @@ import enum
 import hashlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -404,7 +404,7 @@ class _Run:
             raise ProtocolError(f"serverSigned1 does not decode: {exc}") from None
         if bytes(signed1["transactionId"].native) != tid:
             raise ProtocolError("serverSigned1 names another transactionId")
-        if signed1["serverAddress"].native != self.address:
+        if str(signed1["serverAddress"].native).lower() != self.address.lower():
             raise ProtocolError("serverSigned1 names another SM-DP+ address")
         if bytes(signed1["euiccChallenge"].native) != challenge:
             raise ProtocolError("serverSigned1 carries another eUICC challenge")
@@ -625,6 +625,9 @@ async def download(
     device_info: DeviceInfo | None = None,
     retries: int = 1,
     es9: Es9 | None = None,
+    trust: Sequence[bytes] = (),
+    ca_file: str | None = None,
+    tls: bool = True,
 ) -> DownloadResult:
     """Download and install one profile (see the module doc).
 
@@ -635,13 +638,18 @@ async def download(
     ``confirmation_code`` is used when the SM-DP+ asks for one, else
     ``ask_confirmation_code`` is called.  ``settings`` carries the TLS trust
     (CI certificates, ``ca_file``, ``tls``); ``retries`` bounds the sessions
-    restarted after a lost link.  ``es9`` replaces the HTTPS client (e.g. an
+    restarted after a lost link; ``trust`` (CI certificates, DER),
+    ``ca_file`` and ``tls`` are shorthands for ``settings`` (give one or the
+    other).  ``es9`` replaces the HTTPS client (e.g. an
     in-process adapter to an SM-DP+ core, for tests and benchmarks): it is
     used for the SM-DP+ of the activation code and not closed.
     """
     if retries < 0:
         raise UsageError("retries must be 0 or more")
-    settings = settings or Es9Settings()
+    if settings is None:
+        settings = Es9Settings(trust=tuple(trust), ca_file=ca_file, tls=tls)
+    elif trust or ca_file is not None or not tls:
+        raise UsageError("give either settings or trust/ca_file/tls, not both")
     if isinstance(activation_code, str):
         activation_code = ActivationCode.parse(activation_code)
     start = time.perf_counter()

@@ -205,5 +205,6 @@ class Lpa:
         self, activation_code: ActivationCode | str | None = None, **options: Any
     ) -> DownloadResult:
         """:func:`rspfed.lpa.download.download` with this LPA's settings."""
-        options.setdefault("settings", self.settings)
+        if not {"trust", "ca_file", "tls"} & options.keys():
+            options.setdefault("settings", self.settings)
         return await download(self.es10, activation_code, **options)

@@ -289,7 +289,10 @@ def test_confirmation_code(tmp_path: Path, pki: TestPki) -> None:
                 asked.append(metadata.iccid)
                 return "2468"
 
-            result = await download(link, code, settings=settings, ask_confirmation_code=ask)
+            # (trust given directly instead of settings)
+            result = await download(link, code, trust=settings.trust, ask_confirmation_code=ask)
+            with pytest.raises(UsageError):
+                await download(link, code, settings=settings, tls=False)
             assert result.iccid == iccid
 
         run(server, body)
