@@ -42,6 +42,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import queue as pyqueue
 import signal
 import socket
 import ssl
@@ -775,7 +776,10 @@ async def serve(
                 children.append(child)
             loop = asyncio.get_running_loop()
             for _ in children:
-                kind, detail = await loop.run_in_executor(None, queue.get, True, 60.0)
+                try:
+                    kind, detail = await loop.run_in_executor(None, queue.get, True, 60.0)
+                except pyqueue.Empty:
+                    raise TransportError("a worker did not start within 60 s") from None
                 if kind != "ready":
                     raise TransportError(f"a worker failed to start: {detail}")
         if ready is not None:
