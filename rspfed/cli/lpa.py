@@ -43,6 +43,7 @@ from rspfed.lpa import (
     Lpa,
     PcscEs10,
     ProfileMetadata,
+    store_ci_certificates,
 )
 
 __all__ = ["lpa"]
@@ -92,12 +93,7 @@ def _link(euicc: str | None, pcsc: str | None) -> Iterator[tuple[Es10, list[byte
     with Euicc.open(
         euicc, passphrase=_passphrase(), loader=load_profile, installer=installer
     ) as card:
-        store = card.store
-        cis = [
-            der
-            for name in store.certificate_names()
-            if name.startswith("ci-") and (der := store.certificate(name)) is not None
-        ]
+        cis = list(store_ci_certificates(card.store))
         card.card.power_on()
         with ApduEs10(card.card) as link:
             yield link, cis

@@ -25,7 +25,7 @@ from rspfed.lpa.download import (
 )
 from rspfed.lpa.es9 import Es9, Es9Client, Es9Settings, check_server_certificate, tls_context
 from rspfed.lpa.es10 import ISD_R_AID, ApduEs10, Es10, InProcessEs10, PcscEs10
-from rspfed.lpa.lpa import Lpa, ProfileInfo
+from rspfed.lpa.lpa import Lpa, ProfileInfo, store_ci_certificates
 from rspfed.lpa.notifications import Delivery, Notification
 
 __all__ = [
@@ -51,5 +51,6 @@ __all__ = [
     "ProfileMetadata",
     "check_server_certificate",
     "download",
+    "store_ci_certificates",
     "tls_context",
 ]

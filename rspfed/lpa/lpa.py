@@ -16,7 +16,7 @@ commit) → :class:`~rspfed.errors.ProtocolError`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -31,7 +31,7 @@ from rspfed.lpa.es10 import Es10
 from rspfed.lpa.notifications import Delivery, Notification, deliver, list_notifications
 from rspfed.saip.identifiers import decode_iccid, encode_iccid
 
-__all__ = ["Lpa", "ProfileInfo"]
+__all__ = ["Lpa", "ProfileInfo", "store_ci_certificates"]
 
 _ERRORS: Final[dict[str, type[RspfedError]]] = {
     "iccidOrAidNotFound": UsageError,
@@ -88,6 +88,21 @@ def _profile_info(native: dict[str, Any]) -> ProfileInfo:
         profile_name=native.get("profileName"),
         profile_class=str(pclass) if pclass is not None else "operational",
         profile_policy_rules=frozenset(native.get("profilePolicyRules") or ()),
+    )
+
+
+class _CertificateStore(Protocol):
+    def certificate_names(self) -> list[str]: ...
+    def certificate(self, name: str) -> bytes | None: ...
+
+
+def store_ci_certificates(store: _CertificateStore) -> tuple[bytes, ...]:
+    """The CI certificates (DER) kept in a software eUICC store (``ci-*`` entries,
+    :mod:`rspfed.euicc.store`): the default TLS trust of ``rspfed lpa --euicc``."""
+    return tuple(
+        der
+        for name in store.certificate_names()
+        if name.startswith("ci-") and (der := store.certificate(name)) is not None
     )
 
 

@@ -52,6 +52,7 @@ from rspfed.lpa import (
     PcscEs10,
     ProfileMetadata,
     download,
+    store_ci_certificates,
 )
 from rspfed.pki.testpki import TestPki
 from rspfed.saip.install import install_package, load_profile
@@ -165,8 +166,7 @@ def make_euicc(tmp: Path, pki: TestPki, curve: Curve = Curve.NIST) -> Euicc:
 
 def store_cis(euicc: Euicc) -> tuple[bytes, ...]:
     """The CLI's default trust: the CI certificates in the eUICC store."""
-    names = [n for n in euicc.store.certificate_names() if n.startswith("ci-")]
-    return tuple(der for n in names if (der := euicc.store.certificate(n)) is not None)
+    return store_ci_certificates(euicc.store)
 
 
 def run(server: Server, body: Callable[[], Awaitable[Any]], *middlewares: Middleware) -> Any:
