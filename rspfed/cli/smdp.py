@@ -273,7 +273,10 @@ def order_command(
                 confirmation_code=confirmation_code,
                 release_flag=True,
             )
-            return got, order.activation_code, order.matching_id
+            code = order.activation_code_for(
+                confirmation_code_required=confirmation_code is not None
+            )
+            return got, code, order.matching_id
 
     got, code, mid = asyncio.run(run())
     if code is None:

@@ -142,10 +142,20 @@ class ConfirmOrderResponse(Es2Message):
 
     @property
     def activation_code(self) -> str | None:
-        """``LPA:1$address$matchingId``, or ``None`` without an SM-DP+ address."""
+        """``LPA:1$address$matchingId``, or ``None`` without an SM-DP+ address.
+
+        The wire answer does not say whether a confirmation code is needed; the
+        operator knows (it sent one): see :meth:`activation_code_for`.
+        """
+        return self.activation_code_for(confirmation_code_required=False)
+
+    def activation_code_for(self, *, confirmation_code_required: bool) -> str | None:
+        """The activation code, ending ``$$1`` when a confirmation code is required
+        (SGP.22 §4.1: empty SM-DP+ OID, then the flag)."""
         if not self.smdp_address:
             return None
-        return f"LPA:1${self.smdp_address}${self.matching_id}"
+        text = f"LPA:1${self.smdp_address}${self.matching_id}"
+        return text + "$$1" if confirmation_code_required else text
 
 
 @attrs.frozen

@@ -191,6 +191,10 @@ def test_cli_order(server: ServerThread, data_dir: Path, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1].startswith(f"LPA:1${ADDRESS}$")
     assert len(result.output.splitlines()) > 10  # the QR code
+    with_code = CliRunner().invoke(main, [*args, "--confirmation-code", "8765"])
+    assert with_code.exit_code == 0, with_code.output
+    assert with_code.output.splitlines()[1].endswith("$$1")
+    assert "8765" not in with_code.output
     bad = CliRunner().invoke(main, [*args[:-1], "no-such-type"])
     assert bad.exit_code == 2
     assert "8.2.5" in bad.output

@@ -217,6 +217,9 @@ def test_responses() -> None:
     resp = es2p.decode_es2_response(es2p.ConfirmOrderResponse, ok)
     assert resp.activation_code == "LPA:1$smdp.example:8443$M-1"
     assert es2p.ConfirmOrderResponse(matching_id="M").activation_code is None
+    assert resp.activation_code_for(confirmation_code_required=True) == (
+        "LPA:1$smdp.example:8443$M-1$$1"
+    )
     failed = es9p.encode_response(None, failure=es9p.Status.PROFILE_TYPE_UNKNOWN)
     with pytest.raises(ProfileError) as info:
         es2p.decode_es2_response(es2p.DownloadOrderResponse, failed)
