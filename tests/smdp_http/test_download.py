@@ -16,7 +16,7 @@ from aiohttp import web
 from rspfed import asn1, es2p, es9p
 from rspfed.asn1 import rsp
 from rspfed.crypto.curves import Curve
-from rspfed.errors import MatchingIdError
+from rspfed.errors import ConfirmationCodeError, MatchingIdError
 from rspfed.es2p.client import requester_of
 from rspfed.euicc.euicc import Euicc
 from rspfed.pki.testpki import TestPki
@@ -132,3 +132,36 @@ def test_order_and_download_over_https(
         assert operator.calls > len(operator.received)  # the 503 was retried
     finally:
         server.stop()
+
+
+def test_confirmation_code_over_https(
+    tmp_path: Path, pki: TestPki, data_dir: Path, server: ServerThread
+) -> None:
+    """A wrong code is 8.2.7/3.8 on the wire; the right one then downloads."""
+    euicc = Euicc.create(tmp_path / "euicc.db", pki, installer=lambda p: install_package(p).iccid)
+    files = tls_paths(data_dir)
+    es2_ctx = es2p.client_ssl_context(
+        cert=files.operator_cert, key=files.operator_key, ca_file=files.server_ca
+    )
+
+    async def run() -> es10_loop.DownloadTrace:
+        async with es2p.Es2Client(
+            server.url, requester=requester_of(files.operator_cert), ssl_context=es2_ctx
+        ) as es2:
+            iccid = await es2.download_order(profile_type="test")
+            order = await es2.confirm_order(iccid=iccid, confirmation_code="2468")
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(ConfirmationCodeError) as info:
+                await es10_loop.download(
+                    session, server.url, client_context(data_dir), euicc.isdr.handle,
+                    address=ADDRESS, matching_id=order.matching_id, confirmation_code="1357",
+                )  # fmt: skip
+            assert (info.value.subject_code, info.value.reason_code) == ("8.2.7", "3.8")
+            return await es10_loop.download(
+                session, server.url, client_context(data_dir), euicc.isdr.handle,
+                address=ADDRESS, matching_id=order.matching_id, confirmation_code="2468",
+            )  # fmt: skip
+
+    trace = asyncio.run(run())
+    pir = asn1.decode(rsp.ProfileInstallationResult, trace.pir)
+    assert pir["profileInstallationResultData"]["finalResult"].name == "successResult"
