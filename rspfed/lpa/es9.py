@@ -239,7 +239,10 @@ def _certificate_error(exc: BaseException) -> RspfedError:
             return CertificateExpiredError(f"SM-DP+ TLS certificate: {text}")
         if code == _REVOKED_CODE:
             return CertificateRevokedError(f"SM-DP+ TLS certificate: {text}")
-        return UntrustedCertificateError(f"SM-DP+ TLS certificate: {text}")
+        return UntrustedCertificateError(
+            f"SM-DP+ TLS certificate does not chain to a CI that both the LPA trusts and "
+            f"the eUICC lists for verification (or to a --ca-file CA): {text}"
+        )
     return TransportError(f"TLS handshake failed: {type(exc).__name__}")
 
 
