@@ -128,6 +128,8 @@ _CURVE_OF: Final = {v: k for k, v in _CURVE_BYTE.items()}
 _MATCHING_ID = re.compile(r"[\x21-\x23\x25-\x7e]{1,255}")  # printable ASCII without '$'
 _MATCHING_ID_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 _EVENT_BITS: Final = {v: k for k, v in NOTIFICATION_EVENTS.items()}
+_PURGE_EVERY: Final = 256
+"""Every this many InitiateAuthentication calls (per process) expired sessions are purged."""
 
 
 def _len(n: int) -> bytes:
@@ -307,6 +309,7 @@ class Smdp:
         self._types: dict[str, _LoadedType] = {}
         self._eums: dict[bytes, RspCertificate] = {}
         self._callbacks = dict(config.callback_urls)
+        self._initiated = 0
 
     @property
     def config(self) -> SmdpConfig:
@@ -461,6 +464,9 @@ class Smdp:
         if chosen is None:
             raise _fail(Status.SECURITY_CONFIGURATION_UNSUPPORTED, fn)
         cred, signing_pkid = chosen
+        self._initiated += 1
+        if self._initiated % _PURGE_EVERY == 0:
+            self._store.purge_sessions(now)  # abandoned sessions do not pile up
         challenge = self._rand(16)
         for _ in range(8):
             tid = self._rand(16)
@@ -1168,5 +1174,9 @@ class Smdp:
         return self._store.notifications(iccid)
 
     def purge_expired_sessions(self) -> int:
-        """Delete the sessions expired now; how many (call it now and then)."""
+        """Delete the sessions expired now; how many.
+
+        InitiateAuthentication also does it every 256 calls per process, so
+        sessions that clients abandon do not pile up.
+        """
         return self._store.purge_sessions(self._now())

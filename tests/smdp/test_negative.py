@@ -375,3 +375,23 @@ def test_key_of_other_curve_is_refused(tmp_path: Path, world: World) -> None:
             m.GetBoundProfilePackageRequest(auth.transaction_id, answer.replace(otpk, other))
         )
     assert state_of(smdp, iccid) is ItemState.RELEASED
+
+
+def test_abandoned_sessions_are_purged(tmp_path: Path, world: World) -> None:
+    clock = Clock()
+    smdp = make_smdp(world, clock=clock)
+    info1 = make_euicc(world, tmp_path / "e").isdr.handle(bytes.fromhex("BF2000"))
+
+    def initiate(count: int) -> None:
+        for _ in range(count):
+            smdp.initiate_authentication(
+                m.InitiateAuthenticationRequest(os.urandom(16), info1, smdp.config.address)
+            )
+
+    initiate(10)
+    clock.advance(smdp.config.session_ttl)
+    assert smdp.purge_expired_sessions() == 10
+    initiate(190)  # 200 calls so far
+    clock.advance(smdp.config.session_ttl)
+    initiate(56)  # the 256th call purged the 190 expired ones on its own
+    assert smdp.purge_expired_sessions() == 0
