@@ -257,3 +257,46 @@ def test_processes_share_one_file(tmp_path: Path, world: World) -> None:
     assert all(i.state is ItemState.RELEASED for i in items)
     mids = [i.matching_id for i in items]
     assert len(set(mids)) == 32
+
+
+def _downloader(
+    path: str, directory: str, count: int, queue: multiprocessing.Queue[list[str]]
+) -> None:
+    world = _FORK_WORLD[0]
+    smdp = Smdp(world.config, SqliteSmdpStore.open(path), now=Clock())
+    lpa = Lpa(smdp, make_euicc(world, Path(directory)).isdr)
+    done = []
+    for _ in range(count):
+        iccid = smdp.download_order(profile_type="ts48")
+        if pir_ok(lpa.download(smdp.confirm_order(iccid=iccid).matching_id)):
+            done.append(iccid)
+    queue.put(done)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_processes_download_concurrently(tmp_path: Path, world: World) -> None:
+    """Four worker processes, each with its own eUICC, download through one store file."""
+    path = tmp_path / "s.db"
+    a, _ = two_workers(world, path, Clock())
+    _FORK_WORLD[:] = [world]
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[list[str]] = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_downloader, args=(os.fspath(path), os.fspath(tmp_path / f"e{n}"), 3, queue)
+        )
+        for n in range(4)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    installed = [i for r in results for i in r]
+    assert len(installed) == len(set(installed)) == 12
+    items = {i.iccid: i for i in a.inventory("ts48")}
+    assert set(items) == set(installed)
+    assert all(i.state is ItemState.INSTALLED for i in items.values())
+    assert len({i.eid for i in items.values()}) == 4
+    assert len(a.notifications()) == 12
