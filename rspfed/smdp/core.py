@@ -584,7 +584,7 @@ class Smdp:
                     + (_tlv(b"\x5f\x49", retry_otpk) if retry_otpk else b""),
                 )
                 sig2 = signature.sign(cred.dp_pb_key, signed2 + _SIG_HEADER + sig1)
-                self._store.put_item(
+                self._store.update_item(
                     attrs.evolve(
                         item,
                         eid=eid,
@@ -592,7 +592,8 @@ class Smdp:
                         transaction_id=tid,
                         euicc_public_key=encoded_pk,
                         updated=now,
-                    )
+                    ),
+                    item,
                 )
                 authenticated = self._store.update_session(
                     attrs.evolve(
@@ -669,7 +670,7 @@ class Smdp:
         with self._store.transaction():
             if not self._store.update_session(
                 attrs.evolve(session, stage=SessionStage.BOUND), SessionStage.AUTHENTICATED
-            ) or not self._store.update_item(attrs.evolve(item, state=target, updated=now)):
+            ) or not self._store.update_item(attrs.evolve(item, state=target, updated=now), item):
                 raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)  # replayed, or the order changed
             if fresh:
                 self._store.put_binding(
@@ -784,7 +785,7 @@ class Smdp:
         trigger = Trigger.INSTALL_SUCCESS if success else Trigger.INSTALL_FAILURE
         with self._store.transaction():
             if allowed(trigger, item.state) and self._store.update_item(
-                attrs.evolve(item, state=move(trigger, item.state, function=fn), updated=now)
+                attrs.evolve(item, state=move(trigger, item.state, function=fn), updated=now), item
             ):
                 self._store.delete_binding(item.iccid)
                 self._store.delete_session(tid)

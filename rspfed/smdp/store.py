@@ -106,9 +106,10 @@ class SmdpStore(Protocol):
         """Insert or replace ``item`` (as given, version included)."""
         ...
 
-    def update_item(self, item: InventoryItem) -> bool:
+    def update_item(self, item: InventoryItem, previous: InventoryItem | None = None) -> bool:
         """Write ``item`` if the stored one still has ``item.version`` (then version + 1);
-        ``False`` when it changed meanwhile (or is absent)."""
+        ``False`` when it changed meanwhile (or is absent).  With ``previous`` (the
+        item as read) only the fields that differ need to be written."""
         ...
 
     def items(self, profile_type: str | None = None) -> list[InventoryItem]:
@@ -313,12 +314,33 @@ _INSERT_ITEM = (
     "INSERT OR REPLACE INTO item (" + _ITEM_COLUMNS + ") VALUES "  # noqa: S608
     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_UPDATE_ITEM = (
-    "UPDATE item SET profile_type = ?, state = ?, imsi = ?, k = ?, opc = ?, eid = ?, "
-    "matching_id = ?, cc_hash = ?, release_flag = ?, cc_attempts = ?, download_attempts = ?, "
-    "requester = ?, smds_address = ?, transaction_id = ?, euicc_public_key = ?, created = ?, "
-    "updated = ?, version = version + 1 WHERE iccid = ? AND version = ?"
+_UPDATABLE = tuple(
+    c.strip() for c in _ITEM_COLUMNS.split(",") if c.strip() not in ("iccid", "version")
 )
+
+
+def _item_values(item: InventoryItem) -> dict[str, object]:
+    return {
+        "profile_type": item.profile_type,
+        "state": item.state.value,
+        "imsi": item.imsi,
+        "k": item.k,
+        "opc": item.opc,
+        "eid": item.eid,
+        "matching_id": item.matching_id,
+        "cc_hash": item.cc_hash,
+        "release_flag": int(item.release_flag),
+        "cc_attempts": item.cc_attempts,
+        "download_attempts": item.download_attempts,
+        "requester": item.requester,
+        "smds_address": item.smds_address,
+        "transaction_id": item.transaction_id,
+        "euicc_public_key": item.euicc_public_key,
+        "created": to_micros(item.created),
+        "updated": to_micros(item.updated),
+    }
+
+
 _NOTE_COLUMNS = "received, event, iccid, eid, transaction_id, seq_number, der"
 _SELECT_NOTE = "SELECT " + _NOTE_COLUMNS + " FROM notification "  # noqa: S608
 
@@ -635,31 +657,23 @@ class SqliteSmdpStore:
             ),
         )
 
-    def update_item(self, item: InventoryItem) -> bool:
-        """Write ``item`` if the stored version is still ``item.version`` (then + 1)."""
+    def update_item(self, item: InventoryItem, previous: InventoryItem | None = None) -> bool:
+        """Write ``item`` if the stored version is still ``item.version`` (then + 1).
+
+        With ``previous`` only the columns whose values differ are written
+        (fewer index entries to rewrite).
+        """
+        values = _item_values(item)
+        if previous is None:
+            columns = _UPDATABLE
+        else:
+            before = _item_values(previous)
+            columns = tuple(c for c in _UPDATABLE if values[c] != before[c])
+        assignments = "".join(f"{c} = ?, " for c in columns)
         cursor = self._exec(
-            _UPDATE_ITEM,
-            (
-                item.profile_type,
-                item.state.value,
-                item.imsi,
-                item.k,
-                item.opc,
-                item.eid,
-                item.matching_id,
-                item.cc_hash,
-                int(item.release_flag),
-                item.cc_attempts,
-                item.download_attempts,
-                item.requester,
-                item.smds_address,
-                item.transaction_id,
-                item.euicc_public_key,
-                to_micros(item.created),
-                to_micros(item.updated),
-                item.iccid,
-                item.version,
-            ),
+            "UPDATE item SET " + assignments + "version = version + 1 "  # noqa: S608 - fixed names
+            "WHERE iccid = ? AND version = ?",
+            (*(values[c] for c in columns), item.iccid, item.version),
         )
         return cursor.rowcount == 1
 
