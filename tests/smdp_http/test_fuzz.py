@@ -60,7 +60,7 @@ bodies = st.one_of(
 @pytest.fixture(scope="module")
 def connection(server: ServerThread, data_dir: Path) -> Iterator[http.client.HTTPSConnection]:
     conn = http.client.HTTPSConnection(
-        ADDRESS, server.port, context=client_context(data_dir), timeout=10
+        ADDRESS, server.port, context=client_context(data_dir, with_cert=True), timeout=10
     )
     yield conn
     conn.close()
