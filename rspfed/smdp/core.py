@@ -96,6 +96,7 @@ from rspfed.pki import verify_chain as _verify_chain
 from rspfed.pki.eid import is_valid_eid
 from rspfed.saip.identifiers import decode_iccid, encode_iccid
 from rspfed.saip.personalise import Personalisation, PreparedTemplate
+from rspfed.smdp import _fields
 from rspfed.smdp._inventory import ItemState, Trigger, allowed, move
 from rspfed.smdp.store import SmdpStore
 from rspfed.smdp.types import (
@@ -443,10 +444,8 @@ class Smdp:
         if len(req.euicc_challenge) != 16:
             raise _fail(Status.INVALID_FORMAT, fn)
         try:
-            info1 = asn1.decode(rsp.EUICCInfo1, req.euicc_info1)
-            svn = bytes(info1["svn"].native)
-            verification = [bytes(x) for x in info1["euiccCiPKIdListForVerification"].native]
-            signing = [bytes(x) for x in info1["euiccCiPKIdListForSigning"].native]
+            asn1.decode(rsp.EUICCInfo1, req.euicc_info1)
+            svn, verification, signing = _fields.euicc_info1(req.euicc_info1)
         except DecodeError:
             raise _fail(Status.INVALID_FORMAT, fn) from None
         if svn[:1] != b"\x02":
@@ -508,35 +507,26 @@ class Smdp:
         tid = req.transaction_id
         session = self._session(tid, now, (SessionStage.INITIATED,), fn)
         try:
-            resp = asn1.decode(rsp.AuthenticateServerResponse, req.authenticate_server_response)
+            asn1.decode(rsp.AuthenticateServerResponse, req.authenticate_server_response)
+            ok = _fields.authenticate_response_ok(req.authenticate_server_response)
         except DecodeError:
             raise _fail(Status.INVALID_FORMAT, fn) from None
-        if resp.name != "authenticateResponseOk":
+        if ok is None:  # authenticateResponseError
             self._store.delete_session(tid)
             raise _fail(EUICC_EXECUTION_ERROR, fn)
-        ok = resp.chosen
-        signed1 = ok["euiccSigned1"]
-        if not hmac.compare_digest(bytes(signed1["transactionId"].native), tid):
+        if not hmac.compare_digest(ok.transaction_id, tid):
             raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
-        if not hmac.compare_digest(
-            bytes(signed1["serverChallenge"].native), session.server_challenge
-        ):
+        if not hmac.compare_digest(ok.server_challenge, session.server_challenge):
             raise _fail(Status.EUICC_VERIFICATION_FAILED, fn)
         public_key, curve, eid = self._verify_euicc(
-            asn1.received_der(ok["euiccCertificate"]),
-            asn1.received_der(ok["eumCertificate"]),
-            now,
-            fn,
+            ok.euicc_certificate, ok.eum_certificate, now, fn
         )
-        sig1 = bytes(ok["euiccSignature1"].native)
+        sig1 = ok.euicc_signature1
         try:
-            signature.verify(public_key, asn1.received_der(signed1), sig1)
+            signature.verify(public_key, ok.euicc_signed1, sig1)
         except SignatureError:
             raise _fail(Status.EUICC_VERIFICATION_FAILED, fn) from None
-        ctx = signed1["ctxParams1"]
-        matching_id: str | None = None
-        if ctx.name == "ctxParamsForCommonAuthentication":
-            matching_id = ctx.chosen["matchingId"].native or None
+        matching_id = ok.matching_id
         encoded_pk = bytes((_CURVE_BYTE[curve],)) + ecka.encode_public_key(public_key)
         cred = self._credentials[session.credential]
         failure: StatusCodeData | None = None
@@ -631,32 +621,31 @@ class Smdp:
         tid = req.transaction_id
         session = self._session(tid, now, (SessionStage.AUTHENTICATED,), fn)
         try:
-            resp = asn1.decode(rsp.PrepareDownloadResponse, req.prepare_download_response)
+            asn1.decode(rsp.PrepareDownloadResponse, req.prepare_download_response)
+            ok = _fields.prepare_download_ok(req.prepare_download_response)
         except DecodeError:
             raise _fail(Status.INVALID_FORMAT, fn) from None
-        if resp.name != "downloadResponseOk":
+        if ok is None:  # downloadResponseError
             self._store.delete_session(tid)
             raise _fail(EUICC_EXECUTION_ERROR, fn)
-        ok = resp.chosen
-        signed2 = ok["euiccSigned2"]
-        if not hmac.compare_digest(bytes(signed2["transactionId"].native), tid):
+        if not hmac.compare_digest(ok.transaction_id, tid):
             raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
         public_key = self._public_key(session.euicc_public_key, fn)
         try:
             signature.verify(
                 public_key,
-                asn1.received_der(signed2) + _SIG_HEADER + session.smdp_signature2,
-                bytes(ok["euiccSignature2"].native),
+                ok.euicc_signed2 + _SIG_HEADER + session.smdp_signature2,
+                ok.euicc_signature2,
             )
         except SignatureError:
             raise _fail(Status.EUICC_VERIFICATION_FAILED, fn) from None
-        otpk = bytes(signed2["euiccOtpk"].native)
+        otpk = ok.euicc_otpk
         item = self._store.get_item(session.iccid)
         if item is None or item.transaction_id != tid:
             raise _fail(Status.PROFILE_UNAVAILABLE, fn)
         target = move(Trigger.GET_BOUND_PROFILE_PACKAGE, item.state, function=fn)
         if session.cc_required:
-            self._check_cc(item, session, signed2["hashCc"].native, now, fn)
+            self._check_cc(item, session, ok.hash_cc, now, fn)
         cred = self._credentials[session.credential]
         ot_key: ec.EllipticCurvePrivateKey | None = None
         if session.retry_otpk and otpk == session.retry_otpk:
@@ -758,30 +747,29 @@ class Smdp:
         except DecodeError:
             raise _fail(Status.INVALID_FORMAT, fn) from None
         if pending.name == "profileInstallationResult":
-            self._handle_pir(pending.chosen, req.pending_notification, now, fn)
+            try:
+                pir = _fields.installation_result(req.pending_notification)
+            except DecodeError:
+                raise _fail(Status.INVALID_FORMAT, fn) from None
+            self._handle_pir(pir, req.pending_notification, now, fn)
         elif pending.name == "otherSignedNotification":
             self._handle_other(pending.chosen, req.pending_notification, now, fn)
         else:
             raise _fail(Status.INVALID_FORMAT, fn)
 
     def _handle_pir(
-        self, pir: rsp.ProfileInstallationResult, der: bytes, now: datetime, fn: str
+        self, pir: _fields.InstallationResult, der: bytes, now: datetime, fn: str
     ) -> None:
-        data = pir["profileInstallationResultData"]
-        tid = bytes(data["transactionId"].native)
+        tid = pir.transaction_id
         item = self._store.find_item(transaction_id=tid)
         if item is None:
             raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
         try:
-            signature.verify(
-                self._public_key(item.euicc_public_key, fn),
-                asn1.received_der(data),
-                bytes(pir["euiccSignPIR"].native),
-            )
+            signature.verify(self._public_key(item.euicc_public_key, fn), pir.data, pir.signature)
         except SignatureError:
             raise _fail(Status.EUICC_VERIFICATION_FAILED, fn) from None
-        success = data["finalResult"].name == "successResult"
-        seq = int(data["notificationMetadata"]["seqNumber"].native)
+        success = pir.success
+        seq = pir.seq_number
         trigger = Trigger.INSTALL_SUCCESS if success else Trigger.INSTALL_FAILURE
         with self._store.transaction():
             if allowed(trigger, item.state) and self._store.update_item(
