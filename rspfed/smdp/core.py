@@ -127,7 +127,7 @@ _SIG_HEADER: Final = b"\x5f\x37\x40"
 _CURVE_BYTE: Final = {Curve.NIST: 1, Curve.BRAINPOOL: 2}
 _CURVE_OF: Final = {v: k for k, v in _CURVE_BYTE.items()}
 _MATCHING_ID = re.compile(r"[\x21-\x23\x25-\x7e]{1,255}")  # printable ASCII without '$'
-_MATCHING_ID_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+_MATCHING_ID_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: unbiased b % 32
 _EVENT_BITS: Final = {v: k for k, v in NOTIFICATION_EVENTS.items()}
 _PURGE_EVERY: Final = 256
 """Every this many InitiateAuthentication calls (per process) expired sessions are purged."""
