@@ -80,6 +80,7 @@ from rspfed import asn1, es8p
 from rspfed.asn1 import rsp
 from rspfed.crypto import ecka, signature
 from rspfed.crypto.curves import Curve
+from rspfed.crypto.kdf import derive_session_keys
 from rspfed.crypto.milenage import compute_opc
 from rspfed.errors import (
     CertificateError,
@@ -721,18 +722,26 @@ class Smdp:
         )
         package = loaded.prepared.personalise(values)
         try:
-            return es8p.build_bound_profile_package(
-                transaction_id=session.transaction_id,
-                euicc_otpk=otpk,
-                smdp_ot_key=ot_key,
-                dp_pb_key=cred.dp_pb_key,
-                eid=bytes.fromhex(session.eid),
-                host_id=self._config.host_id,
-                metadata=loaded.metadata(item.iccid),
-                profile=package,
-            )
-        except DecodeError:  # euiccOtpk not a point on the curve
+            euicc_public = ecka.decode_public_key(cred.curve, otpk)
+        except DecodeError:  # euiccOtpk not a point on the session's curve
             raise _fail(Status.INVALID_FORMAT, fn) from None
+        # es8p.build_bound_profile_package, step by step: our own metadata and
+        # ConfigureISDP need no second strict check on the hot path
+        host_id = self._config.host_id
+        data_objects, signed = es8p.initialise_secure_channel_signed_data(
+            transaction_id=session.transaction_id,
+            host_id=host_id,
+            smdp_otpk=ecka.encode_public_key(ot_key.public_key()),
+            euicc_otpk=otpk,
+        )
+        isc = _tlv(b"\xbf\x23", data_objects + _SIG_HEADER + signature.sign(cred.dp_pb_key, signed))
+        keys = derive_session_keys(
+            ecka.ecka_dh(ot_key, euicc_public), host_id, bytes.fromhex(session.eid)
+        )
+        segments = es8p.protect_bpp_segments(
+            keys, es8p.DEFAULT_CONFIGURE_ISDP, loaded.metadata(item.iccid), package
+        )
+        return es8p.assemble_bound_profile_package(isc, segments)
 
     def handle_notification(self, req: es9p.HandleNotificationRequest) -> None:
         """ES9+.HandleNotification (SGP.22 §5.6.4): verify, record, move the inventory.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from rspfed import asn1
+from rspfed import asn1, es8p
 from rspfed.asn1 import rsp
 from rspfed.crypto.curves import Curve
 from rspfed.crypto.milenage import compute_opc
@@ -58,6 +59,31 @@ def test_download_installs_the_personalised_profile(
     item = item_of(smdp, iccid)
     assert item.state is ItemState.DOWNLOADED
     assert item.eid == euicc.eid
+    # the same bytes as es8p.build_bound_profile_package with the kept one-time key
+    kept = smdp.store.get_binding(iccid)
+    assert kept is not None
+    ot_key = ec.derive_private_key(int.from_bytes(kept.smdp_ot_key[1:], "big"), curve.ec_curve)
+    cred = next(c for c in smdp.config.credentials if c.curve is curve)
+    reference = es8p.build_bound_profile_package(
+        transaction_id=auth.transaction_id,
+        euicc_otpk=kept.euicc_otpk,
+        smdp_ot_key=ot_key,
+        dp_pb_key=cred.dp_pb_key,
+        eid=bytes.fromhex(euicc.eid),
+        host_id=smdp.config.host_id,
+        metadata=auth.profile_metadata,
+        profile=personalise(
+            TEMPLATE,
+            Personalisation(
+                iccid=iccid, imsi=item.imsi, k=item.k, opc=item.opc, algorithm="milenage"
+            ),
+        ),
+    )
+    ours = bpp.bound_profile_package
+    at = ours.find(b"\x5f\x37\x40")  # smdpSign (ECDSA: randomised)
+    assert len(ours) == len(reference)
+    assert ours[:at] == reference[:at]
+    assert ours[at + 67 :] == reference[at + 67 :]
     pir = lpa.load(bpp)
     assert pir_ok(pir)
     lpa.notify(pir)
