@@ -904,6 +904,15 @@ class Smdp:
         self._store.put_profile_type(profile_type)
         self._types[profile_type.name] = loaded
 
+    def prepare_profile_types(self) -> int:
+        """Prepare every registered profile type now (template and metadata caches);
+        how many.  A server calls it at start so that no download pays the
+        preparation (about 0.3 s per TS.48 template)."""
+        names = self._store.profile_type_names()
+        for name in names:
+            self._loaded(name)
+        return len(names)
+
     def profile_types(self) -> list[str]:
         """Names of the registered profile types."""
         return self._store.profile_type_names()

@@ -13,7 +13,7 @@ from rspfed.crypto.curves import Curve
 from rspfed.crypto.milenage import compute_opc
 from rspfed.saip.identifiers import encode_iccid
 from rspfed.saip.personalise import Personalisation, personalise
-from rspfed.smdp import ItemState
+from rspfed.smdp import ItemState, Smdp
 from tests.smdp.helpers import (
     ADDRESS,
     TEMPLATE,
@@ -110,3 +110,9 @@ def test_second_order_same_type_new_instance(tmp_path: Path, world: World) -> No
     items = {i.iccid: i for i in smdp.inventory("ts48")}
     assert items[first].imsi != items[second].imsi
     assert items[first].k != items[second].k
+
+
+def test_prepare_profile_types(world: World) -> None:
+    first = make_smdp(world)
+    again = Smdp(first.config, first.store, now=Clock())
+    assert again.prepare_profile_types() == 1
