@@ -150,6 +150,8 @@ class Status:
     DOWNLOAD_ORDER_EXPIRED = StatusCodeData("8.8.5", "4.10")
     DOWNLOAD_ORDER_ATTEMPTS_EXCEEDED = StatusCodeData("8.8.5", "6.4")
     TRANSACTION_ID_UNKNOWN = StatusCodeData("8.10.1", "3.9")
+    # CancelSession: the signed smdpOid is not this SM-DP+'s
+    SMDP_OID_INVALID_ASSOCIATION = StatusCodeData("8.8", "3.10")
     # ES2+ (operator side)
     ICCID_UNKNOWN = StatusCodeData("8.2.1", "3.9")
     ICCID_ALREADY_IN_USE = StatusCodeData("8.2.1", "3.3")

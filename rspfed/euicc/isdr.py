@@ -41,7 +41,6 @@ from typing import Any
 
 import attrs
 from asn1crypto import core, x509
-from cryptography import x509 as cx509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed import asn1
@@ -79,7 +78,6 @@ from rspfed.euicc.apdu import (
 from rspfed.euicc.store import Store
 from rspfed.pki import (
     CertificateRole,
-    RspCertificate,
     parse_certificate,
     parse_crl,
     verify_chain,
@@ -150,7 +148,10 @@ class _Session:
     ci_pkid: bytes = b""
     """The CI CERT.DPauth chained to; CERT.DPpb must chain to the same one."""
     euicc_signature1: bytes = b""
+    dpauth_oid: str | None = None
+    """The SM-DP+ OID of CERT.DPauth.ECDSA (signed in CancelSession)."""
     smdp_oid: str | None = None
+    """The SM-DP+ OID of CERT.DPpb.ECDSA (signed in the ProfileInstallationResult)."""
     smdp_public_key: ec.EllipticCurvePublicKey | None = None
     ot_key: ec.EllipticCurvePrivateKey | None = None
     unbinder: BppUnbinder | None = None
@@ -159,15 +160,6 @@ class _Session:
 
 def _sig_tlv(sig: bytes) -> bytes:
     return b"\x5f\x37" + bytes([len(sig)]) + sig
-
-
-def _registered_id(cert: RspCertificate) -> str | None:
-    try:
-        san = cert.certificate.extensions.get_extension_for_class(cx509.SubjectAlternativeName)
-    except cx509.ExtensionNotFound:
-        return None
-    ids = san.value.get_values_for_type(cx509.RegisteredID)
-    return ids[0].dotted_string if ids else None
 
 
 def _tag_of(field_tag: tuple[int, int], constructed: bool) -> bytes:
@@ -728,6 +720,7 @@ class IsdR:
         session.credential = credential
         session.ci_pkid = chain.ci_pkid
         session.euicc_signature1 = sig1
+        session.dpauth_oid = chain.leaf.registered_id
         ok = rsp.AuthenticateResponseOk(
             {
                 "euiccSigned1": asn1.decode(rsp.EuiccSigned1, euicc_signed1),
@@ -807,7 +800,7 @@ class IsdR:
         sig2 = signature.sign(credential.private_key, euicc_signed2 + _sig_tlv(smdp_sig2))
         session.ot_key = ot_key
         session.smdp_public_key = chain.public_key
-        session.smdp_oid = _registered_id(chain.leaf)
+        session.smdp_oid = chain.leaf.registered_id
         ok = rsp.PrepareDownloadResponseOk(
             {
                 "euiccSigned2": asn1.decode(rsp.EUICCSigned2, euicc_signed2),
@@ -829,7 +822,8 @@ class IsdR:
             rsp.EuiccCancelSessionSigned(
                 {
                     "transactionId": tid,
-                    "smdpOid": session.smdp_oid or "2.999",
+                    # SGP.22 §5.7.14: the OID of CERT.DPauth.ECDSA
+                    "smdpOid": session.dpauth_oid or "2.999",
                     "reason": req["reason"].native,
                 }
             )

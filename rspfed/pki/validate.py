@@ -211,6 +211,17 @@ class RspCertificate:
         return values[0].value
 
     @property
+    def registered_id(self) -> str | None:
+        """The first ``registeredID`` of the subjectAltName: the SM-DP+ (or SM-DS) OID
+        that SGP.22 has the eUICC sign in CancelSession and the installation result."""
+        try:
+            san = self.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound:
+            return None
+        ids = san.value.get_values_for_type(x509.RegisteredID)
+        return ids[0].dotted_string if ids else None
+
+    @property
     def is_self_issued(self) -> bool:
         """Subject equals issuer (a CI certificate)."""
         return self.subject == self.issuer

@@ -196,6 +196,7 @@ class _Credential:
     dp_pb_key: ec.EllipticCurvePrivateKey
     dp_pb_der: bytes
     ci_pkid: bytes
+    dp_auth_oid: str | None
 
 
 def _credential(index: int, cred: SmdpCredential) -> _Credential:
@@ -214,6 +215,7 @@ def _credential(index: int, cred: SmdpCredential) -> _Credential:
         cred.dp_pb_key,
         bytes(cred.dp_pb_certificate),
         top.authority_key_id,
+        auth.registered_id,
     )
 
 
@@ -872,6 +874,10 @@ class Smdp:
             )
         except SignatureError:
             raise _fail(Status.EUICC_VERIFICATION_FAILED, fn) from None
+        # SGP.22 §5.6.5: smdpOid must be the one of our CERT.DPauth.ECDSA
+        expected_oid = self._credentials[session.credential].dp_auth_oid
+        if expected_oid is not None and signed["smdpOid"].dotted != expected_oid:
+            raise _fail(Status.SMDP_OID_INVALID_ASSOCIATION, fn)
         reason = signed["reason"].native
         trigger = (
             Trigger.SESSION_POSTPONED

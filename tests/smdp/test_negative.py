@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from rspfed import asn1
 from rspfed.asn1 import rsp
-from rspfed.crypto import ecka
+from rspfed.crypto import ecka, signature
 from rspfed.crypto.curves import Curve
 from rspfed.errors import (
     ConfirmationCodeError,
@@ -32,6 +32,7 @@ from rspfed.pki.testpki import TestPki
 from rspfed.smdp import ItemState
 from tests.smdp.helpers import (
     NOW,
+    SMDP_OID,
     Clock,
     Lpa,
     World,
@@ -320,6 +321,44 @@ def test_cancel_session(tmp_path: Path, world: World, reason: str, after: ItemSt
         smdp.cancel_session(m.CancelSessionRequest(auth.transaction_id, answer))
     if after is ItemState.RELEASED:
         assert pir_ok(lpa.download(mid))
+
+
+def _sig_tlv(sig: bytes) -> bytes:
+    return b"\x5f\x37" + bytes([len(sig)]) + sig
+
+
+def test_cancel_session_smdp_oid(tmp_path: Path, world: World) -> None:
+    """The eUICC signs the OID of CERT.DPauth (SGP.22 §5.7.14); another OID is refused."""
+    smdp = make_smdp(world)
+    euicc = make_euicc(world, tmp_path / "e")
+    lpa = Lpa(smdp, euicc.isdr)
+    iccid, mid = ordered(lpa)
+    auth = lpa.authenticate(lpa.initiate(), mid)
+    request = asn1.encode(
+        rsp.CancelSessionRequest({"transactionId": auth.transaction_id, "reason": "timeout"})
+    )
+    answer = asn1.decode(rsp.CancelSessionResponse, lpa.isdr.handle(request))
+    assert answer.name == "cancelSessionResponseOk"
+    assert answer.chosen["euiccCancelSessionSigned"]["smdpOid"].dotted == SMDP_OID
+    # the same answer, signed by the eUICC's own key, but naming another SM-DP+
+    signed = asn1.encode(
+        rsp.EuiccCancelSessionSigned(
+            {"transactionId": auth.transaction_id, "smdpOid": "2.999.1", "reason": "timeout"}
+        )
+    )
+    key = euicc.store.private_key("euicc-nist")
+    forged = rsp.CancelSessionResponse(
+        name="cancelSessionResponseOk",
+        value={
+            "euiccCancelSessionSigned": asn1.decode(rsp.EuiccCancelSessionSigned, signed),
+            "euiccCancelSessionSignature": signature.sign(key, signed),
+        },
+    )
+    with refused(ServerConfigurationError, "8.8", "3.10"):
+        smdp.cancel_session(m.CancelSessionRequest(auth.transaction_id, asn1.encode(forged)))
+    # refused: the session still stands, so the genuine answer is accepted after
+    smdp.cancel_session(m.CancelSessionRequest(auth.transaction_id, asn1.encode(answer)))
+    assert state_of(smdp, iccid) is ItemState.RELEASED
 
 
 def test_es2_refusals(world: World) -> None:
