@@ -79,7 +79,7 @@ def build_messages(rng: random.Random) -> dict[str, tuple[type[Any], bytes]]:
                 {
                     "matchingId": "MATCHING-ID-1234",
                     "deviceInfo": {
-                        "tac": _rand(rng, 4) + b"\x00" * 4,
+                        "tac": _rand(rng, 4),
                         "deviceCapabilities": {
                             "gsmSupportedRelease": b"\x0d\x00\x00",
                             "utranSupportedRelease": b"\x0d\x00\x00",

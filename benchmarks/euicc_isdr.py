@@ -96,7 +96,7 @@ def main() -> None:
     metadata = es8p.store_metadata_request(iccid, "rspfed", "bench")
     ctx = rsp.CtxParams1(
         name="ctxParamsForCommonAuthentication",
-        value={"deviceInfo": {"tac": bytes(8), "deviceCapabilities": {}}},
+        value={"deviceInfo": {"tac": bytes(4), "deviceCapabilities": {}}},
     )
 
     # time ECDSA inside the ISD-R module (sign and verify via rspfed.crypto.signature)

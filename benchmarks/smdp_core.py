@@ -90,7 +90,7 @@ def download(smdp: Smdp, euicc: Euicc, timer: Timer) -> None:
     )
     ctx = {
         "matchingId": order.matching_id,
-        "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
+        "deviceInfo": {"tac": b"\x35\x29\x06\x11", "deviceCapabilities": {}},
     }
     asr = isdr.handle(
         asn1.encode(

@@ -556,12 +556,19 @@ class DeviceCapabilities(b.Sequence):
     ]
 
 
+class DeviceInfo_tac(b.OctetString):
+    """ASN.1 ``DeviceInfo.tac``."""
+
+    _asn1_name = 'DeviceInfo.tac'
+    _size_constraint = ((4, 4),)
+
+
 class DeviceInfo(b.Sequence):
     """ASN.1 type ``DeviceInfo``."""
 
     _asn1_name = 'DeviceInfo'
     _fields = [
-        ('tac', Octet8, {'implicit': ('context', 0)}),
+        ('tac', DeviceInfo_tac, {'implicit': ('context', 0)}),
         ('deviceCapabilities', DeviceCapabilities, {'implicit': ('context', 1)}),
         ('imei', Octet8, {'implicit': ('context', 2), 'optional': True}),
     ]

@@ -146,10 +146,10 @@ class Consent(enum.Enum):
 
 @attrs.frozen
 class DeviceInfo:
-    """``DeviceInfo`` of ``ctxParams1``: TAC (``tac`` octets as the schema sizes it),
+    """``DeviceInfo`` of ``ctxParams1``: TAC (4 octets, SGP.22 §5.7.13),
     capabilities (``DeviceCapabilities`` member name → 3-octet release), IMEI."""
 
-    tac: bytes = bytes.fromhex("3529061100000000")
+    tac: bytes = bytes.fromhex("35290611")
     capabilities: tuple[tuple[str, bytes], ...] = (
         ("gsmSupportedRelease", b"\x0f\x00\x00"),
         ("utranSupportedRelease", b"\x0f\x00\x00"),

@@ -84,7 +84,7 @@ def _messages() -> list[asn1.Asn1Value]:
         "ctxParamsForCommonAuthentication",
         {
             "matchingId": "ABC-123",
-            "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
+            "deviceInfo": {"tac": b"\x35\x29\x06\x11", "deviceCapabilities": {}},
         },
     )
     euicc_signed1 = rsp.EuiccSigned1(

@@ -122,7 +122,7 @@ CTX = rsp.CtxParams1(
     name="ctxParamsForCommonAuthentication",
     value={
         "matchingId": "ABC",
-        "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
+        "deviceInfo": {"tac": b"\x35\x29\x06\x11", "deviceCapabilities": {}},
     },
 )
 

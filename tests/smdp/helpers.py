@@ -154,7 +154,7 @@ class Lpa:
         self, init: m.InitiateAuthenticationResponse, matching_id: str | None
     ) -> bytes:
         ctx: dict[str, Any] = {
-            "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}}
+            "deviceInfo": {"tac": b"\x35\x29\x06\x11", "deviceCapabilities": {}}
         }
         if matching_id is not None:
             ctx["matchingId"] = matching_id

@@ -62,7 +62,7 @@ def ctx_params1(matching_id: str) -> bytes:
             name="ctxParamsForCommonAuthentication",
             value={
                 "matchingId": matching_id,
-                "deviceInfo": {"tac": b"\x35\x29\x06\x11" * 2, "deviceCapabilities": {}},
+                "deviceInfo": {"tac": b"\x35\x29\x06\x11", "deviceCapabilities": {}},
             },
         )
     )
