@@ -15,6 +15,19 @@ The file system the card shows is the enabled profile's, built by the
 injected ``loader`` (profile + installed content → :class:`UiccState`, the
 SAIP installer's job); without a loader, or with no profile enabled, it is a
 bare MF with EF.DIR (and EF.ICCID of the enabled profile, if any).
+
+Card state at rest: when a profile is first shown its whole
+:class:`UiccState` is stored as JSON (:meth:`Store.put_card_state
+<rspfed.euicc.store.Store.put_card_state>`).  After each state-changing
+APDU (:data:`PERSISTENT_INS`) only the items that changed are written, in
+one transaction (:func:`card_state_delta`, :meth:`Store.put_card_delta
+<rspfed.euicc.store.Store.put_card_delta>`); loading applies them to the
+JSON (:func:`apply_card_delta`).  Items: ``file:<path>`` (path ``3F00/...``
+from the MF, or ``<ADF AID in hex>/...``; value: the life cycle status octet,
+then the content, or the records one after the other), ``pin:<key
+reference, 2 hex digits>`` and ``aka:<ADF AID in hex>`` (value: the JSON of
+:meth:`PinSpec.to_dict <rspfed.euicc.uicc.PinSpec.to_dict>` /
+:meth:`AkaSpec.to_dict <rspfed.euicc.usim.AkaSpec.to_dict>`).
 """
 
 from __future__ import annotations
@@ -22,11 +35,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -35,15 +49,31 @@ from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import RspfedError, StorageError, UsageError
 from rspfed.euicc._state import Profile, ProfileRef
 from rspfed.euicc.apdu import SW_MEMORY_PROBLEM
-from rspfed.euicc.fs import AccessCondition, AccessRules, FileSpec, FileStructure, FileSystemSpec
+from rspfed.euicc.fs import (
+    AccessCondition,
+    AccessRules,
+    FileSpec,
+    FileStructure,
+    FileSystemSpec,
+    Lcsi,
+)
 from rspfed.euicc.isdr import EuiccCredential, IsdR, PackageInstaller
 from rspfed.euicc.store import Store
-from rspfed.euicc.uicc import Transmission, Uicc, UiccState
+from rspfed.euicc.uicc import PinSpec, Transmission, Uicc, UiccState
+from rspfed.euicc.usim import AkaSpec
 from rspfed.pki.eid import generate_eid, validate_eid
 from rspfed.pki.testpki import TestPki
 from rspfed.pki.validate import parse_certificate
 
-__all__ = ["PERSISTENT_INS", "Euicc", "PersistentCard", "ProfileLoader", "bare_state"]
+__all__ = [
+    "PERSISTENT_INS",
+    "Euicc",
+    "PersistentCard",
+    "ProfileLoader",
+    "apply_card_delta",
+    "bare_state",
+    "card_state_delta",
+]
 
 PERSISTENT_INS = frozenset({0xD6, 0xDC, 0x20, 0x24, 0x26, 0x28, 0x2C, 0x88, 0x89, 0x04, 0x44})
 """Instructions after which the card state is compared and saved."""
@@ -84,6 +114,133 @@ def bare_state(iccid: bytes | None = None) -> UiccState:
         )
     mf = FileSpec(0x3F00, FileStructure.DF, "MF", children=tuple(children))
     return UiccState(FileSystemSpec(mf))
+
+
+_FILE = "file:"
+_PIN = "pin:"
+_AKA = "aka:"
+
+
+def _static(spec: FileSpec) -> tuple[object, ...]:
+    """What APDUs cannot change in a file (its changeable parts: contents and LCSI)."""
+    return (
+        spec.fid, spec.structure, spec.name, spec.sfi, spec.access, spec.arr, spec.shareable,
+        spec.aid, spec.pin_refs, len(spec.children), len(spec.records), spec.record_length,
+    )  # fmt: skip
+
+
+def _file_value(spec: FileSpec) -> bytes:
+    body = b"".join(spec.records) if spec.structure.is_record else spec.content
+    return bytes((int(spec.lcsi),)) + body
+
+
+def _files_delta(old: FileSpec, new: FileSpec, path: str, out: dict[str, bytes]) -> bool:
+    if old is new:
+        return True
+    if _static(old) != _static(new):
+        return False
+    if old.lcsi != new.lcsi or old.content != new.content or old.records != new.records:
+        out[_FILE + path] = _file_value(new)
+    for a, b in zip(old.children, new.children, strict=True):
+        if not _files_delta(a, b, f"{path}/{b.fid:04X}", out):
+            return False
+    return True
+
+
+def _root_path(spec: FileSpec) -> str:
+    return "3F00" if spec.aid is None else spec.aid.hex().upper()
+
+
+def _json_item(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def card_state_delta(old: UiccState, new: UiccState) -> dict[str, bytes] | None:
+    """The items of ``new`` that differ from ``old`` (see the module doc), by name.
+
+    ``None`` when the two differ in more than contents, life cycle states,
+    PIN and AKA values (other files, file attributes, PIN references or AKA
+    applications): then the whole state is to be written.  Unchanged files
+    that are the same objects in both (see :meth:`FileNode.snapshot
+    <rspfed.euicc.fs.FileNode.snapshot>`) are skipped without comparing.
+    """
+    out: dict[str, bytes] = {}
+    roots_old = (old.fs.mf, *old.fs.adfs)
+    roots_new = (new.fs.mf, *new.fs.adfs)
+    if len(roots_old) != len(roots_new):
+        return None
+    for a, b in zip(roots_old, roots_new, strict=True):
+        if _root_path(a) != _root_path(b) or not _files_delta(a, b, _root_path(b), out):
+            return None
+    pins_old = {p.key_ref: p for p in old.pins}
+    pins_new = {p.key_ref: p for p in new.pins}
+    if pins_old.keys() != pins_new.keys():
+        return None
+    for ref, pin in pins_new.items():
+        if pins_old[ref] != pin:
+            out[f"{_PIN}{ref:02X}"] = _json_item(pin.to_dict())
+    aka_old = {a.adf_aid: a for a in old.aka}
+    aka_new = {a.adf_aid: a for a in new.aka}
+    if aka_old.keys() != aka_new.keys() or len(aka_new) != len(new.aka):
+        return None
+    for aid, aka in aka_new.items():
+        if aka_old[aid] != aka:
+            out[_AKA + aid.hex().upper()] = _json_item(aka.to_dict())
+    return out
+
+
+def apply_card_delta(state: UiccState, delta: Mapping[str, bytes]) -> UiccState:
+    """``state`` with the changed items ``delta`` (from :func:`card_state_delta`) applied.
+
+    :class:`~rspfed.errors.StorageError` when an item names nothing in
+    ``state`` or its value does not fit.
+    """
+    pending = dict(delta)
+
+    def walk(spec: FileSpec, path: str) -> FileSpec:
+        children = tuple([walk(c, f"{path}/{c.fid:04X}") for c in spec.children])
+        value = pending.pop(_FILE + path, None)
+        changes: dict[str, Any] = {}
+        if value is not None:
+            if not value:
+                raise StorageError(f"empty card state item for {path}")
+            changes["lcsi"] = Lcsi(value[0])
+            body = value[1:]
+            if spec.structure.is_record:
+                n = spec.record_length
+                if len(body) != n * len(spec.records):
+                    raise StorageError(f"card state item for {path} has the wrong size")
+                changes["records"] = tuple(body[i : i + n] for i in range(0, len(body), n))
+            elif spec.structure.is_df:
+                if body:
+                    raise StorageError(f"card state item for DF {path} has content")
+            else:
+                changes["content"] = body
+        if changes or any(a is not b for a, b in zip(children, spec.children, strict=True)):
+            return attrs.evolve(spec, children=children, **changes)
+        return spec
+
+    try:
+        fs = FileSystemSpec(
+            walk(state.fs.mf, _root_path(state.fs.mf)),
+            tuple(walk(a, _root_path(a)) for a in state.fs.adfs),
+        )
+        pins = []
+        for pin in state.pins:
+            value = pending.pop(f"{_PIN}{pin.key_ref:02X}", None)
+            pins.append(pin if value is None else PinSpec.from_dict(json.loads(value)))
+        akas = []
+        for aka in state.aka:
+            value = pending.pop(_AKA + aka.adf_aid.hex().upper(), None)
+            akas.append(aka if value is None else AkaSpec.from_dict(json.loads(value)))
+        result = UiccState(fs, tuple(pins), tuple(akas))
+    except StorageError:
+        raise
+    except (ValueError, TypeError, UsageError) as exc:
+        raise StorageError(f"malformed card state item: {exc}") from exc
+    if pending:
+        raise StorageError(f"card state items for unknown parts: {sorted(pending)[:3]}")
+    return result
 
 
 class PersistentCard:
@@ -290,7 +447,9 @@ class Euicc:
             return bare_state()
         kept = self._store.card_state(profile.iccid)
         if kept is not None:
-            return UiccState.from_dict(json.loads(kept))
+            state = UiccState.from_dict(json.loads(kept))
+            delta = self._store.card_delta(profile.iccid)
+            return apply_card_delta(state, delta) if delta else state
         if self._loader is not None:
             try:
                 return self._loader(profile, self._store.content(profile.iccid))
@@ -300,13 +459,25 @@ class Euicc:
         return bare_state(profile.iccid)
 
     def save_card_state(self) -> None:
-        """Write the enabled profile's card state to the store if it changed."""
+        """Write what changed in the enabled profile's card state (one transaction).
+
+        Only the changed items (:func:`card_state_delta`) are written; the
+        whole state when the store has none for the profile yet or the change
+        is more than contents, life cycle states, PINs and SQNs.
+        """
         if self._shown is None:
             return
         snapshot = self._uicc.snapshot()
         if snapshot == self._saved:
             return
-        self._store.put_card_state(self._shown.iccid, json.dumps(snapshot.to_dict()))
+        iccid = self._shown.iccid
+        delta = card_state_delta(self._saved, snapshot)
+        try:
+            if delta is None:
+                raise UsageError("a structural change")
+            self._store.put_card_delta(iccid, delta)
+        except UsageError:  # no whole state kept yet, or not expressible as items
+            self._store.put_card_state(iccid, json.dumps(snapshot.to_dict()))
         self._saved = snapshot
 
     def _switch(self, profile: Profile | None) -> None:

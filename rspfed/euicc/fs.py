@@ -338,10 +338,13 @@ class FileNode:
     in place.  ``spec`` keeps the static attributes.
     """
 
-    __slots__ = ("by_fid", "by_sfi", "children", "content", "lcsi", "parent", "records", "spec")
+    __slots__ = (
+        "_snap", "by_fid", "by_sfi", "children", "content", "lcsi", "parent", "records", "spec",
+    )  # fmt: skip
 
     def __init__(self, spec: FileSpec, parent: FileNode | None) -> None:
         self.spec = spec
+        self._snap = spec  # the last snapshot (reused while nothing changed)
         self.parent = parent
         self.content = bytearray(spec.content)
         self.records: list[bytes] = list(spec.records)
@@ -404,14 +407,30 @@ class FileNode:
             yield from child.walk()
 
     def snapshot(self) -> FileSpec:
-        """An immutable :class:`FileSpec` with the current contents."""
-        return attrs.evolve(
-            self.spec,
-            content=bytes(self.content),
-            records=tuple(self.records),
-            lcsi=self.lcsi,
-            children=tuple(c.snapshot() for c in self.children),
-        )
+        """An immutable :class:`FileSpec` with the current contents.
+
+        A file whose contents, life cycle status and children are unchanged
+        since the last snapshot returns that same object, so a snapshot of a
+        file system where little changed is cheap, and comparing it with the
+        previous one (``==``) skips the unchanged subtrees by identity.
+        """
+        last = self._snap
+        children = tuple([c.snapshot() for c in self.children])
+        records = tuple(self.records)
+        if (
+            self.lcsi == last.lcsi
+            and self.content == last.content
+            and records == last.records
+            and len(children) == len(last.children)
+            and all(a is b for a, b in zip(children, last.children, strict=True))
+        ):
+            return last
+        snap = attrs.evolve(
+            self.spec, content=bytes(self.content), records=records, lcsi=self.lcsi,
+            children=children,
+        )  # fmt: skip
+        self._snap = snap
+        return snap
 
     def __repr__(self) -> str:
         return f"FileNode({self.fid:04X}, {self.structure.value}, {self.spec.name!r})"

@@ -101,12 +101,24 @@ CREATE TABLE card_state (
 );
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
+_V4 = """
+CREATE TABLE card_delta (
+    iccid BLOB NOT NULL REFERENCES profiles(iccid) ON DELETE CASCADE,
+    item TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (iccid, item)
+);
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4)
 """Schema steps: ``MIGRATIONS[i]`` takes a version-``i`` file to version ``i + 1``.
 
 Version 1: meta, profiles, notifications, keys, certificates.
 Version 2: profile content (the installed package) in its own table.
 Version 3: the card state (files, PIN counters, SQN arrays) of each profile as JSON.
+Version 4: card state changes as items (``card_delta``: the current value of each
+file, PIN or AKA parameter set that changed since the JSON in ``card_state``
+was written); a version-3 file has none, its JSON is the whole state.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -242,7 +254,10 @@ class Store:
         self._db = connection
         self._path = path
         self._passphrase = passphrase
+        self._rollback_due = False  # a failed write's ROLLBACK was itself interrupted
+        self._reload_due = False  # a failed write may have committed after all
         self._state = self._load()
+        self._txn = int(self._meta("txn") or b"0")
 
     # -- opening ---------------------------------------------------------
 
@@ -332,7 +347,38 @@ class Store:
 
     # -- reading ---------------------------------------------------------
 
+    def _settle(self) -> None:
+        """Finish the rollback of a failed write before anything else reads or writes.
+
+        (A fault that interrupts the ROLLBACK itself would otherwise leave the
+        failed write's rows visible to this connection until the next write.)
+        """
+        if self._rollback_due:
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StorageError(f"store rollback failed: {exc}") from exc
+            self._rollback_due = False
+        if self._reload_due:
+            self._reload_due = False
+            try:
+                self._state = self._load()
+                self._txn = int(self._meta("txn") or b"0")
+            except BaseException:
+                self._reload_due = True
+                raise
+
+    def _landed(self, txn: int) -> bool | None:
+        """Whether the write numbered ``txn`` is in the file (``None``: cannot tell now)."""
+        try:
+            rows = self._db.execute("SELECT value FROM meta WHERE name = 'txn'").fetchall()
+        except sqlite3.Error:
+            return None
+        return bool(rows) and int(rows[0][0]) == txn
+
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        self._settle()
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
@@ -373,6 +419,9 @@ class Store:
     @property
     def state(self) -> EuiccState:
         """The committed profile state."""
+        if self._reload_due:
+            with contextlib.suppress(StorageError, sqlite3.Error):
+                self._settle()  # else retried at the next use
         return self._state
 
     @property
@@ -393,17 +442,43 @@ class Store:
     # -- writing ---------------------------------------------------------
 
     def _transaction(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``work`` in one transaction; on failure nothing of it is kept.
+
+        Every transaction also numbers itself (meta ``txn``): when SQLite
+        reports an error but the transaction is no longer open (an error
+        during COMMIT), the number tells whether it landed; if it did, the
+        write succeeded.  If that cannot be read either, the committed state
+        is reloaded from the file before the next use.
+        """
+        self._settle()
+        txn = self._txn + 1
+        committing = False
         try:
             self._db.execute("BEGIN IMMEDIATE")
             work(self._db)
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('txn', ?)", (b"%d" % txn,))
+            committing = True
             self._db.execute("COMMIT")
         except BaseException as exc:
             if self._db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
+                self._rollback_due = self._db.in_transaction
+            elif committing:  # nothing before COMMIT can have landed
+                landed = self._landed(txn)
+                if landed is None:
+                    # SQLite reports an interrupt that comes after COMMIT has made the
+                    # transaction durable (it ended; an interrupt before that keeps it open)
+                    code = getattr(exc, "sqlite_errorcode", None)
+                    landed = True if code == sqlite3.SQLITE_INTERRUPT else None
+                if landed:
+                    self._txn = txn
+                    return
+                self._reload_due = landed is None
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"store write failed: {exc}") from exc
             raise
+        self._txn = txn
 
     def commit(self, new: EuiccState, *, contents: Mapping[bytes, bytes] | None = None) -> None:
         """Make ``new`` the committed state in one transaction.
@@ -470,21 +545,54 @@ class Store:
         self._state = new
 
     def put_card_state(self, iccid: bytes, state: str) -> None:
-        """Keep the card state (JSON text) of installed profile ``iccid`` (one transaction)."""
+        """Keep the whole card state (JSON text) of installed profile ``iccid``.
+
+        One transaction; the profile's change items (:meth:`put_card_delta`)
+        are dropped in it, as ``state`` includes them.
+        """
         if self._state.find(ProfileRef(iccid=iccid)) is None:
             raise UsageError("no such profile")
-        self._transaction(
-            lambda db: db.execute(
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO card_state VALUES (?, ?) ON CONFLICT(iccid) DO UPDATE"
                 " SET state = excluded.state",
                 (iccid, state),
             )
-        )
+            db.execute("DELETE FROM card_delta WHERE iccid = ?", (iccid,))
+
+        self._transaction(work)
+
+    def put_card_delta(self, iccid: bytes, items: Mapping[str, bytes]) -> None:
+        """Record changed card state items of profile ``iccid`` in one transaction.
+
+        Each item (a name such as a file path, and its current value) replaces
+        any earlier value of that item; the card state is the JSON of
+        :meth:`card_state` with every item of :meth:`card_delta` applied (see
+        :mod:`rspfed.euicc.euicc` for the item names and encodings).  Needs a
+        whole state written first (:meth:`put_card_state`).
+        """
+        if not self._read("SELECT 1 FROM card_state WHERE iccid = ?", (iccid,)):
+            raise UsageError("no card state to change for that profile")
+        rows = [(iccid, str(name), bytes(value)) for name, value in items.items()]
+        if rows:
+            self._transaction(
+                lambda db: db.executemany(
+                    "INSERT INTO card_delta VALUES (?, ?, ?) ON CONFLICT(iccid, item) DO UPDATE"
+                    " SET value = excluded.value",
+                    rows,
+                )
+            )
 
     def card_state(self, iccid: bytes) -> str | None:
-        """The kept card state of profile ``iccid``, or ``None``."""
+        """The whole card state (JSON text) last written for profile ``iccid``, or ``None``."""
         rows = self._read("SELECT state FROM card_state WHERE iccid = ?", (iccid,))
         return None if not rows else str(rows[0][0])
+
+    def card_delta(self, iccid: bytes) -> dict[str, bytes]:
+        """The card state items of profile ``iccid`` changed since :meth:`card_state`."""
+        rows = self._read("SELECT item, value FROM card_delta WHERE iccid = ?", (iccid,))
+        return {str(name): bytes(value) for name, value in rows}
 
     def put_meta(self, name: str, value: bytes) -> None:
         """Set a configuration value (one transaction)."""

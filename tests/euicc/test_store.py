@@ -301,3 +301,190 @@ def test_kill_mid_commit_reopens_before_or_after(tmp_path: Path) -> None:
         else:
             pytest.fail("the commit never completed")
     assert killed >= 6
+
+
+# --------------------------------------------------------------------------
+# Card state: whole state (JSON) and changed items (schema v4)
+
+
+def _with_card_state(path: Path) -> bytes:
+    """A store with one installed profile and a whole card state; the profile's ICCID."""
+    with Store.create(path, eid=EID) as store:
+        install(store, 1)
+        iccid = store.state.profiles[0].iccid
+        store.put_card_state(iccid, '{"whole": 1}')
+    return iccid
+
+
+def test_migrates_a_v3_file(tmp_path: Path) -> None:
+    from rspfed.euicc.store import profile_to_json
+
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, 3)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    # a v3 writer: a profile with its content and its whole card state
+    p = make_profile(1, st.EuiccState())
+    db.execute("INSERT INTO meta VALUES ('eid', ?)", (EID,))
+    db.execute("INSERT INTO meta VALUES ('next_seq', ?)", (b"1",))
+    db.execute(
+        "INSERT INTO profiles VALUES (?, 0, ?, ?)",
+        (p.iccid, p.status.value, profile_to_json(p)),
+    )
+    db.execute("INSERT INTO profile_content VALUES (?, ?)", (p.iccid, b"package"))
+    db.execute("INSERT INTO card_state VALUES (?, ?)", (p.iccid, '{"v3": true}'))
+    db.close()
+    with Store.open(path) as store:
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert SCHEMA_VERSION == 4
+        assert store.state.profiles == (p,)
+        assert store.card_state(p.iccid) == '{"v3": true}'
+        assert store.card_delta(p.iccid) == {}
+        store.put_card_delta(p.iccid, {"file:3F00/2FE2": b"\x05abc"})
+    with Store.open(path) as store:
+        assert store.card_state(p.iccid) == '{"v3": true}'
+        assert store.card_delta(p.iccid) == {"file:3F00/2FE2": b"\x05abc"}
+
+
+def test_card_delta_items_replace_and_whole_state_clears(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    iccid = _with_card_state(path)
+    with Store.open(path) as store:
+        with pytest.raises(UsageError):
+            store.put_card_delta(bytes(10), {"pin:01": b"{}"})  # no whole state for it
+        store.put_card_delta(iccid, {"a": b"1", "b": b"2"})
+        store.put_card_delta(iccid, {"b": b"3"})
+        assert store.card_delta(iccid) == {"a": b"1", "b": b"3"}
+        store.put_card_state(iccid, '{"whole": 2}')  # includes the items: they go
+        assert store.card_delta(iccid) == {}
+        store.put_card_delta(iccid, {"c": b"4"})
+        # deleting the profile deletes its card state and items
+        out = st.delete(store.state, st.ProfileRef(iccid=iccid), signer)
+        assert out.ok
+        store.commit(out.state)
+        assert store.card_state(iccid) is None
+        assert store.card_delta(iccid) == {}
+
+
+def test_card_delta_exception_at_every_step_leaves_old_items(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    iccid = _with_card_state(path)
+    store = Store.open(path)
+    writes = [
+        {"file:3F00/2FE2": b"\x05" + bytes(10), "pin:01": b'{"n":1}'},
+        {"pin:01": b'{"n":2}', "aka:A000": b"{}", "file:3F00/2F00": b"\x05" * 33},
+        {"file:3F00/2FE2": b"\x04" + bytes(10)},
+    ]
+    for items in writes:
+        before = store.card_delta(iccid)
+        n = 0
+        while True:
+            n += 1
+            budget = n
+
+            def abort() -> int:
+                nonlocal budget
+                budget -= 1
+                return 1 if budget <= 0 else 0
+
+            store.connection.set_progress_handler(abort, 1)
+            try:
+                store.put_card_delta(iccid, items)
+            except StorageError:
+                store.connection.set_progress_handler(None, 1)
+                assert store.card_delta(iccid) == before
+                with Store.open(path) as other:
+                    assert other.card_delta(iccid) == before
+                continue
+            store.connection.set_progress_handler(None, 1)
+            break
+        assert n > 3
+        assert store.card_delta(iccid) == {**before, **items}
+        with Store.open(path) as other:
+            assert other.card_delta(iccid) == {**before, **items}
+    store.close()
+
+
+CHILD_DELTA = textwrap.dedent(
+    """
+    import os, sys, pickle
+    from rspfed.euicc.store import Store
+    path, kill_at = sys.argv[1], int(sys.argv[2])
+    iccid, items = pickle.loads(sys.stdin.buffer.read())
+    store = Store.open(path)
+    left = kill_at
+    def tick():
+        global left
+        left -= 1
+        if left <= 0:
+            os._exit(9)
+        return 0
+    store.connection.set_progress_handler(tick, 1)
+    store.put_card_delta(iccid, items)
+    os._exit(0)
+    """
+)
+
+
+def test_kill_mid_card_delta_reopens_old_or_new(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "e.db"
+    iccid = _with_card_state(path)
+    with Store.open(path) as s:
+        s.put_card_delta(iccid, {"pin:01": b"old", "file:3F00/2FE2": b"old"})
+        before = s.card_delta(iccid)
+    items = {"pin:01": b"new", "file:3F00/2FE2": b"new", "aka:A0": b"new" * 100}
+    payload = pickle.dumps((iccid, items))
+    killed = 0
+    for kill_at in (1, 3, 10, 20, 40, 80, 10_000):
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD_DELTA, str(path), str(kill_at)],
+            input=payload,
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+        assert result.returncode in (0, 9), result.stderr.decode()
+        with Store.open(path) as s:
+            if result.returncode == 9:
+                killed += 1
+                assert s.card_delta(iccid) == before
+            else:
+                assert s.card_delta(iccid) == {**before, **items}
+                break
+    else:
+        pytest.fail("the write never completed")
+    assert killed >= 3
+
+
+def test_an_error_reported_after_commit_landed_counts_as_written(tmp_path: Path) -> None:
+    """SQLite can report an interrupt from COMMIT after the transaction became durable."""
+    path = tmp_path / "e.db"
+    Store.create(path, eid=EID).close()
+    seen_landed = False
+    for n in range(1, 400):
+        with Store.open(path) as store:
+            before = store.state
+            new = st.install(before, make_profile(n % 250, before), address="a", pending=b"P").state
+            budget = n
+
+            def abort() -> int:
+                nonlocal budget
+                budget -= 1
+                return 1 if budget <= 0 else 0
+
+            store.connection.set_progress_handler(abort, 1)
+            try:
+                store.commit(new, contents={new.profiles[-1].iccid: b"c"})
+                ok = True
+            except StorageError:
+                ok = False
+            store.connection.set_progress_handler(None, 1)
+            seen_landed |= ok and budget <= 0  # it failed inside, yet landed
+            assert store.state == (new if ok else before)
+            with Store.open(path) as other:
+                assert other.state == store.state
+            if ok and budget > 0:
+                break
+    assert seen_landed
