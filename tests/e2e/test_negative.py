@@ -31,9 +31,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from rspfed.crypto.curves import Curve
 from rspfed.errors import (
     ConfirmationCodeError,
+    DownloadOrderError,
     EidError,
     EuiccVerificationError,
     MatchingIdError,
+    PolicyError,
     ServerConfigurationError,
     SignatureError,
     TransactionIdError,
@@ -51,7 +53,15 @@ from rspfed.es9p import (
     InitiateAuthenticationResponse,
 )
 from rspfed.euicc.euicc import Euicc
-from rspfed.lpa import ActivationCode, ApduEs10, DownloadResult, DownloadStep, Es9Client, download
+from rspfed.lpa import (
+    ActivationCode,
+    ApduEs10,
+    Consent,
+    DownloadResult,
+    DownloadStep,
+    Es9Client,
+    download,
+)
 from rspfed.pki.eid import generate_eid
 from rspfed.pki.testpki import TestPki
 from rspfed.smdp import ItemState, SmdpConfig
@@ -271,6 +281,34 @@ def test_wrong_confirmation_code_up_to_the_limit(
     # session (still "initiated") stays until it expires: CancelSession cannot reach it
     assert server.live_sessions() == 1
     server.clock.advance(server.core.config.session_ttl)
+    assert server.live_sessions() == 0
+
+
+# -- download attempts ---------------------------------------------------------------------
+
+
+def test_download_attempts_limit(tmp_path: Path, pki: TestPki, servers: list[SmdpServer]) -> None:
+    """Each authenticated session counts; past the limit the order goes to error (8.8.5/6.4)."""
+    server = start_server(tmp_path / "smdp", pki)
+    servers.append(server)
+    limit = server.core.config.max_download_attempts
+    iccid, code = server.order()
+    with make_euicc(tmp_path / "e.db", pki) as euicc:
+        for attempt in range(1, limit + 1):
+            with pytest.raises(PolicyError, match="postponed"):
+                fetch(server, euicc, code, consent=lambda m: Consent.POSTPONE)
+            item = server.core.item(iccid)
+            assert item is not None
+            assert (item.state, item.download_attempts) == (ItemState.RELEASED, attempt)
+        assert server.failures() == []  # postponing is no error: CancelSession succeeded
+        assert server.calls().count("cancelSession") == limit
+        with pytest.raises(DownloadOrderError) as info:
+            fetch(server, euicc, code)
+        assert (info.value.subject_code, info.value.reason_code) == ("8.8.5", "6.4")
+        assert first_failure(server) == ("authenticateClient", ("8.8.5", "6.4"))
+        assert iccids_on(euicc) == []
+        assert no_session_on(euicc)
+    assert server.state(iccid) is ItemState.ERROR
     assert server.live_sessions() == 0
 
 
