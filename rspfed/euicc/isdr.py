@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed import asn1
 from rspfed.asn1 import rsp
+from rspfed.asn1.bertlv import encode_tlv
 from rspfed.crypto import ecka, signature
 from rspfed.crypto.curves import Curve
 from rspfed.errors import (
@@ -92,6 +93,7 @@ __all__ = [
     "IsdR",
     "PackageInstaller",
     "ProfileSwitch",
+    "euicc_signed1_der",
     "profile_info_tags",
 ]
 
@@ -160,6 +162,29 @@ class _Session:
 
 def _sig_tlv(sig: bytes) -> bytes:
     return b"\x5f\x37" + bytes([len(sig)]) + sig
+
+
+def euicc_signed1_der(
+    transaction_id: bytes,
+    server_address: str,
+    server_challenge: bytes,
+    euicc_info2: bytes,
+    ctx_params1: bytes,
+) -> bytes:
+    """The DER of EuiccSigned1 from its parts (SGP.22 §5.7.13), built directly.
+
+    ``euicc_info2`` and ``ctx_params1`` are complete DER encodings (the latter
+    as received, already strictly checked).  Equal to :func:`rspfed.asn1.encode`
+    of the same ``rsp.EuiccSigned1`` (tested), without building asn1crypto values.
+    """
+    return encode_tlv(
+        0x30,
+        encode_tlv(0x80, transaction_id)
+        + encode_tlv(0x83, server_address.encode())
+        + encode_tlv(0x84, server_challenge)
+        + euicc_info2
+        + ctx_params1,
+    )
 
 
 def _tag_of(field_tag: tuple[int, int], constructed: bool) -> bytes:
@@ -261,6 +286,8 @@ class IsdR:
         self._crls = tuple(bytes(c) for c in crls)
         self._info = info or EuiccInfo()
         self._installer = installer
+        self._info2_der: dict[int, bytes] = {}  # EUICCInfo2 DER by number of profiles
+        self._checked_certs: set[bytes] = set()
         self._session: _Session | None = None
         self._kept_ot_keys: dict[bytes, ec.EllipticCurvePrivateKey] = {}
         self._store = store
@@ -624,6 +651,22 @@ class IsdR:
             }
         )
 
+    def _euicc_info2_der(self) -> bytes:
+        count = len(self._store.state.profiles) & 0xFF
+        der = self._info2_der.get(count)
+        if der is None:
+            der = self._info2_der[count] = asn1.encode(self.euicc_info2())
+        return der
+
+    def _certificates_der(self, credential: EuiccCredential) -> bytes:
+        """CERT.EUICC.ECDSA then CERT.EUM.ECDSA (each strictly checked once)."""
+        ders = (credential.euicc_certificate, credential.eum_certificate)
+        for der in ders:
+            if der not in self._checked_certs:
+                asn1.decode(x509.Certificate, der)
+                self._checked_certs.add(der)
+        return ders[0] + ders[1]
+
     def get_euicc_info1(self, request: bytes) -> bytes:
         """ES10b.GetEUICCInfo1 (``BF20``)."""
         asn1.decode(rsp.GetEuiccInfo1Request, request)
@@ -703,33 +746,26 @@ class IsdR:
             return self._auth_error(tid, 4)
         if not _ct_equal(bytes(signed1["euiccChallenge"].native), session.challenge):
             return self._auth_error(tid, 6)
-        euicc_signed1 = asn1.encode(
-            rsp.EuiccSigned1(
-                {
-                    "transactionId": tid,
-                    "serverAddress": signed1["serverAddress"].native,
-                    "serverChallenge": bytes(signed1["serverChallenge"].native),
-                    "euiccInfo2": self.euicc_info2(),
-                    "ctxParams1": req["ctxParams1"],
-                }
-            )
+        server_address = signed1["serverAddress"].native
+        euicc_signed1 = euicc_signed1_der(
+            tid,
+            server_address,
+            bytes(signed1["serverChallenge"].native),
+            self._euicc_info2_der(),
+            asn1.received_der(req["ctxParams1"]),
         )
+        certificates = self._certificates_der(credential)
         sig1 = signature.sign(credential.private_key, euicc_signed1)
         session.transaction_id = tid
-        session.server_address = signed1["serverAddress"].native
+        session.server_address = server_address
         session.credential = credential
         session.ci_pkid = chain.ci_pkid
         session.euicc_signature1 = sig1
         session.dpauth_oid = chain.leaf.registered_id
-        ok = rsp.AuthenticateResponseOk(
-            {
-                "euiccSigned1": asn1.decode(rsp.EuiccSigned1, euicc_signed1),
-                "euiccSignature1": sig1,
-                "euiccCertificate": x509.Certificate.load(credential.euicc_certificate),
-                "eumCertificate": x509.Certificate.load(credential.eum_certificate),
-            }
-        )
-        return asn1.encode(rsp.AuthenticateServerResponse(name="authenticateResponseOk", value=ok))
+        # AuthenticateServerResponse [56] { authenticateResponseOk [0] IMPLICIT SEQUENCE {
+        #   euiccSigned1, euiccSignature1 [APPLICATION 55], euiccCertificate, eumCertificate } }
+        ok = encode_tlv(0xA0, euicc_signed1 + _sig_tlv(sig1) + certificates)
+        return encode_tlv(0xBF38, ok)
 
     def _download_error(self, transaction_id: bytes, code: int) -> bytes:
         self._close_session()
@@ -801,13 +837,9 @@ class IsdR:
         session.ot_key = ot_key
         session.smdp_public_key = chain.public_key
         session.smdp_oid = chain.leaf.registered_id
-        ok = rsp.PrepareDownloadResponseOk(
-            {
-                "euiccSigned2": asn1.decode(rsp.EUICCSigned2, euicc_signed2),
-                "euiccSignature2": sig2,
-            }
-        )
-        return asn1.encode(rsp.PrepareDownloadResponse(name="downloadResponseOk", value=ok))
+        # PrepareDownloadResponse [33] { downloadResponseOk [0] IMPLICIT SEQUENCE {
+        #   euiccSigned2, euiccSignature2 [APPLICATION 55] } }
+        return encode_tlv(0xBF21, encode_tlv(0xA0, euicc_signed2 + _sig_tlv(sig2)))
 
     def cancel_session(self, request: bytes) -> bytes:
         """ES10b.CancelSession (``BF41``): signed by the eUICC; the session is closed."""
