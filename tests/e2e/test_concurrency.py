@@ -25,6 +25,7 @@ import attrs
 import pytest
 
 from rspfed import es2p
+from rspfed.errors import EidError, MatchingIdError
 from rspfed.es2p.client import requester_of
 from rspfed.es9p import (
     AuthenticateClientRequest,
@@ -253,3 +254,43 @@ def test_concurrent_downloads_through_two_workers(tmp_path: Path, pki: TestPki) 
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("bound", [False, True], ids=["free-order", "eid-bound"])
+def test_one_activation_code_two_euiccs_at_once(
+    tmp_path: Path, pki: TestPki, servers: list[SmdpServer], bound: bool
+) -> None:
+    """Two eUICCs race for one activation code: exactly one gets the profile."""
+    server = start_server(tmp_path / "smdp", pki)
+    servers.append(server)
+    with make_euicc(tmp_path / "a.db", pki) as first, make_euicc(tmp_path / "b.db", pki) as second:
+        iccid, code = server.order(order_eid=second.eid if bound else None)
+
+        async def body() -> list[DownloadResult | BaseException]:
+            return await asyncio.gather(
+                *(
+                    download(ApduEs10(e.card), code, settings=settings_for(e))
+                    for e in (first, second)
+                ),
+                return_exceptions=True,
+            )
+
+        outcomes = asyncio.run(body())
+        won = [isinstance(o, DownloadResult) for o in outcomes]
+        assert won.count(True) == 1, outcomes
+        [loser] = [o for o in outcomes if not isinstance(o, DownloadResult)]
+        # refused for its EID while the winner's order is open, or for the
+        # matchingId once the winner has installed it (the interleaving decides)
+        assert isinstance(loser, EidError | MatchingIdError), loser
+        refusal = (loser.subject_code, loser.reason_code)
+        assert refusal == (("8.1.1", "3.8") if isinstance(loser, EidError) else ("8.2.6", "3.8"))
+        assert ("authenticateClient", refusal) in server.failures()
+        winner = (first, second)[won.index(True)]
+        if bound:
+            assert winner is second
+        assert [iccids_on(e) for e in (first, second)].count([iccid]) == 1
+        assert iccids_on(winner) == [iccid]
+        item = server.core.item(iccid)
+        assert item is not None
+        assert (item.state, item.eid) == (ItemState.INSTALLED, winner.eid)
+    assert [f for f, _ in server.failures()].count("authenticateClient") == 1
