@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -313,8 +313,13 @@ def euicc_has_no_session(link: ApduEs10) -> bool:
     return asn1.decode(rsp.CancelSessionResponse, answer).name == "cancelSessionResponseError"
 
 
-def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
+T = TypeVar("T")
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``coro_fn()`` on a new event loop (the server has its own, on its thread)."""
+
+    async def main() -> T:
         return await coro_fn()
 
     return asyncio.run(main())

@@ -17,7 +17,7 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -34,6 +34,7 @@ from rspfed.errors import (
     DownloadOrderError,
     EidError,
     EuiccVerificationError,
+    FunctionExecutionError,
     MatchingIdError,
     PolicyError,
     ServerConfigurationError,
@@ -87,6 +88,8 @@ EUICC_ERROR = ("8.1", "4.2")  # the eUICC answered an error instead of a signed 
 
 
 Edit = Callable[[Any], Any]
+R = TypeVar("R")
+A = TypeVar("A")
 
 
 @attrs.define
@@ -99,7 +102,7 @@ class Mitm:
     after: dict[str, Callable[[Any], Awaitable[None]]] = attrs.Factory(dict)
     requests: dict[str, Any] = attrs.Factory(dict)
 
-    async def _pass(self, name: str, request: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _pass(self, name: str, request: R, call: Callable[[R], Awaitable[A]]) -> A:
         if name in self.edit_request:
             request = self.edit_request[name](request)
         self.requests[name] = request
@@ -113,28 +116,24 @@ class Mitm:
     async def initiate_authentication(
         self, request: InitiateAuthenticationRequest
     ) -> InitiateAuthenticationResponse:
-        return await self._pass(  # type: ignore[no-any-return]
+        return await self._pass(
             "initiateAuthentication", request, self.inner.initiate_authentication
         )
 
     async def authenticate_client(
         self, request: AuthenticateClientRequest
     ) -> AuthenticateClientResponse:
-        return await self._pass(  # type: ignore[no-any-return]
-            "authenticateClient", request, self.inner.authenticate_client
-        )
+        return await self._pass("authenticateClient", request, self.inner.authenticate_client)
 
     async def get_bound_profile_package(
         self, request: GetBoundProfilePackageRequest
     ) -> GetBoundProfilePackageResponse:
-        return await self._pass(  # type: ignore[no-any-return]
+        return await self._pass(
             "getBoundProfilePackage", request, self.inner.get_bound_profile_package
         )
 
     async def cancel_session(self, request: CancelSessionRequest) -> CancelSessionResponse:
-        return await self._pass(  # type: ignore[no-any-return]
-            "cancelSession", request, self.inner.cancel_session
-        )
+        return await self._pass("cancelSession", request, self.inner.cancel_session)
 
     async def handle_notification(self, request: HandleNotificationRequest) -> None:
         await self._pass("handleNotification", request, self.inner.handle_notification)
@@ -179,7 +178,7 @@ def fetch(
         finally:
             link.close()
 
-    return run(body)  # type: ignore[no-any-return]
+    return run(body)
 
 
 def mitm_for(server: SmdpServer, euicc: Euicc) -> Mitm:
@@ -218,7 +217,9 @@ def test_unknown_matching_id(tmp_path: Path, pki: TestPki, servers: list[SmdpSer
     assert first_failure(server) == ("authenticateClient", MID_REFUSED)
     assert server.calls()[:2] == ["initiateAuthentication", "authenticateClient"]
     assert server.states() == before == {iccid: ItemState.RELEASED}
-    assert server.core.item(iccid).download_attempts == 0  # type: ignore[union-attr]
+    item = server.core.item(iccid)
+    assert item is not None
+    assert item.download_attempts == 0
 
 
 def test_reused_and_retired_matching_ids(
@@ -505,7 +506,8 @@ def test_tampered_signatures(
             fetch(server, euicc, activation, mitm=mitm)
         if code != EUICC_ERROR:  # the SM-DP+'s own refusal is what the LPA raises
             raised = info.value
-            assert (raised.subject_code, raised.reason_code) == code  # type: ignore[attr-defined]
+            assert isinstance(raised, FunctionExecutionError)
+            assert (raised.subject_code, raised.reason_code) == code
         assert first_failure(server) == (refused_at, code)
         assert iccids_on(euicc) == []
         assert no_session_on(euicc)
