@@ -880,14 +880,8 @@ class IsdR:
         assert session.credential is not None
         assert session.transaction_id is not None
         meta = session.metadata
-        address = session.server_address
-        iccid = None
-        if meta is not None:
-            iccid = bytes(meta["iccid"].native)
-            for config in meta["notificationConfigurationInfo"].native or []:
-                if "notificationInstall" in config["profileManagementOperation"]:
-                    address = config["notificationAddress"]
-                    break
+        address = self._pir_address(session)
+        iccid = None if meta is None else bytes(meta["iccid"].native)
         value: dict[str, Any] = {
             "seqNumber": seq,
             "profileManagementOperation": {"notificationInstall"},
@@ -902,6 +896,16 @@ class IsdR:
             euicc_key=session.credential.private_key,
             smdp_oid=session.smdp_oid,
         )
+
+    @staticmethod
+    def _pir_address(session: _Session) -> str:
+        """Where the install notification goes: the profile's, else the SM-DP+'s address."""
+        meta = session.metadata
+        if meta is not None:
+            for config in meta["notificationConfigurationInfo"].native or []:
+                if "notificationInstall" in config["profileManagementOperation"]:
+                    return str(config["notificationAddress"])
+        return session.server_address
 
     def load_bound_profile_package(self, block: bytes) -> bytes:
         """ES10b.LoadBoundProfilePackage: one BPP block (SGP.22 §5.7.6).
@@ -1005,9 +1009,7 @@ class IsdR:
         profile = attrs.evolve(profile, dp_oid=session.smdp_oid)
         seq = state.next_seq
         pir = self._pir(session, InstallationSuccess(profile.isdp_aid), seq)
-        address = asn1.decode(rsp.ProfileInstallationResult, pir)["profileInstallationResultData"][
-            "notificationMetadata"
-        ]["notificationAddress"].native
+        address = self._pir_address(session)  # the one the PIR names
         out = st.install(state, profile, address=address, pending=pir)
         if not out.ok:
             failure = InstallationFailure.from_error(

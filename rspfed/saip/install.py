@@ -128,7 +128,7 @@ class _Node:
     """A file under construction."""
 
     __slots__ = (
-        "aid", "arr", "children", "content", "fid", "lcsi", "name", "origin", "parent",
+        "aid", "arr", "by_fid", "children", "content", "fid", "lcsi", "name", "origin", "parent",
         "pin_refs", "rec_len", "sfi", "structure",
     )  # fmt: skip
 
@@ -144,14 +144,16 @@ class _Node:
         self.arr = b""
         self.aid: bytes | None = None
         self.children: list[_Node] = []
+        self.by_fid: dict[int, _Node] = {}
         self.pin_refs: tuple[int, ...] = ()
         self.origin: tuple[str, str] | None = None
 
     def child(self, fid: int) -> _Node | None:
-        for c in self.children:
-            if c.fid == fid:
-                return c
-        return None
+        return self.by_fid.get(fid)
+
+    def add(self, node: _Node) -> None:
+        self.children.append(node)
+        self.by_fid.setdefault(node.fid, node)
 
 
 _DESCRIPTOR_STRUCTURES = {
@@ -388,6 +390,7 @@ class _Installer:
         self.skipped: list[str] = []
         self.ended = False
         self.rules_cache: dict[bytes, AccessRules] = {}
+        self.arr_cache: dict[tuple[int, bytes], AccessRules] = {}  # (id of the DF, ARR ref)
         self.origin: tuple[str, str] | None = None
 
     # -- element dispatch -------------------------------------------------------------------
@@ -538,7 +541,7 @@ class _Installer:
                 raise _Fail(f"{name}: no parent DF")
             if parent.child(fid) is not None:
                 raise _Fail(f"{name}: file id {fid:04X} exists in {parent.fid:04X}")
-            parent.children.append(node)
+            parent.add(node)
         # attributes
         lcsi = f("lcsi")
         if lcsi is not None:
@@ -817,8 +820,12 @@ class _Installer:
                 f"EF {node.fid:04X}: securityAttributesReferenced of {len(arr)} octets",
                 origin=node.origin,
             )
-        fid, record = int.from_bytes(arr[:2], "big"), arr[2]
         df: _Node | None = node if node.structure.is_df else node.parent
+        key = (id(df), arr)
+        cached = self.arr_cache.get(key)
+        if cached is not None:
+            return arr, cached
+        fid, record = int.from_bytes(arr[:2], "big"), arr[2]
         ef: _Node | None = None
         while df is not None and ef is None:
             ef = df.child(fid)
@@ -847,6 +854,7 @@ class _Installer:
                     f"EF.ARR {fid:04X} record {record}: {exc}", origin=node.origin
                 ) from None
             self.rules_cache[record_bytes] = rules
+        self.arr_cache[key] = rules
         return arr, rules
 
     def freeze(self, node: _Node) -> FileSpec:
