@@ -288,6 +288,7 @@ class IsdR:
         self._installer = installer
         self._info2_der: dict[int, bytes] = {}  # EUICCInfo2 DER by number of profiles
         self._checked_certs: set[bytes] = set()
+        self._akis: dict[bytes, bytes | None] = {}
         self._session: _Session | None = None
         self._kept_ot_keys: dict[bytes, ec.EllipticCurvePrivateKey] = {}
         self._store = store
@@ -607,7 +608,7 @@ class IsdR:
     def _ci_pkids_for_signing(self) -> list[bytes]:
         out: list[bytes] = []
         for cred in self._credentials:
-            aki = parse_certificate(cred.eum_certificate).authority_key_id
+            aki = self._eum_aki(cred)
             if aki is not None and aki not in out:
                 out.append(aki)
         return out
@@ -621,9 +622,16 @@ class IsdR:
 
     def _credential_for(self, ci_pkid: bytes) -> EuiccCredential | None:
         for cred in self._credentials:
-            if parse_certificate(cred.eum_certificate).authority_key_id == ci_pkid:
+            if self._eum_aki(cred) == ci_pkid:
                 return cred
         return None
+
+    def _eum_aki(self, credential: EuiccCredential) -> bytes | None:
+        """The CI key id CERT.EUM.ECDSA names (parsed once per certificate)."""
+        der = credential.eum_certificate
+        if der not in self._akis:
+            self._akis[der] = parse_certificate(der).authority_key_id
+        return self._akis[der]
 
     def euicc_info2(self) -> rsp.EUICCInfo2:
         """This eUICC's EUICCInfo2."""
