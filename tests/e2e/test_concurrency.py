@@ -187,6 +187,12 @@ def test_fifty_concurrent_downloads(
 # -- rspfed smdp serve --workers 2 ---------------------------------------------------------------
 
 
+def listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:``port``."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for f in map(str.split, lines) if f[1] == f"0100007F:{port:04X}" and f[3] == "0A")
+
+
 def _serve(data: Path, port: int) -> subprocess.Popen[str] | None:
     """``rspfed smdp serve --workers 2`` on ``port``; None if it did not come up."""
     proc = subprocess.Popen(
@@ -228,6 +234,7 @@ def test_concurrent_downloads_through_two_workers(tmp_path: Path, pki: TestPki) 
             break
     assert proc is not None, "rspfed smdp serve did not start"
     try:
+        assert listeners(port) == 2  # two worker processes, one port (SO_REUSEPORT)
         with ExitStack() as stack:
             euiccs = [
                 stack.enter_context(make_euicc(tmp_path / f"e{n}.db", pki)) for n in range(count)
