@@ -33,7 +33,9 @@ tests) and the ratios SAIP / asn1tools and commit / asn1tools.  Then ES10c
 save after a state-changing APDU (UPDATE BINARY) of the enabled TS.48 profile.
 
 Figures are medians over the runs.  Run:
-``python benchmarks/euicc_bench.py [--quick]`` (prints; no assertions).
+``python benchmarks/euicc_bench.py [--quick] [--warm]`` (prints; no
+assertions); ``--warm`` keeps the certificate caches between downloads (the
+same SM-DP+ again: its certificates were checked before).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ PE_MODULE = ROOT / "rspfed" / "asn1" / "modules" / "PE_Definitions-3.3.1.asn"
 
 CRYPTO = [0.0]
 _depth = [0]
+WARM = [False]
 
 
 def _timed(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,6 +118,8 @@ def instrument() -> None:
 
 def cold_caches() -> None:
     """Forget verified certificate signatures and checked certificate encodings."""
+    if WARM[0]:
+        return
     validate._VERIFIED.clear()
     _strict._checked.clear()
 
@@ -360,10 +365,14 @@ def card_save(pki: TestPki, work: Path, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs")
-    n = 7 if parser.parse_args().quick else 31
+    parser.add_argument("--warm", action="store_true", help="keep certificate caches")
+    args = parser.parse_args()
+    n = 7 if args.quick else 31
+    WARM[0] = args.warm
     work = Path(tempfile.mkdtemp())
     print(f"Python {platform.python_version()}, {platform.machine()}; package "
-          f"{len(PACKAGE)} octets; medians of {n} downloads; store in {work.parent}")  # fmt: skip
+          f"{len(PACKAGE)} octets; medians of {n} downloads; store in {work.parent}; "
+        f"certificate caches {'kept' if WARM[0] else 'emptied'} between downloads")  # fmt: skip
     pki = TestPki.create(work / "pki", now=NOW)
     benches = {curve: Bench(pki, curve) for curve in Curve}
     instrument()
