@@ -3,7 +3,23 @@
 Per download of the TS.48 package ``TS48v2_SAIP2.3_BERTLV.der`` through
 :class:`rspfed.euicc.isdr.IsdR` (GetEuiccChallenge, AuthenticateServer,
 PrepareDownload, every BPP block; the SM-DP+ messages are made outside the
-timed calls), for each curve:
+timed calls), for each curve and two scenarios:
+
+steady eUICC, new SM-DP+ (the main figure)
+    one running eUICC (one store, one ISD-R, booted before timing: EUICCInfo2
+    asked, one download done) downloads again and again; before each
+    download the test CI issues new CERT.DPauth and CERT.DPpb (new serial
+    numbers), so their strict DER check, parsing, policy checks and chain
+    signature checks are paid in every download, as at a first contact with
+    an SM-DP+; the eUICC's own certificates and EUICCInfo2 are checked and
+    encoded once, as a real eUICC does at boot.  The installed profile is
+    deleted and its notifications removed between downloads (not timed).
+fully cold (for comparison)
+    a new store and ISD-R per download, and every certificate cache emptied
+    (verified signatures, strictly checked encodings), so the eUICC also
+    re-checks its own certificates and re-encodes EUICCInfo2.
+
+Each download is split into:
 
 crypto
     time spent inside the crypto calls, measured in the same run by
@@ -11,10 +27,7 @@ crypto
     certificate signature checks of the chain validation
     (``rspfed.pki.validate._check_signature``), ECKA key generation, point
     encoding/decoding and DH (``rspfed.crypto.ecka``), the session key
-    derivation, and BSP unprotect (``BspDecryptor``).  The caches that skip
-    repeated work across downloads (verified certificate signatures, strictly
-    checked certificate encodings) are emptied before each download, so every
-    download pays for the whole chain, as with a new SM-DP+.
+    derivation, and BSP unprotect (``BspDecryptor``).
 SAIP
     the package installer (``rspfed.saip.install.install_package``: strict DER
     check and installation into a file system), run before the commit.
@@ -33,9 +46,7 @@ tests) and the ratios SAIP / asn1tools and commit / asn1tools.  Then ES10c
 save after a state-changing APDU (UPDATE BINARY) of the enabled TS.48 profile.
 
 Figures are medians over the runs.  Run:
-``python benchmarks/euicc_bench.py [--quick] [--warm]`` (prints; no
-assertions); ``--warm`` keeps the certificate caches between downloads (the
-same SM-DP+ again: its certificates were checked before).
+``python benchmarks/euicc_bench.py [--quick]`` (prints; no assertions).
 """
 
 from __future__ import annotations
@@ -82,7 +93,6 @@ PE_MODULE = ROOT / "rspfed" / "asn1" / "modules" / "PE_Definitions-3.3.1.asn"
 
 CRYPTO = [0.0]
 _depth = [0]
-WARM = [False]
 
 
 def _timed(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,8 +128,6 @@ def instrument() -> None:
 
 def cold_caches() -> None:
     """Forget verified certificate signatures and checked certificate encodings."""
-    if WARM[0]:
-        return
     validate._VERIFIED.clear()
     _strict._checked.clear()
 
@@ -131,6 +139,7 @@ class Bench:
     """An eUICC credential and an SM-DP+ (keys, certificates) on one curve."""
 
     def __init__(self, pki: TestPki, curve: Curve) -> None:
+        self.pki = pki
         self.curve = curve
         material = pki.material(curve)
         self.eid = generate_eid(pki.ein, os.urandom)
@@ -143,27 +152,32 @@ class Bench:
         self.ski = parse_certificate(self.ci_der).subject_key_id
         self.auth = ecka.generate_key_pair(curve, os.urandom)
         self.pb = ecka.generate_key_pair(curve, os.urandom)
-
-        def issue(role: CertificateRole, k: Any) -> Any:
-            der = pki.issue_smdp_certificate(
-                role, k.public_key(), curve, registered_id="1.2.3.4", now=NOW
-            ).public_bytes(Encoding.DER)
-            return ax509.Certificate.load(der)
-
-        self.auth_cert = issue(CertificateRole.DPAUTH, self.auth)
-        self.pb_cert = issue(CertificateRole.DPPB, self.pb)
+        self.auth_cert, self.pb_cert = self.smdp_certificates()
         self.iccid = encode_iccid(install_package(PACKAGE).iccid)
         self.metadata = es8p.store_metadata_request(self.iccid, "rspfed", "bench")
         self.ctx = rsp.CtxParams1(
             name="ctxParamsForCommonAuthentication",
             value={"deviceInfo": {"tac": bytes(4), "deviceCapabilities": {}}},
         )
+        self.saip_time = [0.0]
+        self.commit_time = [0.0]
 
-    def download(self, path: Path, i: int) -> dict[str, float]:
-        """One download into a new store at ``path``; seconds per part."""
+    def smdp_certificates(self) -> tuple[Any, Any]:
+        """CERT.DPauth and CERT.DPpb newly issued by the test CI (new serial numbers)."""
+
+        def issue(role: CertificateRole, k: Any) -> Any:
+            der = self.pki.issue_smdp_certificate(
+                role, k.public_key(), self.curve, registered_id="1.2.3.4", now=NOW
+            ).public_bytes(Encoding.DER)
+            return ax509.Certificate.load(der)
+
+        return issue(CertificateRole.DPAUTH, self.auth), issue(CertificateRole.DPPB, self.pb)
+
+    def isdr(self, path: Path, i: int) -> IsdR:
+        """A new store at ``path`` and an ISD-R on it, SAIP and commit time measured."""
         store = Store.create(path, eid=bytes.fromhex(self.eid))
-        commit_time = [0.0]
         original = store.commit
+        commit_time = self.commit_time
 
         def commit(*a: Any, **k: Any) -> None:
             t = time.perf_counter()
@@ -173,7 +187,7 @@ class Bench:
                 commit_time[0] += time.perf_counter() - t
 
         store.commit = commit  # type: ignore[method-assign]
-        saip_time = [0.0]
+        saip_time = self.saip_time
 
         def installer(package: bytes) -> str:
             t = time.perf_counter()
@@ -182,7 +196,7 @@ class Bench:
             finally:
                 saip_time[0] += time.perf_counter() - t
 
-        isdr = IsdR(
+        return IsdR(
             store=store,
             credentials=[self.cred],
             rand=random.Random(i).randbytes,
@@ -190,6 +204,34 @@ class Bench:
             ci_certificates=[self.ci_der],
             installer=installer,
         )
+
+    def cold(self, path: Path, i: int) -> dict[str, float]:
+        """Fully cold: a new eUICC (store, ISD-R) and empty certificate caches."""
+        isdr = self.isdr(path, i)
+        cold_caches()
+        out = self.download(isdr, i, self.auth_cert, self.pb_cert)
+        isdr.store.close()
+        return out
+
+    def steady(self, isdr: IsdR, i: int) -> dict[str, float]:
+        """The running eUICC ``isdr`` downloads from an SM-DP+ it has never seen."""
+        auth_cert, pb_cert = self.smdp_certificates()  # not timed
+        out = self.download(isdr, i, auth_cert, pb_cert)
+        self.delete(isdr)  # not timed
+        return out
+
+    def delete(self, isdr: IsdR) -> None:
+        """Delete the installed profile and drop every pending notification (not timed)."""
+        request = rsp.DeleteProfileRequest(name="iccid", value=self.iccid)
+        answer = asn1.decode(rsp.DeleteProfileResponse, isdr.handle(asn1.encode(request)))
+        assert answer["deleteResult"].native == "ok", answer.native
+        for note in isdr.store.state.notifications:
+            sent = rsp.NotificationSentRequest({"seqNumber": note.seq_number})
+            isdr.handle(asn1.encode(sent))
+        assert not isdr.store.state.profiles and not isdr.store.state.notifications
+
+    def download(self, isdr: IsdR, i: int, auth_cert: Any, pb_cert: Any) -> dict[str, float]:
+        """One download through ``isdr``; seconds per part."""
         tid = i.to_bytes(16, "big")
         spent = [0.0]
 
@@ -199,8 +241,8 @@ class Bench:
             spent[0] += time.perf_counter() - t
             return out
 
-        cold_caches()
         CRYPTO[0] = 0.0
+        self.saip_time[0] = self.commit_time[0] = 0.0
         challenge = asn1.decode(rsp.GetEuiccChallengeResponse, call(bytes.fromhex("BF2E00")))
         # the SM-DP+ side below is not timed, and its crypto is not counted
         s1 = asn1.encode(
@@ -221,7 +263,7 @@ class Bench:
                 "serverSigned1": asn1.decode(rsp.ServerSigned1, s1),
                 "serverSignature1": sig,
                 "euiccCiPKIdToBeUsed": self.ski,
-                "serverCertificate": self.auth_cert,
+                "serverCertificate": auth_cert,
                 "ctxParams1": self.ctx,
             }
         )
@@ -235,7 +277,7 @@ class Bench:
             {
                 "smdpSigned2": asn1.decode(rsp.SmdpSigned2, s2),
                 "smdpSignature2": sig2,
-                "smdpCertificate": self.pb_cert,
+                "smdpCertificate": pb_cert,
             }
         )
         prep = asn1.decode(rsp.PrepareDownloadResponse, call(asn1.encode(req2)))
@@ -255,13 +297,12 @@ class Bench:
         CRYPTO[0] = t
         for block in blocks:
             call(block)
-        assert store.state.profiles, "not installed"
-        store.close()
+        assert isdr.store.state.profiles, "not installed"
         return {
             "total": spent[0],
             "crypto": CRYPTO[0],
-            "saip": saip_time[0],
-            "commit": commit_time[0],
+            "saip": self.saip_time[0],
+            "commit": self.commit_time[0],
         }
 
 
@@ -362,37 +403,20 @@ def card_save(pki: TestPki, work: Path, n: int) -> None:
           f"save {(saved - alone) * 1e3:.3f} ms")  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs")
-    parser.add_argument("--warm", action="store_true", help="keep certificate caches")
-    args = parser.parse_args()
-    n = 7 if args.quick else 31
-    WARM[0] = args.warm
-    work = Path(tempfile.mkdtemp())
-    print(f"Python {platform.python_version()}, {platform.machine()}; package "
-          f"{len(PACKAGE)} octets; medians of {n} downloads; store in {work.parent}; "
-        f"certificate caches {'kept' if WARM[0] else 'emptied'} between downloads")  # fmt: skip
-    pki = TestPki.create(work / "pki", now=NOW)
-    benches = {curve: Bench(pki, curve) for curve in Curve}
-    instrument()
-    a1t = asn1tools_decode_time(max(n, 11))
-    print(f"\n{'ms':30}" + "".join(f"{c.spec_name:>18}" for c in Curve))
-    results: dict[Curve, dict[str, float]] = {}
-    for curve, bench in benches.items():
-        bench.download(work / f"warm-{curve.value}.db", 10_000)  # imports, plans
-        runs = [bench.download(work / f"{curve.value}-{i}.db", i) for i in range(n)]
-        for r in runs:
-            r["rest"] = r["total"] - r["crypto"] - r["saip"] - r["commit"]
-        results[curve] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    rows = [
-        ("total", "total (eUICC side)"),
-        ("crypto", "crypto (measured floor)"),
-        ("saip", "SAIP processing"),
-        ("commit", "durable commit"),
-        ("rest", "everything else"),
-    ]
-    for key, label in rows:
+ROWS = [
+    ("total", "total (eUICC side)"),
+    ("crypto", "crypto (measured floor)"),
+    ("saip", "SAIP processing"),
+    ("commit", "durable commit"),
+    ("rest", "everything else"),
+]
+
+
+def table(title: str, results: dict[Curve, dict[str, float]]) -> None:
+    """Print one scenario's medians per curve."""
+    print(f"\n{title}")
+    print(f"{'ms':30}" + "".join(f"{c.spec_name:>18}" for c in Curve))
+    for key, label in ROWS:
         print(f"{label:30}" + "".join(f"{results[c][key] * 1e3:18.2f}" for c in Curve))
     print(
         f"{'rest / crypto floor':30}"
@@ -402,9 +426,54 @@ def main() -> None:
         c: "met" if results[c]["rest"] <= 0.25 * results[c]["crypto"] else "not met" for c in Curve
     }
     print(f"{'goal rest <= 25 % of floor':30}" + "".join(f"{met[c]:>18}" for c in Curve))
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Median of every part over ``runs``, with rest = total - crypto - SAIP - commit."""
+    for r in runs:
+        r["rest"] = r["total"] - r["crypto"] - r["saip"] - r["commit"]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
+    args = parser.parse_args()
+    n = 7 if args.quick else 31
+    work = Path(tempfile.mkdtemp())
+    print(f"Python {platform.python_version()}, {platform.machine()}; package "
+          f"{len(PACKAGE)} octets; medians of {n} downloads; store in {work.parent}")  # fmt: skip
+    pki = TestPki.create(work / "pki", now=NOW)
+    benches = {curve: Bench(pki, curve) for curve in Curve}
+    instrument()
+    a1t = asn1tools_decode_time(max(n, 11))
+    steady: dict[Curve, dict[str, float]] = {}
+    cold: dict[Curve, dict[str, float]] = {}
+    for curve, bench in benches.items():
+        bench.cold(work / f"warm-{curve.value}.db", 10_000)  # imports, plans
+        # one running eUICC, booted (EUICCInfo2 asked, one download done) before timing
+        isdr = bench.isdr(work / f"steady-{curve.value}.db", 20_000)
+        isdr.handle(bytes.fromhex("BF2200"))
+        bench.steady(isdr, 20_001)
+        steady[curve] = medians([bench.steady(isdr, i) for i in range(n)])
+        isdr.store.close()
+        cold[curve] = medians(
+            [bench.cold(work / f"{curve.value}-{i}.db", i) for i in range(n)]
+        )
+    table(
+        "Steady eUICC, new SM-DP+ (one running eUICC downloads again and again; each "
+        "download\nbrings newly issued CERT.DPauth/CERT.DPpb; the profile is deleted "
+        "between downloads, untimed):",
+        steady,
+    )
+    table(
+        "Fully cold (a new store and ISD-R per download, every certificate cache emptied: "
+        "the eUICC\nalso re-checks its own certificates and re-encodes EUICCInfo2):",
+        cold,
+    )
     print(f"\nasn1tools decode of the package (every ProfileElement): {a1t * 1e3:.2f} ms")
     for curve in Curve:
-        r = results[curve]
+        r = steady[curve]
         print(f"  {curve.spec_name}: SAIP / asn1tools {r['saip'] / a1t:.2f}, "
               f"commit / asn1tools {r['commit'] / a1t:.2f}")  # fmt: skip
     es10c(benches[Curve.NIST], work, 10 if n < 10 else 50)
