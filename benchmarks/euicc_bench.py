@@ -228,7 +228,8 @@ class Bench:
         for note in isdr.store.state.notifications:
             sent = rsp.NotificationSentRequest({"seqNumber": note.seq_number})
             isdr.handle(asn1.encode(sent))
-        assert not isdr.store.state.profiles and not isdr.store.state.notifications
+        assert not isdr.store.state.profiles
+        assert not isdr.store.state.notifications
 
     def download(self, isdr: IsdR, i: int, auth_cert: Any, pb_cert: Any) -> dict[str, float]:
         """One download through ``isdr``; seconds per part."""
@@ -457,9 +458,7 @@ def main() -> None:
         bench.steady(isdr, 20_001)
         steady[curve] = medians([bench.steady(isdr, i) for i in range(n)])
         isdr.store.close()
-        cold[curve] = medians(
-            [bench.cold(work / f"{curve.value}-{i}.db", i) for i in range(n)]
-        )
+        cold[curve] = medians([bench.cold(work / f"{curve.value}-{i}.db", i) for i in range(n)])
     table(
         "Steady eUICC, new SM-DP+ (one running eUICC downloads again and again; each "
         "download\nbrings newly issued CERT.DPauth/CERT.DPpb; the profile is deleted "
