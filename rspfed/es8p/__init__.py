@@ -54,6 +54,9 @@ Results (:mod:`rspfed.es8p.result`)::
 
     build_profile_installation_result(*, transaction_id, notification_metadata,
                                       final_result, euicc_key, smdp_oid=None) -> bytes
+    profile_installation_result_data_der(*, transaction_id, seq_number, notification_address,
+                                         final_result, iccid=None, smdp_oid=None) -> bytes
+    sign_profile_installation_result(data_der, euicc_key) -> bytes  # the eUICC's path
     verify_profile_installation_result(der, euicc_public_key, *, transaction_id=None)
     InstallationSuccess(aid, sima_response=b""), InstallationFailure.from_error(err)
 
@@ -89,6 +92,8 @@ from rspfed.es8p.result import (
     InstallationFailure,
     InstallationSuccess,
     build_profile_installation_result,
+    profile_installation_result_data_der,
+    sign_profile_installation_result,
     verify_profile_installation_result,
 )
 from rspfed.es8p.segment import segment_bpp_for_es10b
@@ -130,10 +135,12 @@ __all__ = [
     "build_profile_installation_result",
     "generate_ppk",
     "initialise_secure_channel_signed_data",
+    "profile_installation_result_data_der",
     "protect_bpp_segments",
     "protect_profile_package",
     "replace_session_keys_request",
     "segment_bpp_for_es10b",
+    "sign_profile_installation_result",
     "store_metadata_request",
     "verify_profile_installation_result",
 ]

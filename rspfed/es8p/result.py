@@ -9,7 +9,10 @@ verifies the same bytes).
 
 from __future__ import annotations
 
+import functools
+
 import attrs
+from asn1crypto import core
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed import asn1
@@ -23,6 +26,8 @@ __all__ = [
     "InstallationFailure",
     "InstallationSuccess",
     "build_profile_installation_result",
+    "profile_installation_result_data_der",
+    "sign_profile_installation_result",
     "verify_profile_installation_result",
 ]
 
@@ -90,11 +95,94 @@ def build_profile_installation_result(
     except (ValueError, TypeError, KeyError) as exc:
         raise EncodeError(str(exc), type_name="ProfileInstallationResultData") from None
     data_der = asn1.encode(data)
-    sign = signature.sign(euicc_key, data_der, deterministic=deterministic_signature)
-    # BF37 { BF27 … , 5F37 40 sig }: assembled from the signed bytes so they stay exact.
-    der = tlv(b"\xbf\x37", data_der + tlv(b"\x5f\x37", sign))
+    der = sign_profile_installation_result(
+        data_der, euicc_key, deterministic_signature=deterministic_signature
+    )
     asn1.decode(rsp.ProfileInstallationResult, der)  # our own output must be strict DER
     return der
+
+
+def sign_profile_installation_result(
+    data_der: bytes,
+    euicc_key: ec.EllipticCurvePrivateKey,
+    *,
+    deterministic_signature: bool = False,
+) -> bytes:
+    """DER of ``ProfileInstallationResult`` (``BF37``) signing the given ``BF27`` DER.
+
+    ``data_der`` is a complete DER ``profileInstallationResultData`` (from
+    :func:`profile_installation_result_data_der`); it is signed and embedded as is.
+    """
+    sign = signature.sign(euicc_key, data_der, deterministic=deterministic_signature)
+    # BF37 { BF27 … , 5F37 40 sig }: assembled from the signed bytes so they stay exact.
+    return tlv(b"\xbf\x37", data_der + tlv(b"\x5f\x37", sign))
+
+
+def _integer(n: int) -> bytes:
+    """DER INTEGER contents (minimal two's complement)."""
+    return n.to_bytes(((n if n >= 0 else ~n).bit_length() + 8) // 8, "big", signed=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _oid(dotted: str) -> bytes:
+    try:
+        return core.ObjectIdentifier(dotted).dump()
+    except (ValueError, TypeError) as exc:
+        raise EncodeError(str(exc), type_name="smdpOid") from None
+
+
+def _sized(value: bytes, low: int, high: int, what: str) -> bytes:
+    if not low <= len(value) <= high:
+        raise EncodeError(f"{what} must be {low} to {high} octets", type_name=what)
+    return value
+
+
+def profile_installation_result_data_der(
+    *,
+    transaction_id: bytes,
+    seq_number: int,
+    notification_address: str,
+    final_result: InstallationSuccess | InstallationFailure,
+    iccid: bytes | None = None,
+    smdp_oid: str | None = None,
+) -> bytes:
+    """DER of ``profileInstallationResultData`` (``BF27``) built from its parts.
+
+    The ``notificationMetadata`` is the install notification's (``seqNumber``,
+    ``notificationInstall``, ``notificationAddress``, ``iccid``).  Equal to
+    :func:`rspfed.asn1.encode` of the same ``rsp.ProfileInstallationResultData``
+    (tested), without building asn1crypto values (the eUICC's path).  Raises
+    :class:`~rspfed.errors.EncodeError` if a value does not fit its type.
+    """
+    try:
+        address = notification_address.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodeError("not UTF-8", type_name="notificationAddress") from None
+    # NotificationMetadata [47]: seqNumber [0], profileManagementOperation [1] (BIT STRING,
+    # notificationInstall(0) only: one unused-bits octet 07, then 80), address, iccid [APP 26]
+    meta = tlv(b"\x80", _integer(seq_number)) + b"\x81\x02\x07\x80" + tlv(b"\x0c", address)
+    if iccid is not None:
+        meta += tlv(b"\x5a", _sized(bytes(iccid), 10, 10, "Iccid"))
+    body = tlv(b"\x80", _sized(bytes(transaction_id), 1, 16, "TransactionId"))
+    body += tlv(b"\xbf\x2f", meta)
+    if smdp_oid is not None:
+        body += _oid(smdp_oid)
+    if isinstance(final_result, InstallationSuccess):
+        # successResult [0] IMPLICIT SEQUENCE { aid [APPLICATION 15], simaResponse OCTET STRING }
+        chosen = tlv(
+            b"\xa0",
+            tlv(b"\x4f", _sized(bytes(final_result.aid), 5, 16, "aid"))
+            + tlv(b"\x04", bytes(final_result.sima_response)),
+        )
+    else:
+        # errorResult [1] IMPLICIT SEQUENCE { bppCommandId [0], errorReason [1], simaResponse [2] }
+        inner = tlv(b"\x80", _integer(int(final_result.bpp_command_id)))
+        inner += tlv(b"\x81", _integer(int(final_result.error_reason)))
+        if final_result.sima_response is not None:
+            inner += tlv(b"\x82", bytes(final_result.sima_response))
+        chosen = tlv(b"\xa1", inner)
+    # finalResult [2] CHOICE: explicit
+    return tlv(b"\xbf\x27", body + tlv(b"\xa2", chosen))
 
 
 def verify_profile_installation_result(

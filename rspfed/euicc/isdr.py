@@ -65,7 +65,10 @@ from rspfed.es8p import (
     InstallationFailure,
     InstallationSuccess,
     MetadataStored,
-    build_profile_installation_result,
+)
+from rspfed.es8p.result import (
+    profile_installation_result_data_der,
+    sign_profile_installation_result,
 )
 from rspfed.euicc import _state as st
 from rspfed.euicc.apdu import (
@@ -885,25 +888,19 @@ class IsdR:
         result: InstallationSuccess | InstallationFailure,
         seq: int,
     ) -> bytes:
+        """The signed ProfileInstallationResult, built from DER parts."""
         assert session.credential is not None
         assert session.transaction_id is not None
         meta = session.metadata
-        address = self._pir_address(session)
-        iccid = None if meta is None else bytes(meta["iccid"].native)
-        value: dict[str, Any] = {
-            "seqNumber": seq,
-            "profileManagementOperation": {"notificationInstall"},
-            "notificationAddress": address,
-        }
-        if iccid is not None:
-            value["iccid"] = iccid
-        return build_profile_installation_result(
+        data = profile_installation_result_data_der(
             transaction_id=session.transaction_id,
-            notification_metadata=rsp.NotificationMetadata(value),
+            seq_number=seq,
+            notification_address=self._pir_address(session),
             final_result=result,
-            euicc_key=session.credential.private_key,
+            iccid=None if meta is None else bytes(meta["iccid"].native),
             smdp_oid=session.smdp_oid,
         )
+        return sign_profile_installation_result(data, session.credential.private_key)
 
     @staticmethod
     def _pir_address(session: _Session) -> str:

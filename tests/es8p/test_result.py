@@ -15,12 +15,14 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rspfed import es8p
+from rspfed import asn1, es8p
 from rspfed.asn1 import rsp
 from rspfed.crypto import ecka
 from rspfed.crypto.curves import Curve
-from rspfed.errors import DecodeError, ProtocolError, SignatureError
+from rspfed.errors import DecodeError, EncodeError, ProtocolError, SignatureError
 from rspfed.es8p import BppCommandId as C
 from rspfed.es8p import ErrorReason as R
 from rspfed.pki import eid as eid_mod
@@ -180,3 +182,135 @@ def test_es8_leg_with_a_test_pki(tmp_path: Path, curve: Curve) -> None:
         euicc_key=euicc_key,
     )
     es8p.verify_profile_installation_result(pir, euicc_public, transaction_id=tid)
+
+
+def _codec_data(
+    tid: bytes,
+    seq: int,
+    address: str,
+    final: es8p.InstallationSuccess | es8p.InstallationFailure,
+    iccid: bytes | None,
+    oid: str | None,
+) -> bytes:
+    """profileInstallationResultData through the asn1crypto codec (the reference)."""
+    meta: dict[str, object] = {
+        "seqNumber": seq,
+        "profileManagementOperation": {"notificationInstall"},
+        "notificationAddress": address,
+    }
+    if iccid is not None:
+        meta["iccid"] = iccid
+    if isinstance(final, es8p.InstallationSuccess):
+        chosen = rsp.ProfileInstallationResultData_finalResult(
+            name="successResult", value={"aid": final.aid, "simaResponse": final.sima_response}
+        )
+    else:
+        error: dict[str, object] = {
+            "bppCommandId": int(final.bpp_command_id),
+            "errorReason": int(final.error_reason),
+        }
+        if final.sima_response is not None:
+            error["simaResponse"] = final.sima_response
+        chosen = rsp.ProfileInstallationResultData_finalResult(name="errorResult", value=error)
+    fields: dict[str, object] = {
+        "transactionId": tid,
+        "notificationMetadata": rsp.NotificationMetadata(meta),
+        "finalResult": chosen,
+    }
+    if oid is not None:
+        fields["smdpOid"] = oid
+    return asn1.encode(rsp.ProfileInstallationResultData(fields))
+
+
+_finals = st.one_of(
+    st.builds(
+        es8p.InstallationSuccess, st.binary(min_size=5, max_size=16), st.binary(max_size=300)
+    ),
+    st.builds(
+        es8p.InstallationFailure,
+        st.sampled_from(list(es8p.BppCommandId)),
+        st.sampled_from(list(es8p.ErrorReason)),
+        st.none() | st.binary(max_size=200),
+    ),
+)
+_oids = st.lists(st.integers(0, 2**40), min_size=1, max_size=6).map(
+    lambda arcs: ".".join(map(str, [1, 3, *arcs]))
+)
+
+
+@given(
+    tid=st.binary(min_size=1, max_size=16),
+    seq=st.integers(-(2**70), 2**70),
+    address=st.text(max_size=150),
+    final=_finals,
+    iccid=st.none() | st.binary(min_size=10, max_size=10),
+    oid=st.none() | _oids,
+)
+def test_data_der_equals_the_codec(
+    tid: bytes,
+    seq: int,
+    address: str,
+    final: es8p.InstallationSuccess | es8p.InstallationFailure,
+    iccid: bytes | None,
+    oid: str | None,
+) -> None:
+    """The eUICC's DER-parts builder gives the bytes of the asn1crypto codec path."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(EncodeError):
+            es8p.profile_installation_result_data_der(
+                transaction_id=tid, seq_number=seq, notification_address=address,
+                final_result=final,
+            )  # fmt: skip
+        return
+    der = es8p.profile_installation_result_data_der(
+        transaction_id=tid,
+        seq_number=seq,
+        notification_address=address,
+        final_result=final,
+        iccid=iccid,
+        smdp_oid=oid,
+    )
+    assert der == _codec_data(tid, seq, address, final, iccid, oid)
+
+
+@pytest.mark.parametrize("curve", list(Curve), ids=lambda c: c.name)
+def test_signed_from_parts_verifies_and_decodes_independently(curve: Curve) -> None:
+    key = ecka.generate_key_pair(curve, seeded(15))
+    data = es8p.profile_installation_result_data_der(
+        transaction_id=b"\x07" * 16,
+        seq_number=513,
+        notification_address="smdp.example.com",
+        final_result=es8p.InstallationSuccess(bytes.fromhex("a0000005591010ffffffff8900001000")),
+        iccid=ICCID,
+        smdp_oid=SMDP_OID,
+    )
+    der = es8p.sign_profile_installation_result(data, key)
+    _check_signature_independently(der, key.public_key())
+    decoded = _asn1tools().decode("ProfileInstallationResult", der)
+    meta = decoded["profileInstallationResultData"]["notificationMetadata"]
+    assert meta["seqNumber"] == 513
+    assert meta["iccid"] == ICCID
+    es8p.verify_profile_installation_result(der, key.public_key(), transaction_id=b"\x07" * 16)
+
+
+def test_data_der_rejects_values_out_of_their_types() -> None:
+    ok = es8p.InstallationSuccess(bytes(5))
+    cases: list[tuple[bytes, bytes | None, str | None, es8p.InstallationSuccess]] = [
+        (b"", None, None, ok),
+        (bytes(17), None, None, ok),
+        (b"\x01", bytes(9), None, ok),
+        (b"\x01", None, "not an oid", ok),
+        (b"\x01", None, None, es8p.InstallationSuccess(bytes(4))),
+    ]
+    for tid, iccid, oid, final in cases:
+        with pytest.raises(EncodeError):
+            es8p.profile_installation_result_data_der(
+                transaction_id=tid,
+                seq_number=1,
+                notification_address="a",
+                final_result=final,
+                iccid=iccid,
+                smdp_oid=oid,
+            )
