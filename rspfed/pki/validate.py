@@ -38,7 +38,7 @@ type leaves this module (a naive ``now`` is a :class:`~rspfed.errors.UsageError`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import TypeAlias
 
@@ -450,10 +450,18 @@ _VERIFIED: dict[tuple[bytes, bytes, bytes], None] = {}
 _VERIFIED_MAX = 1024
 
 
-def _check_signature(cert: RspCertificate | RspCrl, issuer: RspCertificate, what: str) -> None:
+def _named(prefix: str, cert: RspCertificate) -> Callable[[], str]:
+    """``prefix`` and the certificate's description, built when called (on failure only)."""
+    return lambda: f"{prefix} {cert.describe()}"
+
+
+def _check_signature(
+    cert: RspCertificate | RspCrl, issuer: RspCertificate, what: Callable[[], str]
+) -> None:
+    """``what`` names ``cert`` for an error message (called only on failure)."""
     if cert.signature_algorithm != _ECDSA_SHA256:
         raise UntrustedCertificateError(
-            f"{what} is signed with {cert.signature_algorithm}, not ecdsa-with-SHA256"
+            f"{what()} is signed with {cert.signature_algorithm}, not ecdsa-with-SHA256"
         )
     if issuer.public_key is None:
         raise UntrustedCertificateError(f"issuer {issuer.describe()} has no EC public key")
@@ -464,7 +472,7 @@ def _check_signature(cert: RspCertificate | RspCrl, issuer: RspCertificate, what
         issuer.public_key.verify(cert.signature, cert.tbs, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise UntrustedCertificateError(
-            f"signature of {what} does not verify with the key of {issuer.describe()}"
+            f"signature of {what()} does not verify with the key of {issuer.describe()}"
         ) from None
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()
@@ -473,54 +481,58 @@ def _check_signature(cert: RspCertificate | RspCrl, issuer: RspCertificate, what
 
 def _check_profile(cert: RspCertificate, role: CertificateRole) -> None:
     profile = role.profile
-    what = f"{role.spec_name.removeprefix('id-rspRole-')} certificate {cert.describe()}"
+
+    def what() -> str:  # error strings are built only on failure
+        return f"{role.spec_name.removeprefix('id-rspRole-')} certificate {cert.describe()}"
+
     if role.policy_oid not in cert.policy_oids:
         found = cert.role
         if found is not None:
             raise CertificateRoleError(
-                f"{what} has role {found.spec_name}, expected {role.spec_name}"
+                f"{what()} has role {found.spec_name}, expected {role.spec_name}"
             )
-        raise CertificateRoleError(f"{what} lacks the certificate policy {role.spec_name}")
+        raise CertificateRoleError(f"{what()} lacks the certificate policy {role.spec_name}")
     if cert.unknown_critical:
         raise CertificateRoleError(
-            f"{what} has unknown critical extension(s) {', '.join(cert.unknown_critical)}"
+            f"{what()} has unknown critical extension(s) {', '.join(cert.unknown_critical)}"
         )
     if cert.public_key is None or cert.curve is None:
-        raise CertificateRoleError(f"{what} key is not on NIST P-256 or brainpoolP256r1")
+        raise CertificateRoleError(f"{what()} key is not on NIST P-256 or brainpoolP256r1")
     if cert.subject_key_id is None:
-        raise CertificateRoleError(f"{what} has no SubjectKeyIdentifier")
+        raise CertificateRoleError(f"{what()} has no SubjectKeyIdentifier")
     if role is not CertificateRole.CI and cert.authority_key_id is None:
-        raise CertificateRoleError(f"{what} has no AuthorityKeyIdentifier")
+        raise CertificateRoleError(f"{what()} has no AuthorityKeyIdentifier")
     usage = cert.key_usage
     if usage is None:
-        raise CertificateRoleError(f"{what} has no KeyUsage extension")
+        raise CertificateRoleError(f"{what()} has no KeyUsage extension")
     missing = [bit.value for bit in profile.key_usage if not bit.is_set(usage)]
     if missing:
-        raise CertificateRoleError(f"{what} key usage lacks {', '.join(sorted(missing))}")
+        raise CertificateRoleError(f"{what()} key usage lacks {', '.join(sorted(missing))}")
     basic = cert.basic_constraints
     if profile.is_ca:
         if basic is None or not basic.ca:
-            raise CertificateRoleError(f"{what} is not a CA (basicConstraints cA=TRUE needed)")
+            raise CertificateRoleError(f"{what()} is not a CA (basicConstraints cA=TRUE needed)")
         if profile.path_length is not None and basic.path_length != profile.path_length:
             raise CertificateRoleError(
-                f"{what} has pathLenConstraint {basic.path_length}, expected {profile.path_length}"
+                f"{what()} has pathLenConstraint {basic.path_length}, "
+                f"expected {profile.path_length}"
             )
     else:
         if basic is not None and basic.ca:
-            raise CertificateRoleError(f"{what} is a CA but its role is an end entity")
+            raise CertificateRoleError(f"{what()} is a CA but its role is an end entity")
         signing = [
             bit.value
             for bit in (KeyUsageBit.KEY_CERT_SIGN, KeyUsageBit.CRL_SIGN)
             if bit.is_set(usage)
         ]
         if signing:
-            raise CertificateRoleError(f"{what} end-entity key usage has {', '.join(signing)}")
+            raise CertificateRoleError(f"{what()} end-entity key usage has {', '.join(signing)}")
     if profile.extended_key_usage:
         present = set(cert.extended_key_usage or ())
         if not profile.extended_key_usage <= present:
-            raise CertificateRoleError(f"{what} extendedKeyUsage lacks serverAuth")
+            raise CertificateRoleError(f"{what()} extendedKeyUsage lacks serverAuth")
     if profile.requires_dns_name and not cert.dns_names:
-        raise CertificateRoleError(f"{what} subjectAltName has no dNSName")
+        raise CertificateRoleError(f"{what()} subjectAltName has no dNSName")
 
 
 def _check_validity(cert: RspCertificate, now: datetime) -> None:
@@ -597,21 +609,24 @@ def _check_crls(chain: tuple[RspCertificate, ...], crls: Iterable[RspCrl], now: 
                 continue
             if crl.authority_key_id is not None and crl.authority_key_id != issuer.subject_key_id:
                 continue
-            what = f"CRL of {issuer.describe()}"
+
+            def what(issuer: RspCertificate = issuer) -> str:  # built only on failure
+                return f"CRL of {issuer.describe()}"
+
             _check_signature(crl, issuer, what)
             if issuer.key_usage is None or not issuer.key_usage.crl_sign:
-                raise UntrustedCertificateError(f"{what}: the issuer key lacks cRLSign")
+                raise UntrustedCertificateError(f"{what()}: the issuer key lacks cRLSign")
             if crl.unknown_critical:
                 raise UntrustedCertificateError(
-                    f"{what} has unknown critical extension(s) {', '.join(crl.unknown_critical)}"
+                    f"{what()} has unknown critical extension(s) {', '.join(crl.unknown_critical)}"
                 )
             if now < crl.this_update:
                 raise CertificateExpiredError(
-                    f"{what} is not valid before {crl.this_update.isoformat()}"
+                    f"{what()} is not valid before {crl.this_update.isoformat()}"
                 )
             if crl.next_update is not None and now >= crl.next_update:
                 raise CertificateExpiredError(
-                    f"{what} is out of date (nextUpdate {crl.next_update.isoformat()})"
+                    f"{what()} is out of date (nextUpdate {crl.next_update.isoformat()})"
                 )
             when = crl.revoked.get(cert.serial_number)
             if when is not None and when <= now:
@@ -704,7 +719,7 @@ def verify_chain(
                     f"{issuer_role.value} certificate with key id {_key_id(aki)}"
                 )
             parent = named[0]
-            _check_signature(current, parent, f"certificate {current.describe()}")
+            _check_signature(current, parent, _named("certificate", current))
             chain.append(parent)
             roles.append(issuer_role)
             current, current_role = parent, issuer_role
@@ -713,7 +728,7 @@ def verify_chain(
     ci = chain[-1]
     if not ci.is_self_issued:
         raise UntrustedCertificateError(f"CI certificate {ci.describe()} is not self-issued")
-    _check_signature(ci, ci, f"CI certificate {ci.describe()}")
+    _check_signature(ci, ci, _named("CI certificate", ci))
 
     # 2. Profiles, 3. EID.
     for cert, cert_role in zip(chain, roles, strict=True):
