@@ -385,6 +385,7 @@ def init_data_dir(
             "progress_callback_url": progress_callback_url,
             "callback_urls": {},
             "store": STORE_NAME,
+            "store_synchronous": "NORMAL",
         }
         _write(root / CONFIG_NAME, json.dumps(config, indent=2).encode() + b"\n")
         store = SqliteSmdpStore.create(root / STORE_NAME)
@@ -481,13 +482,22 @@ def load_config(data: str | os.PathLike[str], *, passphrase: bytes | None = None
 
 
 def open_store(data: str | os.PathLike[str]) -> SqliteSmdpStore:
-    """Open the data directory's SQLite store."""
+    """Open the data directory's SQLite store.
+
+    ``config.json``'s ``store_synchronous`` (``"NORMAL"`` when absent, or
+    ``"FULL"``) is SQLite's ``synchronous`` setting: with WAL, NORMAL
+    commits survive a crash of the process but the last ones may be lost on
+    power loss or an OS crash; FULL also fsyncs every commit (see
+    ``docs/smdp.md``, Durability)."""
     root = Path(data)
     settings = read_settings(root)
     name = settings.get("store", STORE_NAME)
     if not isinstance(name, str) or "/" in name:
         raise StorageError(f"{CONFIG_NAME}: bad store name")
-    return SqliteSmdpStore.open(root / name)
+    synchronous = settings.get("store_synchronous", "NORMAL")
+    if synchronous not in ("NORMAL", "FULL"):
+        raise StorageError(f'{CONFIG_NAME}: store_synchronous must be "NORMAL" or "FULL"')
+    return SqliteSmdpStore.open(root / name, synchronous=synchronous)
 
 
 def tls_paths(data: str | os.PathLike[str]) -> TlsFiles:

@@ -181,3 +181,37 @@ def test_cli_init_from_encrypted_pki(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert load_config(tmp_path / "b").address == "localhost"
+
+
+def test_store_synchronous_setting(tmp_path: Path, pki: TestPki) -> None:
+    """config.json's store_synchronous: NORMAL by default, FULL on request, else refused."""
+    import sqlite3
+
+    data = tmp_path / "d"
+    init_data_dir(data, pki, address="smdp.example.org", curves=[Curve.NIST])
+    assert read_settings(data)["store_synchronous"] == "NORMAL"
+
+    def synchronous() -> int:
+        # PRAGMA synchronous is per connection: read it through the store's own
+        store = open_store(data)
+        try:
+            db = store._db
+            assert isinstance(db, sqlite3.Connection)
+            return int(db.execute("PRAGMA synchronous").fetchone()[0])
+        finally:
+            store.close()
+
+    assert synchronous() == 1  # NORMAL
+    path = data / "config.json"
+    for value, expected in (("FULL", 2), (None, 1)):
+        settings = json.loads(path.read_text())
+        if value is None:
+            del settings["store_synchronous"]  # data directories made before the setting
+        else:
+            settings["store_synchronous"] = value
+        path.write_text(json.dumps(settings))
+        assert synchronous() == expected
+    settings["store_synchronous"] = "OFF"
+    path.write_text(json.dumps(settings))
+    with pytest.raises(StorageError, match="store_synchronous"):
+        open_store(data)
