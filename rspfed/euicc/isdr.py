@@ -97,6 +97,7 @@ __all__ = [
     "PackageInstaller",
     "ProfileSwitch",
     "euicc_signed1_der",
+    "euicc_signed2_der",
     "profile_info_tags",
 ]
 
@@ -188,6 +189,19 @@ def euicc_signed1_der(
         + euicc_info2
         + ctx_params1,
     )
+
+
+def euicc_signed2_der(transaction_id: bytes, euicc_otpk: bytes, hash_cc: bytes | None) -> bytes:
+    """The DER of EUICCSigned2 from its parts (SGP.22 §5.7.14), built directly.
+
+    ``transaction_id`` and ``hash_cc`` come from the strictly checked request.
+    Equal to :func:`rspfed.asn1.encode` of the same ``rsp.EUICCSigned2`` (tested).
+    """
+    # EUICCSigned2 { transactionId [0], euiccOtpk [APPLICATION 73], hashCc Octet32 OPTIONAL }
+    fields = encode_tlv(0x80, transaction_id) + encode_tlv(0x5F49, euicc_otpk)
+    if hash_cc is not None:
+        fields += encode_tlv(0x04, hash_cc)
+    return encode_tlv(0x30, fields)
 
 
 def _tag_of(field_tag: tuple[int, int], constructed: bool) -> bytes:
@@ -294,6 +308,7 @@ class IsdR:
         self._akis: dict[bytes, bytes | None] = {}
         self._session: _Session | None = None
         self._kept_ot_keys: dict[bytes, ec.EllipticCurvePrivateKey] = {}
+        self._stored_crls: list[bytes] | None = None  # LoadCRL's, read once from the store
         self._store = store
         self._eid = store.eid
         self._credentials = tuple(credentials)
@@ -698,11 +713,15 @@ class IsdR:
 
     def get_euicc_challenge(self, request: bytes) -> bytes:
         """ES10b.GetEUICCChallenge (``BF2E``): a new session with a fresh 16-octet challenge."""
-        asn1.decode(rsp.GetEuiccChallengeRequest, request)
+        if request != b"\xbf\x2e\x00":  # the only DER of the empty [46] SEQUENCE
+            asn1.decode(rsp.GetEuiccChallengeRequest, request)
         self._close_session()
         challenge = bytes(self._rand(16))
+        if len(challenge) != 16:
+            raise UsageError("rand(16) must give 16 octets")
         self._session = _Session(challenge)
-        return asn1.encode(rsp.GetEuiccChallengeResponse({"euiccChallenge": challenge}))
+        # GetEuiccChallengeResponse [46] { euiccChallenge [0] Octet16 }
+        return b"\xbf\x2e\x12\x80\x10" + challenge
 
     def _close_session(self) -> None:
         self._session = None
@@ -738,7 +757,7 @@ class IsdR:
             chain = verify_chain(
                 asn1.received_der(req["serverCertificate"]),
                 role=CertificateRole.DPAUTH,
-                trust_anchors=[c.der for c in self._cis],
+                trust_anchors=self._cis,
                 now=self._now(),
                 crls=self._all_crls(),
             )
@@ -810,7 +829,7 @@ class IsdR:
             chain = verify_chain(
                 asn1.received_der(req["smdpCertificate"]),
                 role=CertificateRole.DPPB,
-                trust_anchors=[c.der for c in self._cis],
+                trust_anchors=self._cis,
                 now=self._now(),
                 crls=self._all_crls(),
                 ci_pkids={session.ci_pkid},
@@ -840,10 +859,7 @@ class IsdR:
             ot_key = ecka.generate_key_pair(curve, self._rand)
         otpk = ecka.encode_public_key(ot_key.public_key())
         self._kept_ot_keys = {otpk: ot_key}
-        fields: dict[str, Any] = {"transactionId": tid, "euiccOtpk": otpk}
-        if cc_required:
-            fields["hashCc"] = bytes(hash_cc)
-        euicc_signed2 = asn1.encode(rsp.EUICCSigned2(fields))
+        euicc_signed2 = euicc_signed2_der(tid, otpk, bytes(hash_cc) if cc_required else None)
         sig2 = signature.sign(credential.private_key, euicc_signed2 + _sig_tlv(smdp_sig2))
         session.ot_key = ot_key
         session.smdp_public_key = chain.public_key
@@ -1040,14 +1056,16 @@ class IsdR:
     _CRL_META = "crl:"
 
     def _all_crls(self) -> list[bytes]:
-        stored = [
-            value
-            for ci in self._cis
-            if ci.subject_key_id is not None
-            and (value := self._store.get_meta(self._CRL_META + ci.subject_key_id.hex()))
-            is not None
-        ]
-        return [*self._crls, *stored]
+        """The CRLs given at creation, then those loaded (read from the store once)."""
+        if self._stored_crls is None:
+            self._stored_crls = [
+                value
+                for ci in self._cis
+                if ci.subject_key_id is not None
+                and (value := self._store.get_meta(self._CRL_META + ci.subject_key_id.hex()))
+                is not None
+            ]
+        return [*self._crls, *self._stored_crls]
 
     def load_crl(self, request: bytes) -> bytes:
         """ES10b.LoadCRL (``BF35``): a CI's CRL, verified and kept for chain checks.
@@ -1091,6 +1109,7 @@ class IsdR:
             old = parse_crl(kept)
             newer = (crl.crl_number or 0) >= (old.crl_number or 0)
         if newer:
+            self._stored_crls = None  # read again, whether the write landed or not
             try:
                 self._store.put_meta(name, crl.der)
             except StorageError:
@@ -1125,3 +1144,4 @@ class IsdR:
         """Power-off or reset: the RSP session (and kept one-time keys) are lost."""
         self._session = None
         self._kept_ot_keys.clear()
+        self._stored_crls = None
