@@ -37,6 +37,10 @@
     as fallback) before and after, divided by the downloads: TLS handshake, HTTP, JSON, core and
     SQLite persistence.
 
+    Also, as parts of that cost: an ES9+ request the core refuses at once
+    (wrong SM-DP+ address) on keep-alive connections (HTTP + JSON per
+    request) and on a new TLS connection per request (+ the handshake).
+
 (c) **Peak RSS** of the server (``VmHWM`` of every server process from
     ``/proc/<pid>/status``) after the 32-client run.
 
@@ -54,6 +58,7 @@ import multiprocessing.connection
 import os
 import re
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -68,9 +73,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import aiohttp  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
 
-from rspfed import es2p  # noqa: E402
+from rspfed import es2p, es9p  # noqa: E402
 from rspfed.crypto import bsp, ecka, kdf, signature  # noqa: E402
 from rspfed.crypto.curves import Curve  # noqa: E402
 from rspfed.es2p.client import requester_of  # noqa: E402
@@ -408,6 +414,29 @@ def start_server(data: Path, port: int, workers: int) -> subprocess.Popen[str]:
     return proc
 
 
+async def error_round_trips(
+    url: str, data: Path, concurrency: int, per: int, *, fresh: bool
+) -> None:
+    """InitiateAuthentication naming a wrong SM-DP+ address (refused at once,
+    8.8.1/3.8): the HTTP + JSON cost of one request; ``fresh`` opens a new TLS
+    connection per request (the handshake's cost), else one keep-alive connection."""
+    body = es9p.encode_request(
+        es9p.InitiateAuthenticationRequest(bytes(16), b"\xbf\x20\x00", "elsewhere.example")
+    )
+    path = url + es9p.FUNCTIONS["initiateAuthentication"].path
+    headers = {"Content-Type": "application/json", "X-Admin-Protocol": es9p.ADMIN_PROTOCOL}
+    ctx = ssl.create_default_context(cafile=str(tls_paths(data).server_ca))
+
+    async def client() -> None:
+        connector = aiohttp.TCPConnector(limit=1, force_close=fresh)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for _ in range(per):
+                async with session.post(path, data=body, headers=headers, ssl=ctx) as resp:
+                    await resp.read()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+
+
 async def place_orders(url: str, data: Path, count: int) -> list[str]:
     """``count`` activation codes through ES2+ (one mutual-TLS connection)."""
     files = tls_paths(data)
@@ -527,6 +556,21 @@ def over_https(root: Path, quick: bool) -> None:
             pids = server_pids(proc.pid)
             warm = asyncio.run(place_orders(url, data, 4 * workers))
             run_downloads(root / f"w{workers}", root / "pki", warm, 4 * workers, pids)
+            for label, conc, fresh in (
+                ("keep-alive connection,  1 client ", 1, False),
+                ("keep-alive connections, 8 clients", 8, False),
+                ("new TLS connection each, 1 client", 1, True),
+            ):
+                per = (100 if quick else 400) // conc // (4 if fresh else 1)
+                c0 = cpu_seconds(pids)
+                t0 = time.perf_counter()
+                asyncio.run(error_round_trips(url, data, conc, per, fresh=fresh))
+                secs, cpu = time.perf_counter() - t0, cpu_seconds(pids) - c0
+                print(
+                    f"  workers={workers} ES9+ refused request, {label}: "
+                    f"{per * conc / secs:6.0f} req/s, "
+                    f"server CPU {1000 * cpu / (per * conc):.3f} ms/req"
+                )
             for conc in levels:
                 count = max(conc, 8) if quick else max(24, 3 * conc)
                 c0 = cpu_seconds(pids)
@@ -562,8 +606,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer downloads")
     parser.add_argument("--only", choices=("a", "b"), help="only part (a) or (b)+(c)")
     args = parser.parse_args()
-    import aiohttp
-
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, aiohttp {aiohttp.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "a"):
