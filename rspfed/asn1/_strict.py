@@ -45,6 +45,7 @@ from __future__ import annotations
 import datetime
 import functools
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -387,15 +388,24 @@ class _BitsPlan(Plan):
 
 
 class _OctetsPlan(Plan):
-    __slots__ = ("size",)
+    __slots__ = ("high", "low", "size")
 
     def __init__(self, spec: Any, name: str) -> None:
         super().__init__(spec, name)
         self.size = getattr(spec, "_size_constraint", None)
+        # one range (the usual case) checked inline; several through _size_ok
+        self.low, self.high = 0, -1  # -1: no single-range bound
+        if self.size is not None and len(self.size) == 1:
+            low, high = self.size[0]
+            self.low, self.high = low, sys.maxsize if high is None else high
 
     def check_contents(self, data: bytes, pos: int, end: int, depth: int) -> None:
-        if self.size is not None and not _size_ok(end - pos, self.size):
-            raise _Fail(f"size {end - pos} octets outside {_range_text(self.size)}", self.name, pos)
+        if self.size is None:
+            return
+        n = end - pos
+        if (self.low <= n <= self.high) if self.high >= 0 else _size_ok(n, self.size):
+            return
+        raise _Fail(f"size {n} octets outside {_range_text(self.size)}", self.name, pos)
 
 
 class _NullPlan(Plan):
