@@ -271,3 +271,19 @@ def test_certificate_extension_value_not_der() -> None:
     data = bytearray(_ci_certificate())
     data[index + 7] = 0x01
     _fails(x509.Certificate, bytes(data), "BOOLEAN", index + 7, "00 or FF")
+
+
+@given(st.integers(0, 40))
+def test_octet_string_size_constraints(n: int) -> None:
+    """SIZE constraints from RSPDefinitions: TransactionId (1..16), Octet16 (16), Iccid (10)."""
+    for cls, low, high, tag in (
+        (rsp.TransactionId, 1, 16, 0x04),
+        (rsp.Octet16, 16, 16, 0x04),
+        (rsp.Iccid, 10, 10, 0x5A),
+    ):
+        der = bytes((tag, n)) + bytes(n)
+        if low <= n <= high:
+            asn1.decode(cls, der)
+        else:
+            with pytest.raises(DecodeError, match="outside"):
+                asn1.decode(cls, der)
