@@ -571,6 +571,10 @@ class _Field:
 EXT = -1
 """Index given by :func:`_match` to an extension addition."""
 
+_Entry = tuple[int, "_Field | None", "Plan | None", "int | None", "int | None", int]
+"""A memoised component check: (field index or EXT, field, plan whose contents are
+checked directly when the header matches (class, tag, constructed), else None, ...)."""
+
 
 class _SeqPlan(Plan):
     """SEQUENCE: components in order, then (if extensible) unknown extension additions.
@@ -596,9 +600,9 @@ class _SeqPlan(Plan):
             spec, _base.Sequence
         )
         self.foreign_sorted = False
-        # received tag sequence (tag << 2 | class) -> field assignment
-        # (bounded memo of match())
-        self.shapes: dict[tuple[int, ...], list[int]] = {}
+        # received tag sequence (tag << 2 | class) -> how each component is checked
+        # (bounded memo of match(), see _entry)
+        self.shapes: dict[tuple[int, ...], list[_Entry]] = {}
         # (field index, contents before it) -> plan of a run-time typed field
         self.resolved: dict[tuple[int, bytes], Plan] = {}
 
@@ -672,25 +676,29 @@ class _SeqPlan(Plan):
             idents.append(t << 2 | c)
             p = ce
         shape = tuple(idents)
-        assignment = self.shapes.get(shape)
-        if assignment is None:
+        entries = self.shapes.get(shape)
+        if entries is None:
             try:
                 assignment = self.match([(c, t, start) for c, _, t, start, _, _ in items])
             except _Fail as fail:
                 if fail.offset < 0:
                     fail.offset = end
                 raise
+            entries = [self._entry(index) for index in assignment]
             if len(self.shapes) < _MEMO_SIZE:
-                self.shapes[shape] = assignment
-        fields = self.fields
+                self.shapes[shape] = entries
         depth += 1
-        for index, (c, k, t, start, cs, stop) in zip(assignment, items, strict=True):
-            if index == EXT:
+        shallow = depth <= MAX_DEPTH
+        for (index, field, fast, fc, ft, fk), (c, k, t, start, cs, stop) in zip(
+            entries, items, strict=True
+        ):
+            if field is None:  # EXT
                 _walk_any(data, start, stop, depth, self.name)
                 continue
-            field = fields[index]
             try:
-                if field.dynamic:
+                if fast is not None and c == fc and t == ft and k == fk and shallow:
+                    fast.check_contents(data, cs, stop, depth)  # check_header inlined
+                elif field.dynamic:
                     plan = self.resolve(index, data, pos, start, end)
                     try:
                         plan.check(data, start, stop, depth)
@@ -698,17 +706,7 @@ class _SeqPlan(Plan):
                         fail.runtime = True
                         raise
                 elif field.direct:
-                    plan = field.plan
-                    if (
-                        c == plan.cls
-                        and t == plan.tag
-                        and k == plan.constructed
-                        and not plan.roundtrip
-                        and depth <= MAX_DEPTH
-                    ):  # check_header inlined (the common case)
-                        plan.check_contents(data, cs, stop, depth)
-                    else:
-                        plan.check_header(data, start, c, k, t, cs, stop, depth)
+                    field.plan.check_header(data, start, c, k, t, cs, stop, depth)
                 else:
                     field.plan.check(data, start, stop, depth)
             except _Fail as fail:
@@ -720,6 +718,16 @@ class _SeqPlan(Plan):
                     self.name,
                     start,
                 )
+
+    def _entry(self, index: int) -> _Entry:
+        """How :meth:`check_contents` checks a component assigned to field ``index``."""
+        if index == EXT:
+            return (index, None, None, -1, -1, -1)
+        field = self.fields[index]
+        plan = field.plan
+        if field.direct and not field.dynamic and not plan.roundtrip:
+            return (index, field, plan, plan.cls, plan.tag, plan.constructed)
+        return (index, field, None, -1, -1, -1)
 
     def resolve(self, index: int, data: bytes, pos: int, start: int, end: int) -> Plan:
         """The plan of run-time typed component ``index`` at ``start`` in the
