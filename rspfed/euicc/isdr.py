@@ -66,6 +66,7 @@ from rspfed.es8p import (
     InstallationSuccess,
     MetadataStored,
 )
+from rspfed.es8p._tlv import read_header
 from rspfed.es8p.result import (
     profile_installation_result_data_der,
     sign_profile_installation_result,
@@ -254,6 +255,21 @@ def _split_tags(data: bytes) -> set[bytes]:
         i += 1
         tags.add(data[start:i])
     return tags
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:
+    """The TLVs in ``data[start:end]`` of strictly checked DER, in order.
+
+    Each as ``(tag octets, TLV start, value start, value end)``: the ES10b
+    requests' components are read straight from the received encoding after
+    the strict check (no asn1crypto values).
+    """
+    out = []
+    while start < end:
+        tag, at, length = read_header(data, start, "ES10b request")
+        out.append((tag, start, at, at + length))
+        start = at + length
+    return out
 
 
 def _ct_equal(a: bytes, b: bytes) -> bool:
@@ -746,16 +762,24 @@ class IsdR:
         (``noSessionContext``), euiccChallenge (``euiccChallengeMismatch``).
         ``unsupportedCurve`` cannot occur: both RSP curves are supported.
         """
-        req = asn1.decode(rsp.AuthenticateServerRequest, request)
-        signed1 = req["serverSigned1"]
-        tid = bytes(signed1["transactionId"].native)
-        ci_pkid = bytes(req["euiccCiPKIdToBeUsed"].native)
+        asn1.decode(rsp.AuthenticateServerRequest, request)  # the strict check
+        # [56] { serverSigned1, serverSignature1, euiccCiPKIdToBeUsed, serverCertificate,
+        #   ctxParams1, ... }: read from the checked DER.  All mandatory: they are the
+        # first five components; extension additions (ignored) can only follow.
+        ((_, _, at, end),) = _children(request, 0, len(request))
+        signed1, signature1, pkid, certificate, ctx = _children(request, at, end)[:5]
+        # ServerSigned1 { transactionId [0], euiccChallenge [1], serverAddress [3],
+        #   serverChallenge [4], ... }
+        tid, challenge_v, address_v, server_challenge_v = (
+            request[c[2] : c[3]] for c in _children(request, signed1[2], signed1[3])[:4]
+        )
+        ci_pkid = request[pkid[2] : pkid[3]]
         credential = self._credential_for(ci_pkid)
         if credential is None:
             return self._auth_error(tid, 7)
         try:
             chain = verify_chain(
-                asn1.received_der(req["serverCertificate"]),
+                request[certificate[1] : certificate[3]],
                 role=CertificateRole.DPAUTH,
                 trust_anchors=self._cis,
                 now=self._now(),
@@ -766,23 +790,23 @@ class IsdR:
         try:
             signature.verify(
                 chain.public_key,
-                asn1.received_der(signed1),
-                bytes(req["serverSignature1"].native),
+                request[signed1[1] : signed1[3]],
+                request[signature1[2] : signature1[3]],
             )
         except SignatureError:
             return self._auth_error(tid, 2)
         session = self._session
         if session is None or session.transaction_id is not None:
             return self._auth_error(tid, 4)
-        if not _ct_equal(bytes(signed1["euiccChallenge"].native), session.challenge):
+        if not _ct_equal(challenge_v, session.challenge):
             return self._auth_error(tid, 6)
-        server_address = signed1["serverAddress"].native
+        server_address = address_v.decode("utf-8")  # valid UTF-8: checked
         euicc_signed1 = euicc_signed1_der(
             tid,
             server_address,
-            bytes(signed1["serverChallenge"].native),
+            server_challenge_v,
             self._euicc_info2_der(),
-            asn1.received_der(req["ctxParams1"]),
+            request[ctx[1] : ctx[3]],
         )
         certificates = self._certificates_der(credential)
         sig1 = signature.sign(credential.private_key, euicc_signed1)
@@ -819,15 +843,29 @@ class IsdR:
         retried download) that key is reused, else a new one is generated
         from the injected randomness.
         """
-        req = asn1.decode(rsp.PrepareDownloadRequest, request)
-        signed2 = req["smdpSigned2"]
-        tid = bytes(signed2["transactionId"].native)
+        asn1.decode(rsp.PrepareDownloadRequest, request)  # the strict check
+        # [33] { smdpSigned2, smdpSignature2, hashCc Octet32 OPTIONAL, smdpCertificate, ... }
+        # read from the checked DER: hashCc is the OCTET STRING (04) in third place;
+        # extension additions (ignored) can only follow the certificate.
+        ((_, _, at, end),) = _children(request, 0, len(request))
+        parts = _children(request, at, end)
+        signed2, signature2 = parts[0], parts[1]
+        has_cc = parts[2][0] == b"\x04"
+        hash_cc = request[parts[2][2] : parts[2][3]] if has_cc else None
+        certificate = parts[3] if has_cc else parts[2]
+        # SmdpSigned2 { transactionId [0], ccRequiredFlag BOOLEAN,
+        #   bppEuiccOtpk [APPLICATION 73] OPTIONAL, ... }
+        fields2 = _children(request, signed2[2], signed2[3])
+        tid = request[fields2[0][2] : fields2[0][3]]
+        cc_required = request[fields2[1][2]] != 0
+        has_otpk = len(fields2) > 2 and fields2[2][0] == b"\x5f\x49"
+        previous = request[fields2[2][2] : fields2[2][3]] if has_otpk else None
         session = self._session
         if session is None or session.credential is None or session.transaction_id is None:
             return self._download_error(tid, 4)
         try:
             chain = verify_chain(
-                asn1.received_der(req["smdpCertificate"]),
+                request[certificate[1] : certificate[3]],
                 role=CertificateRole.DPPB,
                 trust_anchors=self._cis,
                 now=self._now(),
@@ -836,30 +874,27 @@ class IsdR:
             )
         except CertificateError:
             return self._download_error(tid, 1)
-        smdp_sig2 = bytes(req["smdpSignature2"].native)
+        smdp_sig2 = request[signature2[2] : signature2[3]]
         try:
             signature.verify(
                 chain.public_key,
-                asn1.received_der(signed2) + _sig_tlv(session.euicc_signature1),
+                request[signed2[1] : signed2[3]] + _sig_tlv(session.euicc_signature1),
                 smdp_sig2,
             )
         except SignatureError:
             return self._download_error(tid, 2)
         if tid != session.transaction_id:
             return self._download_error(tid, 5)
-        cc_required = bool(signed2["ccRequiredFlag"].native)
-        hash_cc = req["hashCc"].native
         if cc_required and hash_cc is None:
             return self._download_error(tid, 127)
         credential = session.credential
         curve = Curve.of_key(credential.private_key)
-        previous = signed2["bppEuiccOtpk"].native
-        ot_key = None if previous is None else self._kept_ot_keys.get(bytes(previous))
+        ot_key = None if previous is None else self._kept_ot_keys.get(previous)
         if ot_key is None:
             ot_key = ecka.generate_key_pair(curve, self._rand)
         otpk = ecka.encode_public_key(ot_key.public_key())
         self._kept_ot_keys = {otpk: ot_key}
-        euicc_signed2 = euicc_signed2_der(tid, otpk, bytes(hash_cc) if cc_required else None)
+        euicc_signed2 = euicc_signed2_der(tid, otpk, hash_cc if cc_required else None)
         sig2 = signature.sign(credential.private_key, euicc_signed2 + _sig_tlv(smdp_sig2))
         session.ot_key = ot_key
         session.smdp_public_key = chain.public_key

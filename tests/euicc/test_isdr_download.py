@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from rspfed import asn1, es8p
 from rspfed.asn1 import rsp
+from rspfed.asn1.bertlv import encode_tlv, parse_one
 from rspfed.crypto import ecka, signature
 from rspfed.crypto.curves import Curve
 from rspfed.errors import DecodeError
@@ -649,3 +650,81 @@ def test_brainpool_download(tmp_path: Path) -> None:
     pir = download(isdr, bp)
     es8p.verify_profile_installation_result(pir, bp.credential.private_key.public_key())
     assert [p.iccid for p in isdr.store.state.profiles] == [ICCID]
+
+
+def _extended(der: bytes, extra: bytes) -> bytes:
+    """``der`` (one TLV) with ``extra`` appended to its contents (an extension addition)."""
+    tlv = parse_one(der)
+    return encode_tlv(tlv.tag, tlv.value + extra)
+
+
+def test_requests_with_extension_additions(tmp_path: Path, world: World) -> None:
+    """Unknown trailing components (extension additions) of AuthenticateServerRequest,
+    ServerSigned1, PrepareDownloadRequest and SmdpSigned2 are ignored, and signatures
+    cover the received encodings; hashCc and bppEuiccOtpk are still found."""
+    import hashlib
+
+    from asn1crypto import x509 as ax509
+
+    extra = bytes.fromhex("9E0101")  # [30] primitive: no component has it
+    isdr = make_isdr(tmp_path, world)
+    tid = b"X" * 16
+    challenge = asn1.decode(rsp.GetEuiccChallengeResponse, isdr.handle(bytes.fromhex("BF2E00")))
+    signed1 = _extended(
+        asn1.encode(
+            rsp.ServerSigned1(
+                {
+                    "transactionId": tid,
+                    "euiccChallenge": bytes(challenge["euiccChallenge"].native),
+                    "serverAddress": "smdp.example",
+                    "serverChallenge": b"S" * 16,
+                }
+            )
+        ),
+        extra,
+    )
+    req = rsp.AuthenticateServerRequest(
+        {
+            "serverSigned1": asn1.decode(rsp.ServerSigned1, signed1),
+            "serverSignature1": signature.sign(world.dp_auth_key, signed1),
+            "euiccCiPKIdToBeUsed": ci_pkid(world),
+            "serverCertificate": ax509.Certificate.load(world.dp_auth_cert),
+            "ctxParams1": CTX,
+        }
+    )
+    outer = asn1.decode(rsp.AuthenticateServerRequest, _extended(asn1.encode(req), extra))
+    assert asn1.received_der(outer["serverSigned1"]) == signed1
+    resp = asn1.decode(
+        rsp.AuthenticateServerResponse, isdr.handle(_extended(asn1.encode(req), extra))
+    )
+    assert resp.name == "authenticateResponseOk"
+    euicc_signed1 = resp.chosen["euiccSigned1"]
+    assert euicc_signed1["serverAddress"].native == "smdp.example"
+    assert bytes(euicc_signed1["serverChallenge"].native) == b"S" * 16
+    assert asn1.received_der(euicc_signed1["ctxParams1"]) == asn1.encode(CTX)
+    sig1 = bytes(resp.chosen["euiccSignature1"].native)
+
+    def prepare_extended(previous: bytes | None) -> rsp.PrepareDownloadResponse:
+        fields: dict[str, Any] = {"transactionId": tid, "ccRequiredFlag": True}
+        if previous is not None:
+            fields["bppEuiccOtpk"] = previous
+        signed2 = _extended(asn1.encode(rsp.SmdpSigned2(fields)), extra)
+        sig2 = signature.sign(world.dp_pb_key, signed2 + sig_tlv(sig1))
+        hash_cc = hashlib.sha256(hashlib.sha256(b"1234").digest() + tid).digest()
+        value = {
+            "smdpSigned2": asn1.decode(rsp.SmdpSigned2, signed2),
+            "smdpSignature2": sig2,
+            "hashCc": hash_cc,
+            "smdpCertificate": ax509.Certificate.load(world.dp_pb_cert),
+        }
+        der = _extended(asn1.encode(rsp.PrepareDownloadRequest(value)), extra)
+        out = asn1.decode(rsp.PrepareDownloadResponse, isdr.handle(der))
+        assert out.name == "downloadResponseOk"
+        assert bytes(out.chosen["euiccSigned2"]["hashCc"].native) == hash_cc
+        return out
+
+    otpk = bytes(prepare_extended(None).chosen["euiccSigned2"]["euiccOtpk"].native)
+    # the retry case: a new session naming the kept otPK gets the same key back
+    sig1 = bytes(authenticate(isdr, world, tid).chosen["euiccSignature1"].native)
+    again = prepare_extended(otpk)
+    assert bytes(again.chosen["euiccSigned2"]["euiccOtpk"].native) == otpk
