@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rspfed.errors import DecodeError
 
-__all__ = ["encode_length", "read_header", "tlv"]
+__all__ = ["children", "encode_length", "read_header", "tlv"]
 
 
 def encode_length(n: int) -> bytes:
@@ -61,3 +61,19 @@ def read_header(data: bytes | memoryview, offset: int, what: str) -> tuple[bytes
     if length < 0x80 or data[pos] == 0:
         raise DecodeError("length not minimally encoded", type_name=what, offset=pos - 1)
     return tag, pos + n, length
+
+
+def children(data: bytes, start: int, end: int, what: str) -> list[tuple[bytes, int, int, int]]:
+    """The TLVs in ``data[start:end]``, in order, as ``(tag octets, TLV start, value
+    start, value end)``.
+
+    For reading components straight from DER that has passed the strict check
+    (:func:`rspfed.asn1.decode`): the headers are read again with
+    :func:`read_header`, so a value cut short still raises ``DecodeError``.
+    """
+    out = []
+    while start < end:
+        tag, at, length = read_header(data, start, what)
+        out.append((tag, start, at, at + length))
+        start = at + length
+    return out

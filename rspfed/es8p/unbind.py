@@ -32,7 +32,7 @@ from rspfed.errors import (
     StateError,
     UsageError,
 )
-from rspfed.es8p._tlv import read_header, tlv
+from rspfed.es8p._tlv import children, read_header, tlv
 from rspfed.es8p.build import REMOTE_OP_INSTALL_BPP
 from rspfed.es8p.codes import BppCommandId, BppError, ErrorReason
 
@@ -52,7 +52,6 @@ _C = BppCommandId
 _R = ErrorReason
 _T = TypeVar("_T", bound=asn1.Asn1Value)
 _MAX_SEQUENCE_HEADER = 4
-_SIGNED_COMPONENTS = ("remoteOpId", "transactionId", "controlRefTemplate", "smdpOtpk")
 _MAX_PE_HEADER = 3 + 4  # read_header: up to 3 tag octets, up to 1 + 3 length octets
 
 
@@ -295,7 +294,15 @@ class BppUnbinder:
             tag, isc_at, bpp_length = read_header(data, 0, "BoundProfilePackage")
             if tag != b"\xbf\x36":
                 raise DecodeError("not a BoundProfilePackage", type_name="BoundProfilePackage")
-            request = asn1.decode(rsp.InitialiseSecureChannelRequest, data[isc_at:])
+            isc = data[isc_at:]
+            request = asn1.decode(rsp.InitialiseSecureChannelRequest, isc)
+            # [35] { remoteOpId, transactionId, controlRefTemplate, smdpOtpk, smdpSign, ... }
+            # read from the checked DER: all mandatory, so the first five components
+            # (extension additions can only follow); the CRT likewise { keyType, keyLen,
+            # hostId, ... }
+            _, at, length = read_header(isc, 0, "InitialiseSecureChannelRequest")
+            op, tid, crt, otpk, sign = children(isc, at, at + length, "ISC")[:5]
+            key_type, key_len, host = children(isc, crt[2], crt[3], "ControlRefTemplate")[:3]
         except DecodeError as exc:
             raise BppError(
                 self._command, _R.incorrectInputValues, "malformed InitialiseSecureChannelRequest"
@@ -303,25 +310,23 @@ class BppUnbinder:
         self._bpp_remaining = bpp_length
         self._consume_bpp(len(data) - isc_at)
 
-        if int(request["remoteOpId"]) != REMOTE_OP_INSTALL_BPP:
+        if int.from_bytes(isc[op[2] : op[3]], "big", signed=True) != REMOTE_OP_INSTALL_BPP:
             raise BppError(self._command, _R.unsupportedRemoteOperationType)
-        transaction_id = bytes(request["transactionId"].native)
+        transaction_id = isc[tid[2] : tid[3]]
         if not hmac.compare_digest(transaction_id, self._transaction_id):
             raise BppError(self._command, _R.invalidTransactionId)
-        crt = request["controlRefTemplate"]
-        if crt["keyType"].native != b"\x88" or crt["keyLen"].native != b"\x10":
+        if isc[key_type[2] : key_type[3]] != b"\x88" or isc[key_len[2] : key_len[3]] != b"\x10":
             raise BppError(self._command, _R.unsupportedCrtValues)
-        host_id = bytes(crt["hostId"].native)
+        host_id = isc[host[2] : host[3]]
 
         # remoteOpId .. smdpOtpk as received (contiguous: the first four root components)
-        signed = b"".join(asn1.received_der(request[name]) for name in _SIGNED_COMPONENTS)
-        signed += tlv(b"\x5f\x49", self._euicc_otpk)
+        signed = isc[op[1] : otpk[3]] + tlv(b"\x5f\x49", self._euicc_otpk)
         try:
-            signature.verify(self._dp_pb, signed, bytes(request["smdpSign"].native))
+            signature.verify(self._dp_pb, signed, isc[sign[2] : sign[3]])
         except (SignatureError, DecodeError) as exc:
             raise BppError(self._command, _R.invalidSignature) from exc
         try:
-            smdp_otpk = ecka.decode_public_key(self._curve, bytes(request["smdpOtpk"].native))
+            smdp_otpk = ecka.decode_public_key(self._curve, isc[otpk[2] : otpk[3]])
         except DecodeError as exc:
             raise BppError(
                 self._command, _R.incorrectInputValues, "smdpOtpk is not a point on the curve"

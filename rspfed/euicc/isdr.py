@@ -66,7 +66,7 @@ from rspfed.es8p import (
     InstallationSuccess,
     MetadataStored,
 )
-from rspfed.es8p._tlv import read_header
+from rspfed.es8p._tlv import children
 from rspfed.es8p.result import (
     profile_installation_result_data_der,
     sign_profile_installation_result,
@@ -258,18 +258,9 @@ def _split_tags(data: bytes) -> set[bytes]:
 
 
 def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:
-    """The TLVs in ``data[start:end]`` of strictly checked DER, in order.
-
-    Each as ``(tag octets, TLV start, value start, value end)``: the ES10b
-    requests' components are read straight from the received encoding after
-    the strict check (no asn1crypto values).
-    """
-    out = []
-    while start < end:
-        tag, at, length = read_header(data, start, "ES10b request")
-        out.append((tag, start, at, at + length))
-        start = at + length
-    return out
+    """The TLVs in ``data[start:end]`` of strictly checked DER: the ES10b requests'
+    components are read straight from the received encoding (no asn1crypto values)."""
+    return children(data, start, end, "ES10b request")
 
 
 def _ct_equal(a: bytes, b: bytes) -> bool:

@@ -352,3 +352,24 @@ def test_error_text_has_no_secrets() -> None:
     assert blocks[i][-8:].hex() not in text.lower()
     assert "loadProfileElements" in text
     assert "scp03tSecurityError" in text
+
+
+def test_initialise_secure_channel_extension_additions_are_ignored() -> None:
+    """Unknown trailing components of the request and of its controlRefTemplate are
+    extension additions: the BPP unbinds (the signature covers them where SGP.22 says)."""
+    from rspfed.es8p._tlv import tlv
+
+    s = Session.make(Curve.NIST, seed=9)
+    smdp_otpk = ecka.encode_public_key(s.smdp_ot.public_key())
+    extra = b"\x9e\x01\x00"  # [30]: no component has it
+    crt = tlv(b"\xa6", b"\x80\x01\x88\x81\x01\x10" + tlv(b"\x84", s.host_id) + extra)
+    objs = b"\x82\x01\x01" + tlv(b"\x80", s.transaction_id) + crt + tlv(b"\x5f\x49", smdp_otpk)
+    sign = signature.sign(s.dp_pb, objs + tlv(b"\x5f\x49", s.euicc_otpk))
+    isc = tlv(b"\xbf\x23", objs + tlv(b"\x5f\x37", sign) + extra)
+    outcome = run(s.unbinder(), _with_isc(s, isc))
+    assert outcome.error is None
+    first = outcome.events[0]
+    assert isinstance(first, es8p.SecureChannelInitialised)
+    assert first.host_id == s.host_id
+    assert first.transaction_id == s.transaction_id
+    assert isinstance(outcome.events[-1], es8p.BppComplete)
