@@ -504,18 +504,32 @@ class Smdp:
     def authenticate_client(
         self, req: es9p.AuthenticateClientRequest
     ) -> es9p.AuthenticateClientResponse:
-        """ES9+.AuthenticateClient (SGP.22 §5.6.3)."""
+        """ES9+.AuthenticateClient (SGP.22 §5.6.3).
+
+        A refusal ends the RSP session (SGP.22 §3.1.3: the SM-DP+ terminates
+        it), so nothing of a refused session is left in the store.
+        """
         fn = "authenticateClient"
         now = self._now()
         tid = req.transaction_id
         session = self._session(tid, now, (SessionStage.INITIATED,), fn)
+        try:
+            return self._authenticate_client(req, session, now)
+        except FunctionExecutionError:
+            self._store.delete_session(tid)
+            raise
+
+    def _authenticate_client(
+        self, req: es9p.AuthenticateClientRequest, session: RspSession, now: datetime
+    ) -> es9p.AuthenticateClientResponse:
+        fn = "authenticateClient"
+        tid = req.transaction_id
         try:
             asn1.decode(rsp.AuthenticateServerResponse, req.authenticate_server_response)
             ok = _fields.authenticate_response_ok(req.authenticate_server_response)
         except DecodeError:
             raise _fail(Status.INVALID_FORMAT, fn) from None
         if ok is None:  # authenticateResponseError
-            self._store.delete_session(tid)
             raise _fail(EUICC_EXECUTION_ERROR, fn)
         if not hmac.compare_digest(ok.transaction_id, tid):
             raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
