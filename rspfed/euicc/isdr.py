@@ -163,6 +163,8 @@ class _Session:
     ot_key: ec.EllipticCurvePrivateKey | None = None
     unbinder: BppUnbinder | None = None
     metadata: rsp.StoreMetadataRequest | None = None
+    profile: st.Profile | None = None
+    """The profile the metadata describes (its ISD-P AID as at the metadata)."""
 
 
 def _sig_tlv(sig: bytes) -> bytes:
@@ -933,13 +935,13 @@ class IsdR:
         """The signed ProfileInstallationResult, built from DER parts."""
         assert session.credential is not None
         assert session.transaction_id is not None
-        meta = session.metadata
+        profile = session.profile
         data = profile_installation_result_data_der(
             transaction_id=session.transaction_id,
             seq_number=seq,
             notification_address=self._pir_address(session),
             final_result=result,
-            iccid=None if meta is None else bytes(meta["iccid"].native),
+            iccid=None if profile is None else profile.iccid,
             smdp_oid=session.smdp_oid,
         )
         return sign_profile_installation_result(data, session.credential.private_key)
@@ -947,11 +949,10 @@ class IsdR:
     @staticmethod
     def _pir_address(session: _Session) -> str:
         """Where the install notification goes: the profile's, else the SM-DP+'s address."""
-        meta = session.metadata
-        if meta is not None:
-            for config in meta["notificationConfigurationInfo"].native or []:
-                if "notificationInstall" in config["profileManagementOperation"]:
-                    return str(config["notificationAddress"])
+        if session.profile is not None:
+            for config in session.profile.notification_config:
+                if "notificationInstall" in config.events:
+                    return config.address
         return session.server_address
 
     def load_bound_profile_package(self, block: bytes) -> bytes:
@@ -975,6 +976,7 @@ class IsdR:
                 eid=self._eid,
             )
             session.metadata = None
+            session.profile = None
         if session is None or session.unbinder is None:
             raise DecodeError("BPP segment outside a BPP")
         unbinder = session.unbinder
@@ -984,7 +986,8 @@ class IsdR:
             for event in events:
                 if isinstance(event, MetadataStored):
                     session.metadata = event.request
-                    error = self._check_metadata(state, event.request)
+                    session.profile = self._profile_from_metadata(state, event.request)
+                    error = self._check_metadata(state, session.profile)
                     if error is not None:
                         raise unbinder.fail(error)
                 if isinstance(event, BppComplete):
@@ -995,10 +998,7 @@ class IsdR:
             return pir
         return b""
 
-    def _check_metadata(
-        self, state: st.EuiccState, meta: rsp.StoreMetadataRequest
-    ) -> ErrorReason | None:
-        profile = self._profile_from_metadata(state, meta)
+    def _check_metadata(self, state: st.EuiccState, profile: st.Profile) -> ErrorReason | None:
         if state.find(st.ProfileRef(iccid=profile.iccid)) is not None:
             return ErrorReason.installFailedDueToIccidAlreadyExistsOnEuicc
         for ppr in ("ppr1", "ppr2"):
@@ -1045,8 +1045,9 @@ class IsdR:
         return None
 
     def _install(self, session: _Session, state: st.EuiccState, package: bytes) -> bytes:
-        assert session.metadata is not None
-        profile = self._profile_from_metadata(state, session.metadata)
+        assert session.profile is not None
+        # the ISD-P AID as of now (another ES10 function may have run since the metadata)
+        profile = attrs.evolve(session.profile, isdp_aid=st.next_isdp_aid(state))
         problem = self._check_package(profile, package)
         if problem is not None:
             failure = InstallationFailure(BppCommandId.loadProfileElements, problem)
