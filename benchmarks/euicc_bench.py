@@ -132,6 +132,17 @@ def cold_caches() -> None:
     _strict._checked.clear()
 
 
+def forget_smdp_side_checks() -> None:
+    """Forget the strict checks the SM-DP+ side's encoding just made in this process.
+
+    ``rspfed.asn1.encode`` of a request strictly checks it and remembers the
+    certificate encodings it checked (``_strict._checked``); without this the
+    eUICC would find CERT.DPauth/CERT.DPpb already checked.  (The eUICC's own
+    certificates are checked once per ISD-R, outside this cache.)
+    """
+    _strict._checked.clear()
+
+
 # -- one download -------------------------------------------------------------------------
 
 
@@ -268,7 +279,9 @@ class Bench:
                 "ctxParams1": self.ctx,
             }
         )
-        resp = asn1.decode(rsp.AuthenticateServerResponse, call(asn1.encode(req)))
+        req_der = asn1.encode(req)
+        forget_smdp_side_checks()
+        resp = asn1.decode(rsp.AuthenticateServerResponse, call(req_der))
         sig1 = bytes(resp.chosen["euiccSignature1"].native)
         s2 = asn1.encode(rsp.SmdpSigned2({"transactionId": tid, "ccRequiredFlag": False}))
         t = CRYPTO[0]
@@ -281,7 +294,9 @@ class Bench:
                 "smdpCertificate": pb_cert,
             }
         )
-        prep = asn1.decode(rsp.PrepareDownloadResponse, call(asn1.encode(req2)))
+        req2_der = asn1.encode(req2)
+        forget_smdp_side_checks()
+        prep = asn1.decode(rsp.PrepareDownloadResponse, call(req2_der))
         otpk = bytes(prep.chosen["euiccSigned2"]["euiccOtpk"].native)
         t = CRYPTO[0]
         bpp = es8p.build_bound_profile_package(
