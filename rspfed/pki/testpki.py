@@ -29,10 +29,8 @@ with the passphrase if one is given (PKCS#8 ``BestAvailableEncryption``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from rspfed._keyfiles import load_private_key_pem, private_key_pem, write_atomic
 from rspfed.crypto.curves import Curve
 from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import DecodeError, StorageError, UsageError
@@ -321,47 +320,6 @@ def build_crl(
 # Files
 
 
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically, with ``mode`` set before any byte is written."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes | None) -> bytes:
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-
-
-def _load_key(data: bytes, passphrase: bytes | None, what: str) -> ec.EllipticCurvePrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, passphrase or None)
-    except TypeError:
-        if passphrase:
-            raise UsageError(f"{what} is not encrypted but a passphrase was given") from None
-        raise UsageError(f"{what} is encrypted: a passphrase is needed") from None
-    except ValueError:
-        raise UsageError(f"{what}: wrong passphrase or corrupt key file") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise StorageError(f"{what} is not an EC private key")
-    return key
-
-
 @attrs.frozen
 class CurvePki:
     """The CA material of a test PKI on one curve."""
@@ -525,9 +483,9 @@ class TestPki:
                 material[curve] = CurvePki(
                     curve=curve,
                     ci=parse_certificate(read("ci")).certificate,
-                    ci_key=_load_key(read("ci_key"), passphrase, files["ci_key"]),
+                    ci_key=load_private_key_pem(read("ci_key"), passphrase, files["ci_key"]),
                     eum=parse_certificate(read("eum")).certificate,
-                    eum_key=_load_key(read("eum_key"), passphrase, files["eum_key"]),
+                    eum_key=load_private_key_pem(read("eum_key"), passphrase, files["eum_key"]),
                     ci_crl=parse_crl(read("ci_crl")).crl,
                     eum_crl=parse_crl(read("eum_crl")).crl,
                 )
@@ -551,14 +509,14 @@ class TestPki:
                 for key, data, mode in (
                     ("ci", material.ci.public_bytes(der), 0o644),
                     ("ci_pem", material.ci.public_bytes(pem), 0o644),
-                    ("ci_key", _key_pem(material.ci_key, self.passphrase), 0o600),
+                    ("ci_key", private_key_pem(material.ci_key, self.passphrase), 0o600),
                     ("ci_crl", material.ci_crl.public_bytes(der), 0o644),
                     ("eum", material.eum.public_bytes(der), 0o644),
                     ("eum_pem", material.eum.public_bytes(pem), 0o644),
-                    ("eum_key", _key_pem(material.eum_key, self.passphrase), 0o600),
+                    ("eum_key", private_key_pem(material.eum_key, self.passphrase), 0o600),
                     ("eum_crl", material.eum_crl.public_bytes(der), 0o644),
                 ):
-                    _write_atomic(self.directory / files[key], data, mode)
+                    write_atomic(self.directory / files[key], data, mode)
             manifest = {
                 "format": _FORMAT,
                 "version": _VERSION,
@@ -570,7 +528,7 @@ class TestPki:
                     for m in self.curves.values()
                 },
             }
-            _write_atomic(
+            write_atomic(
                 self.directory / MANIFEST_NAME,
                 (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(),
             )
@@ -707,7 +665,7 @@ class TestPki:
                     else attrs.evolve(material, eum_crl=new)
                 )
                 try:
-                    _write_atomic(
+                    write_atomic(
                         self.directory / _files(material.curve)[attr],
                         new.public_bytes(serialization.Encoding.DER),
                     )

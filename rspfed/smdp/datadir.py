@@ -34,10 +34,8 @@ They may be edited by hand; unknown members are ignored.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +47,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from rspfed._keyfiles import load_private_key_pem, private_key_pem, write_atomic
 from rspfed.crypto.curves import Curve
 from rspfed.crypto.ecka import generate_key_pair
 from rspfed.errors import StorageError, UsageError
@@ -137,48 +136,14 @@ def split_address(address: str) -> tuple[str, int | None]:
     return host, port
 
 
-def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes | None) -> bytes:
-    enc: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-
-
 def _load_key(path: Path, passphrase: bytes | None) -> ec.EllipticCurvePrivateKey:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise StorageError(f"cannot read {path.name}: {exc.strerror}") from None
-    try:
-        key = serialization.load_pem_private_key(data, passphrase or None)
-    except TypeError:
-        if passphrase:
-            raise UsageError(f"{path.name} is not encrypted but a passphrase was given") from None
-        raise UsageError(
-            f"{path.name} is encrypted: set {PASSPHRASE_ENV} to the passphrase"
-        ) from None
-    except ValueError:
-        raise UsageError(f"{path.name}: wrong passphrase or corrupt key file") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise StorageError(f"{path.name} is not an EC private key")
-    return key
+    return load_private_key_pem(
+        data, passphrase, path.name, needs_passphrase=f"set {PASSPHRASE_ENV} to the passphrase"
+    )
 
 
 def _name(common_name: str, organisation: str) -> x509.Name:
@@ -330,20 +295,22 @@ def init_data_dir(
                     now=when,
                     rand=rand,
                 )
-                _write(root / "keys" / f"{tag}-{c}.key.pem", _key_pem(key, passphrase), 0o600)
-                _write(root / "certs" / f"{tag}-{c}.der", _der(cert))
+                write_atomic(
+                    root / "keys" / f"{tag}-{c}.key.pem", private_key_pem(key, passphrase), 0o600
+                )
+                write_atomic(root / "certs" / f"{tag}-{c}.der", _der(cert))
                 entry[f"{tag}_key"] = f"keys/{tag}-{c}.key.pem"
                 entry[f"{tag}_certificate"] = f"certs/{tag}-{c}.der"
             credentials[c] = entry
         trusted = []
         for curve, material in pki.curves.items():
             name = f"trust/ci-{curve.value}.der"
-            _write(root / name, _der(material.ci))
+            write_atomic(root / name, _der(material.ci))
             trusted.append(name)
         crls = []
         for i, crl in enumerate(pki.crls()):
             name = f"trust/crl-{i}.der"
-            _write(root / name, crl.public_bytes(serialization.Encoding.DER))
+            write_atomic(root / name, crl.public_bytes(serialization.Encoding.DER))
             crls.append(name)
         # TLS server
         tls_key = generate_key_pair(Curve.NIST, rand)
@@ -357,18 +324,22 @@ def init_data_dir(
             now=when,
             rand=rand,
         )
-        _write(root / "keys" / "dptls.key.pem", _key_pem(tls_key, passphrase), 0o600)
-        _write(root / "tls" / "server.pem", _pem(tls_cert))
-        _write(root / "tls" / "server-ca.pem", _pem(pki.material(Curve.NIST).ci))
+        write_atomic(root / "keys" / "dptls.key.pem", private_key_pem(tls_key, passphrase), 0o600)
+        write_atomic(root / "tls" / "server.pem", _pem(tls_cert))
+        write_atomic(root / "tls" / "server-ca.pem", _pem(pki.material(Curve.NIST).ci))
         # ES2+ client CA and the operator's client certificate
         ca_key = generate_key_pair(Curve.NIST, rand)
         ca = _client_ca(ca_key, when, rand, "rspfed test")
-        _write(root / "keys" / "es2-client-ca.key.pem", _key_pem(ca_key, passphrase), 0o600)
-        _write(root / "tls" / "es2-client-ca.pem", _pem(ca))
+        write_atomic(
+            root / "keys" / "es2-client-ca.key.pem", private_key_pem(ca_key, passphrase), 0o600
+        )
+        write_atomic(root / "tls" / "es2-client-ca.pem", _pem(ca))
         op_key = generate_key_pair(Curve.NIST, rand)
         op_cert = _operator_cert(ca, ca_key, op_key, operator, when, rand)
-        _write(root / "operator" / "operator.pem", _pem(op_cert))
-        _write(root / "operator" / "operator.key.pem", _key_pem(op_key, passphrase), 0o600)
+        write_atomic(root / "operator" / "operator.pem", _pem(op_cert))
+        write_atomic(
+            root / "operator" / "operator.key.pem", private_key_pem(op_key, passphrase), 0o600
+        )
         config: dict[str, Any] = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -387,7 +358,7 @@ def init_data_dir(
             "store": STORE_NAME,
             "store_synchronous": "NORMAL",
         }
-        _write(root / CONFIG_NAME, json.dumps(config, indent=2).encode() + b"\n")
+        write_atomic(root / CONFIG_NAME, json.dumps(config, indent=2).encode() + b"\n")
         store = SqliteSmdpStore.create(root / STORE_NAME)
         store.close()
         os.chmod(root / STORE_NAME, 0o600)
