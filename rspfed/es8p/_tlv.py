@@ -20,7 +20,9 @@ def tlv(tag: bytes, value: bytes) -> bytes:
     return tag + encode_length(len(value)) + value
 
 
-def read_header(data: bytes | memoryview, offset: int, what: str) -> tuple[bytes, int, int]:
+def read_header(
+    data: bytes | bytearray | memoryview, offset: int, what: str
+) -> tuple[bytes, int, int]:
     """Parse the identifier and length octets at ``offset``.
 
     Returns ``(tag_octets, offset_of_value, length)``.  Only DER is accepted:

@@ -451,26 +451,27 @@ class BppUnbinder:
 
     def _complete_elements(self) -> list[ProfileElementReceived]:
         out: list[ProfileElementReceived] = []
-        view = memoryview(self._profile)
+        data = self._profile
+        size = len(data)
+        start = self._pe_start
         try:
-            while self._pe_start < len(view):
+            while start < size:
                 try:
-                    _, value_at, length = read_header(view, self._pe_start, "ProfileElement")
+                    _, value_at, length = read_header(data, start, "ProfileElement")
                 except DecodeError:
-                    if len(view) - self._pe_start < _MAX_PE_HEADER:  # cut by the segment end
+                    if size - start < _MAX_PE_HEADER:  # cut by the segment end
                         break
                     raise
                 end = value_at + length
-                if end > len(view):
+                if end > size:
                     break
-                out.append(ProfileElementReceived(bytes(view[self._pe_start : end])))
-                self._pe_start = end
+                out.append(ProfileElementReceived(bytes(data[start:end])))
+                start = end
         except RspfedError as exc:
             raise BppError(
                 self._command,
                 _R.installFailedDueToPEProcessingError,
                 "malformed ProfileElement TLV",
             ) from exc
-        finally:
-            view.release()
+        self._pe_start = start
         return out
