@@ -261,14 +261,19 @@ def parse_certificate(data: bytes | x509.Certificate | RspCertificate) -> RspCer
     try:
         cert = data if isinstance(data, x509.Certificate) else x509.load_der_x509_certificate(der)
         extensions = cert.extensions
-        ski = _ext(extensions, x509.SubjectKeyIdentifier)
-        aki = _ext(extensions, x509.AuthorityKeyIdentifier)
-        policies = _ext(extensions, x509.CertificatePolicies)
-        key_usage = _ext(extensions, x509.KeyUsage)
-        basic = _ext(extensions, x509.BasicConstraints)
-        eku = _ext(extensions, x509.ExtendedKeyUsage)
-        san = _ext(extensions, x509.SubjectAlternativeName)
-        constraints = _ext(extensions, x509.NameConstraints)
+        # one pass over the extensions (cryptography refuses duplicates when
+        # parsing them), then look-ups by value type
+        by_type: dict[type[x509.ExtensionType], x509.ExtensionType] = {
+            type(ext.value): ext.value for ext in extensions
+        }
+        ski = by_type.get(x509.SubjectKeyIdentifier)
+        aki = by_type.get(x509.AuthorityKeyIdentifier)
+        policies = by_type.get(x509.CertificatePolicies)
+        key_usage = by_type.get(x509.KeyUsage)
+        basic = by_type.get(x509.BasicConstraints)
+        eku = by_type.get(x509.ExtendedKeyUsage)
+        san = by_type.get(x509.SubjectAlternativeName)
+        constraints = by_type.get(x509.NameConstraints)
         unknown = tuple(
             ext.oid.dotted_string
             for ext in extensions
