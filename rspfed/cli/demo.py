@@ -60,7 +60,6 @@ from rspfed.lpa import (
 from rspfed.pki import CertificateRole, Curve, generate_eid, verify_chain
 from rspfed.pki.testpki import TestPki
 from rspfed.saip import summarise
-from rspfed.saip.install import install_package, load_profile
 from rspfed.smdp import InventoryItem, ProfileType, Smdp
 from rspfed.smdp.datadir import TlsFiles, init_data_dir, load_config, open_store
 from rspfed.smdp.datadir import tls_paths as load_tls_paths
@@ -257,8 +256,6 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             pki,
             curves=(Curve.NIST,),
             rand=rand,
-            loader=load_profile,
-            installer=lambda package: install_package(package).iccid,
         )
         with phone:
             eid = phone.eid

@@ -27,7 +27,6 @@ from rspfed.euicc.euicc import Euicc
 from rspfed.euicc.uicc import Transmission
 from rspfed.euicc.vpcd import parse_vpcd_address, serve_vpcd
 from rspfed.pki.testpki import TestPki
-from rspfed.saip.install import install_package, load_profile
 
 __all__ = ["euicc"]
 
@@ -50,11 +49,6 @@ def _read_certificate(path: str) -> bytes:
     except ValueError:
         raise DecodeError(f"{Path(path).name} is not a certificate (PEM or DER)") from None
     return cert.public_bytes(Encoding.DER)
-
-
-def _package_iccid(package: bytes) -> str:
-    """The SAIP installer as the ISD-R's package check (the ICCID it installs)."""
-    return install_package(package).iccid
 
 
 @click.group("euicc")
@@ -173,8 +167,6 @@ def serve_command(store: str, address: str, transmission: str) -> None:
     with Euicc.open(
         store,
         passphrase=_passphrase(),
-        loader=load_profile,
-        installer=_package_iccid,
         transmission=mode,
     ) as card:
         click.echo(f"eUICC {card.eid} serving on vpcd {host}:{port} ({mode.value})", err=True)

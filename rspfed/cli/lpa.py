@@ -85,14 +85,8 @@ def _link(euicc: str | None, pcsc: str | None) -> Iterator[tuple[Es10, list[byte
         return
     assert euicc is not None
     from rspfed.euicc.euicc import Euicc
-    from rspfed.saip.install import install_package, load_profile
 
-    def installer(package: bytes) -> str:
-        return install_package(package).iccid
-
-    with Euicc.open(
-        euicc, passphrase=_passphrase(), loader=load_profile, installer=installer
-    ) as card:
+    with Euicc.open(euicc, passphrase=_passphrase()) as card:
         cis = list(store_ci_certificates(card.store))
         card.card.power_on()
         with ApduEs10(card.card) as link:

@@ -12,9 +12,12 @@ Store layout (see :mod:`rspfed.euicc.store`): private keys ``euicc-<curve>``,
 certificates ``euicc-<curve>`` and ``eum-<curve>``, trusted CIs ``ci-<n>``.
 
 The file system the card shows is the enabled profile's, built by the
-injected ``loader`` (profile + installed content → :class:`UiccState`, the
-SAIP installer's job); without a loader, or with no profile enabled, it is a
-bare MF with EF.DIR (and EF.ICCID of the enabled profile, if any).
+``loader`` (profile + installed content → :class:`UiccState`; by default
+:func:`saip_loader`, the SAIP installer); with ``loader=None``, or with no
+profile enabled, it is a bare MF with EF.DIR (and EF.ICCID of the enabled
+profile, if any).  Downloaded packages are checked by ``installer`` (by
+default :func:`saip_installer`: a package the SAIP installer refuses is not
+installed; ``installer=None`` accepts any package).
 
 Card state at rest: when a profile is first shown its whole
 :class:`UiccState` is stored as JSON (:meth:`Store.put_card_state
@@ -73,6 +76,8 @@ __all__ = [
     "apply_card_delta",
     "bare_state",
     "card_state_delta",
+    "saip_installer",
+    "saip_loader",
 ]
 
 PERSISTENT_INS = frozenset({0xD6, 0xDC, 0x20, 0x24, 0x26, 0x28, 0x2C, 0x88, 0x89, 0x04, 0x44})
@@ -82,6 +87,21 @@ _log = logging.getLogger(__name__)
 
 ProfileLoader = Callable[[Profile, bytes], UiccState]
 """Builds the card state of an enabled profile from its installed content."""
+
+
+def saip_loader(profile: Profile, content: bytes) -> UiccState:
+    """The default :data:`ProfileLoader`: the SAIP installer (:mod:`rspfed.saip.install`)."""
+    from rspfed.saip.install import load_profile  # saip builds on euicc's file system
+
+    return load_profile(profile, content)
+
+
+def saip_installer(package: bytes) -> str:
+    """The default package check of the ISD-R: install with :mod:`rspfed.saip.install`
+    (a package it refuses is not installed); the ICCID it installs."""
+    from rspfed.saip.install import install_package
+
+    return install_package(package).iccid
 
 
 def _utcnow() -> datetime:
@@ -286,9 +306,9 @@ class Euicc:
         *,
         rand: Callable[[int], bytes] = os.urandom,
         now: Callable[[], datetime] = _utcnow,
-        loader: ProfileLoader | None = None,
+        loader: ProfileLoader | None = saip_loader,
         transmission: Transmission = Transmission.T1,
-        installer: PackageInstaller | None = None,
+        installer: PackageInstaller | None = saip_installer,
     ) -> None:
         self._store = store
         self._loader = loader
@@ -339,8 +359,8 @@ class Euicc:
         passphrase: bytes | None = None,
         rand: Callable[[int], bytes] = os.urandom,
         now: datetime | None = None,
-        loader: ProfileLoader | None = None,
-        installer: PackageInstaller | None = None,
+        loader: ProfileLoader | None = saip_loader,
+        installer: PackageInstaller | None = saip_installer,
     ) -> Euicc:
         """Create a new eUICC and its store at ``path``.
 
@@ -386,9 +406,9 @@ class Euicc:
         passphrase: bytes | None = None,
         rand: Callable[[int], bytes] = os.urandom,
         now: Callable[[], datetime] = _utcnow,
-        loader: ProfileLoader | None = None,
+        loader: ProfileLoader | None = saip_loader,
         transmission: Transmission = Transmission.T1,
-        installer: PackageInstaller | None = None,
+        installer: PackageInstaller | None = saip_installer,
     ) -> Euicc:
         """Open an existing eUICC store."""
         store = Store.open(path, passphrase=passphrase)
