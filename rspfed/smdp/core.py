@@ -618,6 +618,10 @@ class Smdp:
                 )
                 if not authenticated:  # another request of this session won
                     raise _fail(Status.TRANSACTION_ID_UNKNOWN, fn)
+                if item.transaction_id is not None and item.transaction_id != tid:
+                    # a new session for the order (the retry after a lost link)
+                    # supersedes the previous one: one RSP session per order
+                    self._store.delete_session(item.transaction_id)
         if failure is not None:
             raise _fail(failure, fn)
         metadata = self._loaded(item.profile_type).metadata(item.iccid)
