@@ -150,6 +150,51 @@ def _signed_part(der: bytes, type_name: str) -> bytes:
     return der[start:tbs_end]
 
 
+def _tbs_names(tbs: bytes) -> tuple[bytes, bytes] | None:
+    """The issuer and subject ``Name`` TLVs of a ``tbsCertificate`` as received
+    (``None`` if the framing is not the expected one)."""
+    try:
+        position, end = _tlv(tbs, 0, "TBSCertificate")
+        if position < end and tbs[position] == 0xA0:  # [0] version
+            position = _tlv(tbs, position, "TBSCertificate")[1]
+        names: list[bytes] = []
+        for index in range(4):  # serialNumber, signature, issuer, validity, subject
+            if position >= end:
+                return None
+            after = _tlv(tbs, position, "TBSCertificate")[1]
+            if index == 2:
+                names.append(tbs[position:after])
+            position = after
+        if position >= end or tbs[position] != 0x30:
+            return None
+        names.append(tbs[position : _tlv(tbs, position, "TBSCertificate")[1]])
+    except DecodeError:
+        return None
+    if names[0][:1] != b"\x30":
+        return None
+    return names[0], names[1]
+
+
+#: Decoded names by their DER (a pure function of the bytes: a name that does
+#: not decode raises and is never stored).  The issuer of every certificate and
+#: the subject of a renewed one recur; bounded, cleared when full.
+_NAMES: dict[bytes, x509.Name] = {}
+_NAMES_MAX = 256
+
+
+def _name(der: bytes | None, decode: Callable[[], x509.Name]) -> x509.Name:
+    """The decoded ``Name`` whose DER is ``der``, from the memo or ``decode``."""
+    if der is None:
+        return decode()
+    name = _NAMES.get(der)
+    if name is None:
+        name = decode()
+        if len(_NAMES) >= _NAMES_MAX:
+            _NAMES.clear()
+        _NAMES[der] = name
+    return name
+
+
 def dn_string(name: x509.Name) -> str:
     """``name`` as an RFC 4514 string, with ``serialNumber`` spelled out."""
     return name.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
@@ -192,6 +237,16 @@ class RspCertificate:
     dns_names: tuple[str, ...]
     name_constraints: x509.NameConstraints | None
     unknown_critical: tuple[str, ...]
+    #: The subject and issuer ``Name`` DER as received (``None`` if not found).
+    subject_der: bytes | None = None
+    issuer_der: bytes | None = None
+
+    def issued_by(self, issuer: RspCertificate) -> bool:
+        """This certificate's issuer name equals ``issuer``'s subject name
+        (equal DER first; else the decoded names are compared)."""
+        if self.issuer_der is not None and self.issuer_der == issuer.subject_der:
+            return True
+        return self.issuer == issuer.subject
 
     @property
     def role(self) -> CertificateRole | None:
@@ -224,7 +279,7 @@ class RspCertificate:
     @property
     def is_self_issued(self) -> bool:
         """Subject equals issuer (a CI certificate)."""
-        return self.subject == self.issuer
+        return self.issued_by(self)
 
     def describe(self) -> str:
         """A short human-readable name: the subject and key id."""
@@ -258,6 +313,8 @@ def parse_certificate(data: bytes | x509.Certificate | RspCertificate) -> RspCer
     else:
         raise UsageError("a certificate is DER bytes or a cryptography Certificate")
     tbs = _signed_part(der, "Certificate")
+    names = _tbs_names(tbs)
+    issuer_der, subject_der = names if names is not None else (None, None)
     try:
         cert = data if isinstance(data, x509.Certificate) else x509.load_der_x509_certificate(der)
         extensions = cert.extensions
@@ -290,8 +347,8 @@ def parse_certificate(data: bytes | x509.Certificate | RspCertificate) -> RspCer
             tbs=tbs,
             signature=cert.signature,
             signature_algorithm=cert.signature_algorithm_oid.dotted_string,
-            subject=cert.subject,
-            issuer=cert.issuer,
+            subject=_name(subject_der, lambda: cert.subject),
+            issuer=_name(issuer_der, lambda: cert.issuer),
             serial_number=cert.serial_number,
             not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc,
@@ -322,6 +379,8 @@ def parse_certificate(data: bytes | x509.Certificate | RspCertificate) -> RspCer
                 constraints if isinstance(constraints, x509.NameConstraints) else None
             ),
             unknown_critical=unknown,
+            subject_der=subject_der,
+            issuer_der=issuer_der,
         )
     except DecodeError:
         raise
@@ -484,7 +543,23 @@ def _check_signature(
     _VERIFIED[memo] = None
 
 
+#: (certificate DER, role) pairs whose profile check passed: a memo of a pure
+#: function of its key (the CI and EUM recur on every chain); bounded.
+_PROFILE_OK: dict[tuple[bytes, CertificateRole], None] = {}
+_PROFILE_OK_MAX = 1024
+
+
 def _check_profile(cert: RspCertificate, role: CertificateRole) -> None:
+    memo = (cert.der, role)
+    if memo in _PROFILE_OK:
+        return
+    _check_profile_uncached(cert, role)
+    if len(_PROFILE_OK) >= _PROFILE_OK_MAX:
+        _PROFILE_OK.clear()
+    _PROFILE_OK[memo] = None
+
+
+def _check_profile_uncached(cert: RspCertificate, role: CertificateRole) -> None:
     profile = role.profile
 
     def what() -> str:  # error strings are built only on failure
@@ -716,7 +791,7 @@ def verify_chain(
                         f"certificate {current.describe()}: issuing {issuer_role.value} "
                         f"certificate with key id {_key_id(aki)} not supplied"
                     )
-            named = [c for c in candidates if c.subject == current.issuer]
+            named = [c for c in candidates if current.issued_by(c)]
             if not named:
                 raise UntrustedCertificateError(
                     f"certificate {current.describe()}: issuer name "
