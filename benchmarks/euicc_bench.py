@@ -127,8 +127,11 @@ def instrument() -> None:
 
 
 def cold_caches() -> None:
-    """Forget verified certificate signatures and checked certificate encodings."""
+    """Forget verified certificate signatures, decoded names, passed profile checks
+    and checked certificate encodings."""
     validate._VERIFIED.clear()
+    validate._NAMES.clear()
+    validate._PROFILE_OK.clear()
     _strict._checked.clear()
 
 
