@@ -91,9 +91,7 @@ def decode_command(type_name: str | None, as_hex: bool, as_base64: bool, source:
 @click.command("encode")
 @click.option("--hex", "as_hex", is_flag=True, help="Write hexadecimal text instead of DER.")
 @click.option("--base64", "as_base64", is_flag=True, help="Write base64 text instead of DER.")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Output file."
-)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Output file.")
 @click.argument("type_name", metavar="TYPE")
 @click.argument("source", metavar="FILE|-")
 @reports_errors
