@@ -1060,9 +1060,9 @@ class IsdR:
         address = self._pir_address(session)  # the one the PIR names
         out = st.install(state, profile, address=address, pending=pir)
         if not out.ok:
-            failure = InstallationFailure.from_error(
-                session.unbinder.fail(ErrorReason(out.result))  # type: ignore[union-attr]
-            )
+            unbinder = session.unbinder
+            assert unbinder is not None  # the BPP that just completed came through it
+            failure = InstallationFailure.from_error(unbinder.fail(ErrorReason(out.result)))
             pir = self._pir(session, failure, seq)
             self._close_session()
             return pir
