@@ -39,8 +39,11 @@ from rspfed.es9p.codec import (
     decode_response,
     encode_fields,
     encode_request,
+    execution_status_json,
     parse_body,
+    parse_execution_status,
 )
+from rspfed.es9p.codes import StatusCodeData
 
 __all__ = [
     "MAX_IDENTIFIER",
@@ -99,41 +102,22 @@ def _check_identifiers(message: attrs.AttrsInstance, where: str) -> None:
 
 
 def _status_json(status: NotificationPointStatus) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": status.status}
+    data = None
     if status.subject_code is not None and status.reason_code is not None:
-        scd: dict[str, Any] = {
-            "subjectCode": status.subject_code,
-            "reasonCode": status.reason_code,
-        }
-        if status.subject_identifier is not None:
-            scd["subjectIdentifier"] = status.subject_identifier
-        if status.message is not None:
-            scd["message"] = status.message
-        out["statusCodeData"] = scd
-    return out
+        data = StatusCodeData(
+            status.subject_code, status.reason_code, status.subject_identifier, status.message
+        )
+    return execution_status_json(status.status, data)
 
 
 def _status_from_json(raw: Any, where: str) -> NotificationPointStatus:
-    if not isinstance(raw, dict):
-        raise DecodeError("object expected", type_name=where)
-    status = raw.get("status")
-    if not isinstance(status, str) or not status or len(status) > MAX_IDENTIFIER:
+    status, data = parse_execution_status(raw, where)
+    if not status or len(status) > MAX_IDENTIFIER:
         raise DecodeError("status missing", type_name=f"{where}.status")
-    scd = raw.get("statusCodeData")
-    if scd is None:
+    if data is None:
         return NotificationPointStatus(status)
-    if not isinstance(scd, dict):
-        raise DecodeError("object expected", type_name=f"{where}.statusCodeData")
-    subject, reason = scd.get("subjectCode"), scd.get("reasonCode")
-    if not isinstance(subject, str) or not isinstance(reason, str):
-        raise DecodeError("subjectCode/reasonCode missing", type_name=f"{where}.statusCodeData")
-    ident, message = scd.get("subjectIdentifier"), scd.get("message")
     return NotificationPointStatus(
-        status,
-        subject,
-        reason,
-        ident if isinstance(ident, str) else None,
-        message if isinstance(message, str) else None,
+        status, data.subject_code, data.reason_code, data.subject_identifier, data.message
     )
 
 

@@ -28,7 +28,9 @@ from rspfed.es9p.codec import (
     encode_fields,
     encode_request,
     encode_response,
+    execution_status_json,
     parse_body,
+    parse_execution_status,
     status_body,
 )
 from rspfed.es9p.codes import (
@@ -90,7 +92,9 @@ __all__ = [
     "encode_fields",
     "encode_request",
     "encode_response",
+    "execution_status_json",
     "function_execution_error",
     "parse_body",
+    "parse_execution_status",
     "status_body",
 ]

@@ -45,7 +45,9 @@ __all__ = [
     "encode_fields",
     "encode_request",
     "encode_response",
+    "execution_status_json",
     "parse_body",
+    "parse_execution_status",
     "status_body",
 ]
 
@@ -215,10 +217,9 @@ def decode_request(cls: type[T], body: bytes, *, max_size: int = DEFAULT_MAX_SIZ
     return decode_fields(cls, parse_body(body, max_size=max_size, what=cls.__name__))
 
 
-def status_body(
-    status: str = EXECUTED_SUCCESS, data: StatusCodeData | None = None
-) -> dict[str, Any]:
-    """The ``header`` member of a response."""
+def execution_status_json(status: str, data: StatusCodeData | None = None) -> dict[str, Any]:
+    """A ``functionExecutionStatus`` object (ES2+'s ``notificationPointStatus`` has
+    the same shape): ``status`` and, on failure, ``statusCodeData``."""
     fes: dict[str, Any] = {"status": status}
     if data is not None:
         scd: dict[str, Any] = {"subjectCode": data.subject_code, "reasonCode": data.reason_code}
@@ -227,7 +228,38 @@ def status_body(
         if data.message is not None:
             scd["message"] = data.message
         fes["statusCodeData"] = scd
-    return {"functionExecutionStatus": fes}
+    return fes
+
+
+def parse_execution_status(raw: Any, where: str) -> tuple[str, StatusCodeData | None]:
+    """``(status, statusCodeData)`` of a ``functionExecutionStatus``-shaped object
+    (:class:`DecodeError` naming ``where`` when malformed)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("status"), str):
+        raise DecodeError("status missing", type_name=where)
+    status: str = raw["status"]
+    scd = raw.get("statusCodeData")
+    if scd is None:
+        return status, None
+    if not isinstance(scd, dict):
+        raise DecodeError("statusCodeData is not an object", type_name=where)
+    subject, reason = scd.get("subjectCode"), scd.get("reasonCode")
+    if not isinstance(subject, str) or not isinstance(reason, str):
+        raise DecodeError("subjectCode/reasonCode missing", type_name=where)
+    ident = scd.get("subjectIdentifier")
+    msg = scd.get("message")
+    return status, StatusCodeData(
+        subject,
+        reason,
+        ident if isinstance(ident, str) else None,
+        msg if isinstance(msg, str) else None,
+    )
+
+
+def status_body(
+    status: str = EXECUTED_SUCCESS, data: StatusCodeData | None = None
+) -> dict[str, Any]:
+    """The ``header`` member of a response."""
+    return {"functionExecutionStatus": execution_status_json(status, data)}
 
 
 def encode_response(
@@ -252,25 +284,8 @@ def _status_of(obj: Mapping[str, Any], what: str) -> tuple[str, StatusCodeData |
     header = obj.get("header")
     if not isinstance(header, dict):
         raise DecodeError("header missing", type_name=f"{what}.header")
-    fes = header.get("functionExecutionStatus")
-    if not isinstance(fes, dict) or not isinstance(fes.get("status"), str):
-        raise DecodeError("functionExecutionStatus missing", type_name=f"{what}.header")
-    status: str = fes["status"]
-    scd = fes.get("statusCodeData")
-    if scd is None:
-        return status, None
-    if not isinstance(scd, dict):
-        raise DecodeError("statusCodeData is not an object", type_name=f"{what}.header")
-    subject, reason = scd.get("subjectCode"), scd.get("reasonCode")
-    if not isinstance(subject, str) or not isinstance(reason, str):
-        raise DecodeError("subjectCode/reasonCode missing", type_name=f"{what}.header")
-    ident = scd.get("subjectIdentifier")
-    msg = scd.get("message")
-    return status, StatusCodeData(
-        subject,
-        reason,
-        ident if isinstance(ident, str) else None,
-        msg if isinstance(msg, str) else None,
+    return parse_execution_status(
+        header.get("functionExecutionStatus"), f"{what}.header.functionExecutionStatus"
     )
 
 
