@@ -6,4 +6,42 @@ See :mod:`rspfed.eap.akaprime` (keys, packets, AT_MAC) and
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from rspfed.eap.akaprime import (
+    AT_RSPFED_FEDERATION_KEY,
+    Attribute,
+    Code,
+    EapPacket,
+    Keys,
+    Subtype,
+    decode,
+    derive_keys,
+)
+from rspfed.eap.machines import (
+    AuC,
+    AuthenticationVector,
+    EapAkaPrimePeer,
+    EapAkaPrimeServer,
+    PeerState,
+    ServerState,
+    UsimAuthenticate,
+    UsimResult,
+)
+
+__all__ = [
+    "AT_RSPFED_FEDERATION_KEY",
+    "Attribute",
+    "AuC",
+    "AuthenticationVector",
+    "Code",
+    "EapAkaPrimePeer",
+    "EapAkaPrimeServer",
+    "EapPacket",
+    "Keys",
+    "PeerState",
+    "ServerState",
+    "Subtype",
+    "UsimAuthenticate",
+    "UsimResult",
+    "decode",
+    "derive_keys",
+]

@@ -245,7 +245,10 @@ class EapAkaPrimeServer:
                 verify_mac(self._keys.k_aut, data)
             except IntegrityError as e:
                 raise self._fail(e) from None
-            res = packet.require(AT_RES)
+            try:
+                res = packet.require(AT_RES)
+            except DecodeError as e:
+                raise self._fail(e) from None
             if not hmac.compare_digest(res, self._vector.xres):
                 raise self._fail(IntegrityError("RES does not match XRES"))
             fk = packet.get(AT_RSPFED_FEDERATION_KEY)
@@ -333,6 +336,7 @@ class EapAkaPrimePeer:
         return self._state
 
     def _answer(self, identifier: int, subtype: Subtype, *attrs_: Attribute) -> bytes:
+        self._identifier = identifier  # an EAP-Failure for this Identifier is now expected
         return EapPacket(Code.RESPONSE, identifier, EAP_TYPE_AKA_PRIME, subtype, attrs_).encode()
 
     def receive(self, data: bytes) -> bytes | None:
@@ -341,7 +345,9 @@ class EapAkaPrimePeer:
             raise StateError(f"exchange finished ({self._state.value})")
         packet = decode(data)
         if packet.code in (Code.SUCCESS, Code.FAILURE):
-            if self._state is not PeerState.WAIT_RESULT or packet.identifier != self._identifier:
+            if packet.identifier != self._identifier or (
+                packet.code is Code.SUCCESS and self._state is not PeerState.WAIT_RESULT
+            ):
                 raise ProtocolError("unexpected EAP Success/Failure")
             if packet.code is Code.SUCCESS:
                 self._state = PeerState.SUCCESS

@@ -22,7 +22,14 @@ from rspfed.eap.machines import (
     ServerState,
     UsimResult,
 )
-from rspfed.errors import DecodeError, IntegrityError, ProtocolError, RspfedError, StateError
+from rspfed.errors import (
+    DecodeError,
+    IntegrityError,
+    ProtocolError,
+    RspfedError,
+    StateError,
+    UsageError,
+)
 from tests.paths import VECTORS
 
 SETS = {
@@ -292,3 +299,27 @@ def test_any_corruption_is_an_rspfed_error(step: int, data: st.DataObject) -> No
             break
     if server.state is ServerState.SUCCESS and client.state is PeerState.SUCCESS:
         assert server.msk == client.msk
+
+
+def test_peer_takes_failure_after_reject() -> None:
+    auc = Auc(h(S19["K"]), h(S19["OPc"]), 0x100, b"\x80\x00", [])
+    server = EapAkaPrimeServer(identity=IDENTITY, network_name=NETWORK, auc=auc, random=os.urandom)
+    other = SETS[2]
+    client = EapAkaPrimePeer(identity=IDENTITY, usim=Usim(h(other["K"]), h(other["OPc"]), 0))
+    failure = server.receive(client.receive(server.start()) or b"")
+    assert client.receive(failure) is None
+    assert client.state is PeerState.FAILURE
+    with pytest.raises(StateError):
+        _ = client.msk
+
+
+def test_peer_refuses_unsolicited_success() -> None:
+    _, client, _ = _pair()
+    with pytest.raises(ProtocolError):
+        client.receive(ap.EapPacket(ap.Code.SUCCESS, 0).encode())
+    assert client.state is PeerState.WAIT_CHALLENGE
+
+
+def test_federation_key_must_be_p256() -> None:
+    with pytest.raises(UsageError):
+        _pair(federation_key=b"\x04" + bytes(64))
