@@ -56,6 +56,10 @@ Tree::
     │       ├── DownloadOrderError       (8.8.5)
     │       └── TransactionIdError       (8.10.1)
     ├── PolicyError
+    │   └── TokenError                   (a federation token refused)
+    │       ├── TokenExpiredError
+    │       ├── TokenNotYetValidError
+    │       └── TokenEidMismatchError
     ├── TransportError
     └── StorageError
 """
@@ -86,6 +90,10 @@ __all__ = [
     "SignatureError",
     "StateError",
     "StorageError",
+    "TokenEidMismatchError",
+    "TokenError",
+    "TokenExpiredError",
+    "TokenNotYetValidError",
     "TransactionIdError",
     "TransportError",
     "UntrustedCertificateError",
@@ -263,6 +271,22 @@ class TransactionIdError(FunctionExecutionError):
 
 class PolicyError(RspfedError):
     """A rule refuses an otherwise valid request (PPR, device limit, scope)."""
+
+
+class TokenError(PolicyError):
+    """A federation token with a valid signature is refused (window, EID)."""
+
+
+class TokenExpiredError(TokenError):
+    """The federation token's ``notAfter`` has passed."""
+
+
+class TokenNotYetValidError(TokenError):
+    """The federation token's ``notBefore`` is still in the future."""
+
+
+class TokenEidMismatchError(TokenError):
+    """The federation token names another EID than the presenting eUICC's."""
 
 
 class TransportError(RspfedError):
