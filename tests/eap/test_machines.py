@@ -323,3 +323,48 @@ def test_peer_refuses_unsolicited_success() -> None:
 def test_federation_key_must_be_p256() -> None:
     with pytest.raises(UsageError):
         _pair(federation_key=b"\x04" + bytes(64))
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**40), st.booleans())
+def test_any_usim_sqn_ends_in_success(sqn_ms: int, with_key: bool) -> None:
+    """Whatever the USIM's SQN, one resynchronisation at most brings agreement on MSK/EMSK."""
+    server, client, auc = _pair(sqn_ms=sqn_ms, federation_key=_fed_key() if with_key else None)
+    _run(server, client)
+    assert server.state is ServerState.SUCCESS
+    assert client.state is PeerState.SUCCESS
+    assert auc.resyncs == (1 if sqn_ms >= 0x100 else 0)
+    assert server.msk == client.msk
+    assert server.emsk == client.emsk
+    assert (server.federation_key is not None) is with_key
+
+
+def test_mac_valid_but_bad_federation_key_fails() -> None:
+    """A MAC-covered attribute 241 that is not a P-256 point fails the server (DecodeError)."""
+    auc = Auc(h(S19["K"]), h(S19["OPc"]), 0x100, b"\x80\x00", [])
+    usim = Usim(h(S19["K"]), h(S19["OPc"]), 0)
+    server = EapAkaPrimeServer(identity=IDENTITY, network_name=NETWORK, auc=auc, random=os.urandom)
+    challenge = ap.decode(server.start())
+    result = usim(challenge.require(ap.AT_RAND), challenge.require(ap.AT_AUTN))
+    assert isinstance(result, tuple)
+    res, ck, ik = result
+    keys = ap.derive_keys(IDENTITY, ck, ik, NETWORK, challenge.require(ap.AT_AUTN)[:6])
+    forged = ap.add_mac(
+        keys.k_aut,
+        ap.EapPacket(
+            ap.Code.RESPONSE,
+            challenge.identifier,
+            ap.EAP_TYPE_AKA_PRIME,
+            ap.Subtype.AKA_CHALLENGE,
+            (
+                ap.Attribute(ap.AT_RES, res),
+                ap.Attribute(ap.AT_RSPFED_FEDERATION_KEY, b"\x04" + bytes(64)),
+                ap.Attribute(ap.AT_MAC, bytes(16)),
+            ),
+        ),
+    )
+    with pytest.raises(DecodeError):
+        server.receive(forged)
+    assert server.state is ServerState.FAILURE
+    with pytest.raises(StateError):
+        _ = server.federation_key
