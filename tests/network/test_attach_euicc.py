@@ -49,9 +49,9 @@ def euicc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Euicc]:
     e.close()
 
 
-def _auc(seed: int, **kw: object) -> Auc:
+def _auc(seed: int, policy: ServicePolicy | None = None) -> Auc:
     auc = Auc(MemorySubscriberStore(), rand=random.Random(seed).randbytes)
-    auc.provision(Subscriber(IMSI, k=K, opc=OPC, **kw))  # type: ignore[arg-type]
+    auc.provision(Subscriber(IMSI, k=K, opc=OPC, policy=policy or ServicePolicy(DeviceClass.PHONE)))
     return auc
 
 
