@@ -242,12 +242,22 @@ class _Tx:
                 self._store._hook("commit")
                 db.execute("COMMIT")
                 return
-            except BaseException:
-                db.execute("ROLLBACK")
+            except BaseException as failure:
+                self._rollback()
+                if isinstance(failure, sqlite3.Error):
+                    raise StorageError("cannot write the subscriber store") from failure
                 raise
-        db.execute("ROLLBACK")
+        self._rollback()
         if isinstance(exc, sqlite3.Error):
             raise StorageError("cannot write the subscriber store") from exc
+
+    def _rollback(self) -> None:
+        db = self._store._db
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StorageError("cannot roll back the subscriber store") from exc
 
 
 class _Cursor:
