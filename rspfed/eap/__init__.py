@@ -1,7 +1,8 @@
 """EAP-AKA' (RFC 9048) for primary registration: key derivation, codec, sans-IO machines.
 
 See :mod:`rspfed.eap.akaprime` (keys, packets, AT_MAC) and
-:mod:`rspfed.eap.machines` (authenticator and peer).
+:mod:`rspfed.eap.machines` (authenticator and peer), :mod:`rspfed.eap.usim`
+(the peer's USIM from a TS 31.102 AUTHENTICATE).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rspfed.eap.machines import (
     UsimAuthenticate,
     UsimResult,
 )
+from rspfed.eap.usim import usim_from_authenticate
 
 __all__ = [
     "AT_RSPFED_FEDERATION_KEY",
@@ -44,4 +46,5 @@ __all__ = [
     "UsimResult",
     "decode",
     "derive_keys",
+    "usim_from_authenticate",
 ]
