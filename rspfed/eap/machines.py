@@ -185,7 +185,10 @@ class EapAkaPrimeServer:
         self._identity = bytes(identity)
         self._network_name = bytes(network_name)
         self._auc = auc
-        self._identifier = random(1)[0]
+        drawn = random(1)
+        if len(drawn) != 1:
+            raise UsageError("random(1) must return one octet")
+        self._identifier = drawn[0]
         self._state = ServerState.IDLE
         self._vector: AuthenticationVector | None = None
         self._keys: Keys | None = None
