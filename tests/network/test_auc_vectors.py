@@ -10,7 +10,7 @@ import pytest
 from rspfed.crypto.milenage import Milenage
 from rspfed.errors import IntegrityError
 from rspfed.network import Auc, MemorySubscriberStore, Subscriber
-from rspfed.network.auc import IND_BITS
+from rspfed.network.auc import IND_BITS, Algorithm
 from tests.paths import VECTORS
 
 SETS: list[dict[str, Any]] = json.loads((VECTORS / "milenage-ts35208.json").read_text())[
@@ -84,3 +84,21 @@ def test_resynchronise_checks_mac_s() -> None:
         IMSI, h["RAND"], _xor(lower, h["f5star"]) + m.f1star(h["RAND"], lower, b"\x00\x00")
     )
     assert auc.subscriber(IMSI).seq_he == 1000
+
+
+@pytest.mark.parametrize(
+    ("res_length", "res"), [(16, "23543ebd9232ae9a2983ec46a24ab13a"), (8, "23543ebd9232ae9a")]
+)
+def test_test_algorithm_worked_example(res_length: int, res: str) -> None:
+    """TS 34.108 §8.1.2 worked example (tests/data/vectors/ts34108-test-algorithm.md)."""
+    rand = bytes.fromhex("23553cbe9637a89d218ae64dae47bf35")
+    auc = Auc(MemorySubscriberStore(), rand=lambda n: rand)
+    # SQN 000000000021 = SEQ 1, IND 1
+    auc.provision(
+        Subscriber(IMSI, k=bytes(range(16)), algorithm=Algorithm.TEST, res_length=res_length, ind=1)
+    )
+    v = auc.generate_vector(IMSI)
+    assert v.autn == bytes.fromhex("bd9232ae9a08800023543ebd92132e9a")
+    assert v.xres == bytes.fromhex(res)
+    assert v.ck == bytes.fromhex("543ebd9232ae9a2983ec46a24ab13a23")
+    assert v.ik == bytes.fromhex("3ebd9232ae9a2983ec46a24ab13a2354")
