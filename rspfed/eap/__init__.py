@@ -18,6 +18,7 @@ from rspfed.eap.akaprime import (
     derive_keys,
 )
 from rspfed.eap.machines import (
+    AkaVector,
     AuC,
     AuthenticationVector,
     EapAkaPrimePeer,
@@ -31,6 +32,7 @@ from rspfed.eap.usim import usim_from_authenticate
 
 __all__ = [
     "AT_RSPFED_FEDERATION_KEY",
+    "AkaVector",
     "Attribute",
     "AuC",
     "AuthenticationVector",

@@ -84,6 +84,7 @@ from rspfed.errors import (
 )
 
 __all__ = [
+    "AkaVector",
     "AuC",
     "AuthenticationVector",
     "EapAkaPrimePeer",
@@ -119,10 +120,39 @@ class AuthenticationVector:
         return self.autn[:6]
 
 
+class AkaVector(Protocol):
+    """Any authentication vector shape (e.g. ``rspfed.network.auc.AuthenticationVector``)."""
+
+    @property
+    def rand(self) -> bytes:
+        """RAND (16 octets)."""
+        ...
+
+    @property
+    def autn(self) -> bytes:
+        """AUTN (16 octets)."""
+        ...
+
+    @property
+    def xres(self) -> bytes:
+        """XRES (4 to 16 octets)."""
+        ...
+
+    @property
+    def ck(self) -> bytes:
+        """CK (16 octets)."""
+        ...
+
+    @property
+    def ik(self) -> bytes:
+        """IK (16 octets)."""
+        ...
+
+
 class AuC(Protocol):
     """What the authenticator needs from the authentication centre (it owns SQN)."""
 
-    def vector(self, identity: bytes) -> AuthenticationVector:
+    def vector(self, identity: bytes) -> AkaVector:
         """A fresh authentication vector for the subscriber behind ``identity``."""
         ...
 
@@ -208,7 +238,8 @@ class EapAkaPrimeServer:
 
     def _challenge(self) -> bytes:
         self._identifier = (self._identifier + 1) % 256
-        av = self._auc.vector(self._identity)
+        got = self._auc.vector(self._identity)
+        av = AuthenticationVector(got.rand, got.autn, got.xres, got.ck, got.ik)
         self._vector = av
         self._keys = derive_keys(self._identity, av.ck, av.ik, self._network_name, av.sqn_xor_ak)
         self._state = ServerState.CHALLENGE_SENT

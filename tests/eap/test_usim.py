@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rspfed.crypto.aka import build_autn, check_auts
 from rspfed.crypto.milenage import Milenage
 from rspfed.eap.machines import (
+    AuC,
     AuthenticationVector,
     EapAkaPrimePeer,
     EapAkaPrimeServer,
@@ -49,7 +50,7 @@ class Auc:
         self.resyncs += 1
 
 
-def _exchange(usim: Usim, auc: Auc) -> tuple[EapAkaPrimeServer, EapAkaPrimePeer]:
+def _exchange(usim: Usim, auc: AuC) -> tuple[EapAkaPrimeServer, EapAkaPrimePeer]:
     server = EapAkaPrimeServer(identity=b"id", network_name=b"WLAN", auc=auc, random=os.urandom)
     peer = EapAkaPrimePeer(identity=b"id", usim=usim_from_authenticate(usim.authenticate))
     msg = server.start()
@@ -98,3 +99,24 @@ def test_parse_response_shapes() -> None:
     assert parse_authenticate_response(b"\xdc\x0e" + bytes(14)) == bytes(14)
     with pytest.raises(DecodeError):
         parse_authenticate_response(body[:-1])
+
+
+def test_network_auc_vectors_fit_the_server() -> None:
+    """rspfed.network's AuthenticationVector satisfies AkaVector (structural typing)."""
+    from rspfed.network.auc import AuthenticationVector as NetworkVector
+
+    class NetworkShapedAuc:
+        def __init__(self, sqn: int) -> None:
+            self.inner = Auc(sqn)
+
+        def vector(self, identity: bytes) -> NetworkVector:
+            v = self.inner.vector(identity)
+            return NetworkVector(v.rand, v.autn, v.xres, v.ck, v.ik, v.autn[:6])
+
+        def resynchronise(self, identity: bytes, rand: bytes, auts: bytes) -> None:
+            self.inner.resynchronise(identity, rand, auts)
+
+    usim = Usim(AkaSpec(USIM_AID, AkaAlgorithmId.MILENAGE, K, OPC))
+    server, peer = _exchange(usim, NetworkShapedAuc(0x40))
+    assert server.state is ServerState.SUCCESS
+    assert server.msk == peer.msk
