@@ -16,7 +16,7 @@ from typing import Protocol
 
 import attrs
 
-from rspfed.errors import IntegrityError, ProtocolError
+from rspfed.errors import DecodeError, IntegrityError, ProtocolError
 from rspfed.euicc.card import Card
 from rspfed.network.auc import Auc
 from rspfed.network.errors import NetworkRefusedError, RefusalReason
@@ -143,7 +143,7 @@ def attach(auc: Auc, imsi: str, usim: Usim, *, now: datetime) -> Attachment:
                 raise NetworkRefusedError(RefusalReason.SYNCH_FAILURE)
             try:
                 auc.resynchronise(imsi, vector.rand, answer.auts)
-            except (IntegrityError, ProtocolError) as exc:
+            except (IntegrityError, DecodeError) as exc:
                 raise NetworkRefusedError(RefusalReason.AUTHENTICATION_FAILED) from exc
             continue
         if (

@@ -73,13 +73,13 @@ def _imsi(value: str) -> str:
 
 
 def _key(value: bytes) -> bytes:
-    if len(value) != 16:
+    if not isinstance(value, bytes | bytearray | memoryview) or len(value) != 16:
         raise UsageError("K and OPc must be 16 octets")
     return bytes(value)
 
 
 def _amf(value: bytes) -> bytes:
-    if len(value) != 2:
+    if not isinstance(value, bytes | bytearray | memoryview) or len(value) != 2:
         raise UsageError("AMF must be 2 octets")
     return bytes(value)
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from rspfed.crypto.milenage import Milenage
-from rspfed.errors import IntegrityError
-from rspfed.network import Auc, MemorySubscriberStore, Subscriber
+from rspfed.errors import IntegrityError, UsageError
+from rspfed.network import (
+    Auc,
+    AuthenticateResult,
+    MemorySubscriberStore,
+    NetworkRefusedError,
+    RefusalReason,
+    Subscriber,
+    attach,
+)
 from rspfed.network.auc import IND_BITS, Algorithm
 from tests.paths import VECTORS
 
@@ -102,3 +112,23 @@ def test_test_algorithm_worked_example(res_length: int, res: str) -> None:
     assert v.xres == bytes.fromhex(res)
     assert v.ck == bytes.fromhex("543ebd9232ae9a2983ec46a24ab13a23")
     assert v.ik == bytes.fromhex("3ebd9232ae9a2983ec46a24ab13a2354")
+
+
+def test_bad_arguments_are_usage_errors() -> None:
+    for kwargs in ({"k": "not bytes"}, {"k": bytes(15)}, {"k": bytes(16), "amf": b"\x80"}):
+        with pytest.raises(UsageError):
+            Subscriber(IMSI, **kwargs)
+    with pytest.raises(UsageError):
+        Subscriber("00101x", k=bytes(16))
+
+
+def test_malformed_auts_refuses_the_attach() -> None:
+    auc = Auc(MemorySubscriberStore(), rand=random.Random(1).randbytes)
+    auc.provision(Subscriber(IMSI, k=bytes(range(16)), opc=bytes(16)))
+
+    def short_auts(rand: bytes, autn: bytes) -> AuthenticateResult:
+        return AuthenticateResult(auts=bytes(5))
+
+    with pytest.raises(NetworkRefusedError) as info:
+        attach(auc, IMSI, short_auts, now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert info.value.reason is RefusalReason.AUTHENTICATION_FAILED
