@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rspfed.network.attach import Attachment, AuthenticateResult, Usim, UsimOverApdus, attach
 from rspfed.network.auc import (
+    Algorithm,
     Auc,
     AuthenticationVector,
     NetworkRefusedError,
@@ -27,6 +28,7 @@ from rspfed.network.store import MemorySubscriberStore, SqliteSubscriberStore, S
 
 __all__ = [
     "DEVICE_CLASS_SERVICES",
+    "Algorithm",
     "Attachment",
     "Auc",
     "AuthenticateResult",
