@@ -201,11 +201,19 @@ def issue_token(
         raise UsageError(f"cannot encode the token: {exc}") from None
     # The signature covers tbsToken as it appears in FederationToken: the same
     # DER with the context tag [0] constructed (A0) in place of SEQUENCE (30).
-    signature = ecdsa.sign(primary_key, _TBS_TAG + tbs_der[1:], deterministic=deterministic)
-    token = schema.FederationToken(
-        {"tbsToken": asn1.decode(schema.TBSFederationToken, tbs_der), "signature": signature}
-    )
-    return asn1.encode(token)
+    signed = _TBS_TAG + tbs_der[1:]
+    signature = ecdsa.sign(primary_key, signed, deterministic=deterministic)
+    # FederationToken ::= SEQUENCE { [0] tbsToken, [1] signature (64 octets) }
+    content = signed + b"\x81\x40" + signature
+    return b"\x30" + _der_length(len(content)) + content
+
+
+def _der_length(length: int) -> bytes:
+    """A DER length field (X.690 §8.1.3: short form below 128, else minimal long form)."""
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
 
 
 def _decode(der: bytes) -> tuple[FederationToken, bytes, bytes]:

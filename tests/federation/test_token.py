@@ -68,9 +68,7 @@ def _eid(body: str) -> str:
 eids = st.text("0123456789", min_size=30, max_size=30).map(_eid)
 tokens = st.fixed_dictionaries(
     {
-        "subscription_id": st.text(
-            st.characters(codec="utf-8"), min_size=1, max_size=64
-        ),
+        "subscription_id": st.text(st.characters(codec="utf-8"), min_size=1, max_size=64),
         "eid": eids,
         "device_class": st.sampled_from(DeviceClass),
         "services": st.frozensets(st.sampled_from(Service)),
@@ -221,3 +219,37 @@ def test_fuzz_mutated_token(edits: list[tuple[int, int]], cut: int) -> None:
         return
     with pytest.raises((DecodeError, SignatureError)):
         _verify(bytes(data))
+
+
+def _sign_tbs(tbs_der: bytes) -> bytes:
+    """A FederationToken around a hand-made TBSFederationToken, signed by KEY."""
+    from rspfed.crypto import signature
+
+    signed = b"\xa0" + tbs_der[1:]
+    content = signed + b"\x81\x40" + signature.sign(KEY, signed)
+    assert 0x80 <= len(content) < 0x100
+    return b"\x30\x81" + bytes([len(content)]) + content
+
+
+def test_extension_additions_are_accepted_and_signed() -> None:
+    decoded = SPEC.decode("FederationToken", _issue(subscription_id="s"))
+    tbs_der = SPEC.encode("TBSFederationToken", decoded["tbsToken"])
+    assert tbs_der[1] < 0x7D
+    extended = b"\x30" + bytes([tbs_der[1] + 3]) + tbs_der[2:] + b"\x8a\x01\x00"
+    der = _sign_tbs(extended)
+    assert _verify(der).subscription_id == "s"
+    tampered = bytearray(der)
+    tampered[tampered.index(b"\x8a\x01\x00") + 2] = 1
+    with pytest.raises(SignatureError):
+        _verify(bytes(tampered))
+
+
+def test_unknown_device_class_and_version_are_decode_errors() -> None:
+    decoded = SPEC.decode("FederationToken", _issue())
+    tbs = SPEC.encode("TBSFederationToken", decoded["tbsToken"])
+    class_at = tbs.index(b"\x85\x01") + 2
+    with pytest.raises(DecodeError, match="deviceClass"):
+        _verify(_sign_tbs(tbs[:class_at] + b"\x07" + tbs[class_at + 1 :]))
+    assert tbs[2:5] == b"\x80\x01\x01"
+    with pytest.raises(DecodeError, match="version"):
+        _verify(_sign_tbs(tbs[:4] + b"\x02" + tbs[5:]))
