@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from asn1crypto import core, crl, x509
 
-from rspfed.asn1 import _strict, rsp, saip
+from rspfed.asn1 import _strict, federation, rsp, saip
 from rspfed.asn1._base import UNKNOWN_ALTERNATIVE, Opaque
 from rspfed.errors import DecodeError, EncodeError, UsageError
 
@@ -63,6 +63,7 @@ __all__ = [
     "decode_profile_elements",
     "encode",
     "encode_profile_elements",
+    "federation",
     "find_type",
     "received_der",
     "rsp",
@@ -84,7 +85,11 @@ _EXCEPTIONS = (ValueError, TypeError, KeyError, IndexError, OverflowError, Attri
 
 def _build_registry() -> dict[str, type[core.Asn1Value]]:
     types: dict[str, type[core.Asn1Value]] = {}
-    for module, module_name in ((rsp, "RSPDefinitions"), (saip, "PEDefinitions")):
+    for module, module_name in (
+        (rsp, "RSPDefinitions"),
+        (saip, "PEDefinitions"),
+        (federation, "RSPFedFederation"),
+    ):
         for asn1_name, class_name in module.TYPE_NAMES.items():
             # a name both modules define (UICCCapability) is SGP.22's unqualified;
             # the SAIP one is "PEDefinitions.UICCCapability"

@@ -17,34 +17,17 @@ watch     yes   yes    yes  no
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
 
+# one definition of the device classes and services: the federation token's
+# (a token names them, the network grants them)
+from rspfed.federation.token import DeviceClass, Service
 from rspfed.network.errors import NetworkRefusedError, RefusalReason
 
 __all__ = ["DEVICE_CLASS_SERVICES", "DeviceClass", "Service", "ServicePolicy"]
-
-
-class Service(enum.Enum):
-    """A service the network core grants or refuses per IMSI."""
-
-    DATA = "data"
-    VOICE = "voice"
-    SMS = "sms"
-    TETHERING = "tethering"
-
-
-class DeviceClass(enum.Enum):
-    """The device classes of a federation token (issue D)."""
-
-    PHONE = "phone"
-    TABLET = "tablet"
-    LAPTOP = "laptop"
-    WATCH = "watch"
-    HOTSPOT = "hotspot"
 
 
 _ALL = frozenset(Service)
