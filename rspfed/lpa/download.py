@@ -673,28 +673,15 @@ async def download(
     else:
         matching_id = activation_code.matching_id
     euicc_before = time.perf_counter() - info1_start
-    if es9 is not None:
-        return await _run(
-            es10,
-            es9,
-            activation_code,
-            matching_id,
-            info1_der,
-            euicc_before,
-            start,
-            confirmation_code=confirmation_code,
-            consent=consent,
-            ask_confirmation_code=ask_confirmation_code,
-            progress=progress,
-            device_info=device_info,
-            retries=retries,
-            settings=settings,
-            ci_pkids=ci_pkids,
+    async with contextlib.AsyncExitStack() as stack:
+        link: Es9 = (
+            es9
+            if es9 is not None
+            else await stack.enter_async_context(settings.client(activation_code.address, ci_pkids))
         )
-    async with settings.client(activation_code.address, ci_pkids) as client:
         return await _run(
             es10,
-            client,
+            link,
             activation_code,
             matching_id,
             info1_der,
