@@ -46,6 +46,8 @@ Tree::
     │   ├── SignatureError
     │   ├── IntegrityError
     │   ├── ProtocolError
+    │   │   └── ReplayError              (a single-use value seen again)
+    │   ├── NotFoundError                (an id the peer names is unknown)
     │   └── FunctionExecutionError      (a GSMA function answered "Failed")
     │       ├── EuiccVerificationError   (subjects 8.1, 8.1.2, 8.1.3, 8.11.1)
     │       ├── EidError                 (8.1.1)
@@ -56,10 +58,14 @@ Tree::
     │       ├── DownloadOrderError       (8.8.5)
     │       └── TransactionIdError       (8.10.1)
     ├── PolicyError
+    │   ├── AuthorizationError           (the caller may not do this)
+    │   ├── DeviceLimitError             (a subscription's device limit reached)
     │   └── TokenError                   (a federation token refused)
     │       ├── TokenExpiredError
     │       ├── TokenNotYetValidError
-    │       └── TokenEidMismatchError
+    │       ├── TokenEidMismatchError
+    │       ├── TokenConsumedError
+    │       └── TokenRevokedError
     ├── TransportError
     └── StorageError
 """
@@ -67,12 +73,14 @@ Tree::
 from __future__ import annotations
 
 __all__ = [
+    "AuthorizationError",
     "CertificateError",
     "CertificateExpiredError",
     "CertificateRevokedError",
     "CertificateRoleError",
     "ConfirmationCodeError",
     "DecodeError",
+    "DeviceLimitError",
     "DownloadOrderError",
     "EidError",
     "EncodeError",
@@ -81,19 +89,23 @@ __all__ = [
     "IntegrityError",
     "LocalError",
     "MatchingIdError",
+    "NotFoundError",
     "PolicyError",
     "ProfileError",
     "ProtocolError",
     "RemoteError",
+    "ReplayError",
     "RspfedError",
     "ServerConfigurationError",
     "SignatureError",
     "StateError",
     "StorageError",
+    "TokenConsumedError",
     "TokenEidMismatchError",
     "TokenError",
     "TokenExpiredError",
     "TokenNotYetValidError",
+    "TokenRevokedError",
     "TransactionIdError",
     "TransportError",
     "UntrustedCertificateError",
@@ -202,6 +214,14 @@ class ProtocolError(RemoteError):
     (wrong state, wrong transaction id, unexpected or replayed message)."""
 
 
+class ReplayError(ProtocolError):
+    """A single-use value (request nonce, EAP answer, join secret) was presented again."""
+
+
+class NotFoundError(RemoteError):
+    """The request names a subscription, device, request or session that is unknown."""
+
+
 class FunctionExecutionError(RemoteError):
     """A GSMA function (ES9+, ES2+, ...) answered ``functionExecutionStatus``
     ``Failed`` (or ``Expired``).
@@ -287,6 +307,22 @@ class TokenNotYetValidError(TokenError):
 
 class TokenEidMismatchError(TokenError):
     """The federation token names another EID than the presenting eUICC's."""
+
+
+class TokenConsumedError(TokenError):
+    """The federation token was already used (tokens are single-use)."""
+
+
+class TokenRevokedError(TokenError):
+    """The federation token, or the key that signed it, was revoked."""
+
+
+class DeviceLimitError(PolicyError):
+    """The subscription already has as many devices as its plan allows."""
+
+
+class AuthorizationError(PolicyError):
+    """The authenticated caller may not do this (e.g. a secondary managing devices)."""
 
 
 class TransportError(RspfedError):
