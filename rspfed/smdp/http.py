@@ -51,7 +51,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 import aiohttp
 import attrs
@@ -80,6 +80,7 @@ __all__ = [
     "ADMIN_PROTOCOL_PREFIX",
     "MAX_BODY",
     "SMDP_KEY",
+    "AppFactory",
     "ProgressDelivery",
     "callback_ssl_context",
     "make_app",
@@ -195,6 +196,20 @@ def _wake(request: web.Request) -> None:
         delivery.wake()
 
 
+def _after_es9(request: web.Request, name: str) -> None:
+    """Call the application's ``after_es9`` hook; its failures are logged, never answered."""
+    hook = request.app.get(_AFTER_ES9_KEY)
+    if hook is None:
+        return
+    try:
+        hook(name)
+    except Exception as exc:  # the ES9+ answer stands whatever the hook does
+        if isinstance(exc, RspfedError):
+            logger.warning("after %s: %s from the hook", name, type(exc).__name__)
+        else:
+            _log_unexpected(f"after {name}", exc)
+
+
 def _es9_handler(function: es9p.Es9Function) -> Callable[[web.Request], Awaitable[web.Response]]:
     name = function.name
     request_class = cast("type[attrs.AttrsInstance]", function.request)
@@ -233,6 +248,7 @@ def _es9_handler(function: es9p.Es9Function) -> Callable[[web.Request], Awaitabl
                 return web.Response(status=204)
             return _core_failure(name, exc)
         _wake(request)
+        _after_es9(request, name)
         if function.response is None:
             return web.Response(status=204)
         return _json_response(es9p.encode_response(result))
@@ -502,6 +518,7 @@ class ProgressDelivery:
 
 
 _DELIVERY_KEY: Final = web.AppKey("progress_delivery", ProgressDelivery)
+_AFTER_ES9_KEY: Final = web.AppKey[Callable[[str], None]]("after_es9")
 
 
 # --------------------------------------------------------------------------
@@ -518,6 +535,7 @@ def make_app(
     deliver_progress: bool = True,
     progress_first_delay: float = 0.5,
     progress_poll_interval: float = 2.0,
+    after_es9: Callable[[str], None] | None = None,
 ) -> web.Application:
     """The aiohttp application of an SM-DP+ (see the module doc for the endpoints).
 
@@ -530,9 +548,15 @@ def make_app(
     (``progress_ssl_context`` verifies the operator's server and may carry
     the SM-DP+'s client certificate; ``progress_requester``, the
     ``functionRequesterIdentifier`` sent, defaults to the SM-DP+ address).
+    ``after_es9(function_name)`` is called after each ES9+ function the core
+    executed successfully (before the answer is sent; an exception it raises
+    is logged and does not change the answer): the operator service uses it
+    to reconcile its state with the SM-DP+'s.
     """
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_middleware])
     app.on_response_prepare.append(_admin_header)
+    if after_es9 is not None:
+        app[_AFTER_ES9_KEY] = after_es9
     for function in es9p.FUNCTIONS.values():
         app.router.add_post(function.path, _es9_handler(function))
     for name in _ES2_SERVED:
@@ -638,6 +662,20 @@ def smdp_factory(
     return make
 
 
+class AppFactory(Protocol):
+    """Builds the application :func:`serve` runs for a data directory.
+
+    It must be a module-level function: with ``workers`` > 1 it is sent
+    (by reference) to the worker processes.
+    """
+
+    def __call__(
+        self, data: Path, *, tls: bool, passphrase: bytes | None
+    ) -> web.Application:  # pragma: no cover - a protocol
+        """The application for data directory ``data`` (``tls``: served over TLS)."""
+        ...
+
+
 def _app_for(data: Path, *, tls: bool, passphrase: bytes | None) -> web.Application:
     settings = read_settings(data)
     url = settings.get("progress_callback_url")
@@ -663,8 +701,9 @@ async def _start(
     tls: bool,
     reuse_port: bool,
     passphrase: bytes | None,
+    app_for: AppFactory,
 ) -> tuple[web.AppRunner, int]:
-    app = _app_for(data, tls=tls, passphrase=passphrase)
+    app = app_for(data, tls=tls, passphrase=passphrase)
     ctx = server_ssl_context(data, passphrase=passphrase) if tls else None
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -692,7 +731,13 @@ def _stop_event() -> asyncio.Event:
 
 
 def _worker_main(
-    data: str, bind: str, port: int, tls: bool, passphrase: bytes | None, queue: Any
+    data: str,
+    bind: str,
+    port: int,
+    tls: bool,
+    passphrase: bytes | None,
+    queue: Any,
+    app_for: AppFactory = _app_for,
 ) -> None:
     """Entry point of a worker process (spawned by :func:`serve`)."""
 
@@ -700,7 +745,13 @@ def _worker_main(
         stop = _stop_event()
         try:
             runner, _ = await _start(
-                Path(data), bind=bind, port=port, tls=tls, reuse_port=True, passphrase=passphrase
+                Path(data),
+                bind=bind,
+                port=port,
+                tls=tls,
+                reuse_port=True,
+                passphrase=passphrase,
+                app_for=app_for,
             )
         except RspfedError as exc:
             queue.put(("error", str(exc)))
@@ -739,6 +790,7 @@ async def serve(
     ready: Callable[[int], None] | None = None,
     passphrase: bytes | None = None,
     stop: asyncio.Event | None = None,
+    app_factory: AppFactory | None = None,
 ) -> None:
     """Serve the SM-DP+ of data directory ``data`` until SIGINT/SIGTERM (or ``stop`` is set).
 
@@ -746,8 +798,11 @@ async def serve(
     same port with ``SO_REUSEPORT`` (this process is the first); they share
     the store.  ``ready(port)`` is called once every worker listens (useful
     with ``port=0``).  ``tls`` false serves plain HTTP: for local testing only
-    (ES2+ is then refused, having no client certificate).
+    (ES2+ is then refused, having no client certificate).  ``app_factory``
+    builds the application instead of the plain SM-DP+'s (the operator
+    service serves its own this way, see :func:`rspfed.federation.http.serve_operator`).
     """
+    app_for: AppFactory = app_factory or _app_for
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     root = Path(data)
@@ -761,7 +816,13 @@ async def serve(
     runner: web.AppRunner | None = None
     try:
         runner, port = await _start(
-            root, bind=bind, port=port, tls=tls, reuse_port=workers > 1, passphrase=passphrase
+            root,
+            bind=bind,
+            port=port,
+            tls=tls,
+            reuse_port=workers > 1,
+            passphrase=passphrase,
+            app_for=app_for,
         )
         if workers > 1:
             spawn = multiprocessing.get_context("spawn")
@@ -769,7 +830,7 @@ async def serve(
             for _ in range(workers - 1):
                 child = spawn.Process(
                     target=_worker_main,
-                    args=(str(root), bind, port, tls, passphrase, queue),
+                    args=(str(root), bind, port, tls, passphrase, queue, app_for),
                     daemon=True,
                 )
                 child.start()
