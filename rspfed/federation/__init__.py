@@ -3,11 +3,21 @@
 :mod:`rspfed.federation.token` issues and verifies federation tokens (DER,
 ASN.1 module ``RSPFedFederation``); :mod:`rspfed.federation.uri` carries them
 in the versioned ``rspfed:`` URI (text, file or QR).  The format and test
-vectors are in ``docs/federation-token.md``.
+vectors are in ``docs/federation-token.md``.  :mod:`rspfed.federation.signing`
+signs and verifies management requests (``RSPFED-SIG1``,
+``docs/federation-requests.md``).
 """
 
 from __future__ import annotations
 
+from rspfed.federation.signing import (
+    AUTH_SCHEME,
+    SignedRequest,
+    parse_authorization,
+    sign_request,
+    signing_input,
+    verify_request,
+)
 from rspfed.federation.token import (
     DEFAULT_TTL,
     MAX_TTL,
@@ -32,6 +42,7 @@ from rspfed.federation.uri import (
 )
 
 __all__ = [
+    "AUTH_SCHEME",
     "DEFAULT_TTL",
     "MAX_TTL",
     "MAX_URI_LENGTH",
@@ -44,10 +55,15 @@ __all__ = [
     "FederationToken",
     "RspfedUri",
     "Service",
+    "SignedRequest",
     "issue_token",
+    "parse_authorization",
     "parse_token",
     "primary_key_id",
+    "sign_request",
+    "signing_input",
     "token_from_uri",
     "token_uri",
+    "verify_request",
     "verify_token",
 ]
