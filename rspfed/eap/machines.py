@@ -41,14 +41,24 @@ Federation key (rspfed's extension): the peer may be given a P-256 public key
 (241, skippable, so other servers ignore it) inside the MAC-covered response.
 The server exposes it as :attr:`EapAkaPrimeServer.federation_key` only once
 the exchange has succeeded.
+
+Persistence: a service running in several processes keeps the server between
+messages with :meth:`EapAkaPrimeServer.snapshot` (versioned JSON holding the
+current vector, so a secret to be stored like keys) and
+:meth:`EapAkaPrimeServer.restore`.  An error from the AuC during
+:meth:`~EapAkaPrimeServer.start` or a resynchronisation (an unknown, barred
+or removed subscriber, a bad AUTS) moves the server to ``FAILURE`` and is
+re-raised unchanged.
 """
 
 from __future__ import annotations
 
 import enum
 import hmac
+import json
+import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -79,6 +89,7 @@ from rspfed.errors import (
     DecodeError,
     IntegrityError,
     ProtocolError,
+    RspfedError,
     StateError,
     UsageError,
 )
@@ -198,6 +209,54 @@ def _check_federation_key(key: bytes) -> bytes:
     return bytes(key)
 
 
+_SNAPSHOT_VERSION = 1
+_SNAPSHOT_KEYS = frozenset(
+    {"v", "identity", "network_name", "identifier", "state", "vector", "resynced", "federation_key"}
+)
+_VECTOR_KEYS = frozenset({"rand", "autn", "xres", "ck", "ik"})
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+def _snapshot_error(message: str) -> DecodeError:
+    return DecodeError(message, type_name="EapAkaPrimeServer snapshot")
+
+
+def _load_snapshot(data: bytes) -> dict[str, Any]:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise _snapshot_error("not octets")
+    try:
+        doc = json.loads(bytes(data).decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise _snapshot_error("not JSON") from None
+    if not isinstance(doc, dict):
+        raise _snapshot_error("not a JSON object")
+    version = doc.get("v")
+    if type(version) is not int or version != _SNAPSHOT_VERSION:
+        raise _snapshot_error("unknown snapshot version")
+    if set(doc) != _SNAPSHOT_KEYS:
+        raise _snapshot_error("wrong set of fields")
+    return doc
+
+
+def _hex(doc: dict[str, Any], key: str) -> bytes:
+    value = doc[key]
+    if not isinstance(value, str) or _HEX.fullmatch(value) is None:
+        raise _snapshot_error(f"{key} must be lowercase hex")
+    return bytes.fromhex(value)
+
+
+def _load_vector(value: object) -> AuthenticationVector | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != _VECTOR_KEYS:
+        raise _snapshot_error("malformed vector")
+    f = {k: _hex(value, k) for k in _VECTOR_KEYS}
+    try:
+        return AuthenticationVector(f["rand"], f["autn"], f["xres"], f["ck"], f["ik"])
+    except UsageError:
+        raise _snapshot_error("vector field of the wrong length") from None
+
+
 class EapAkaPrimeServer:
     """The EAP-AKA' authenticator for one subscriber identity.
 
@@ -231,15 +290,23 @@ class EapAkaPrimeServer:
         return self._state
 
     def start(self) -> bytes:
-        """The first EAP-Request/AKA-Challenge."""
+        """The first EAP-Request/AKA-Challenge.
+
+        An error from the AuC (e.g. :class:`rspfed.network.NetworkRefusedError`
+        for an unknown, barred or removed subscriber) moves the server to
+        ``FAILURE`` and is re-raised.
+        """
         if self._state is not ServerState.IDLE:
             raise StateError("server already started")
-        return self._challenge()
+        try:
+            return self._challenge()
+        except RspfedError as e:
+            raise self._fail(e) from None
 
     def _challenge(self) -> bytes:
-        self._identifier = (self._identifier + 1) % 256
         got = self._auc.vector(self._identity)
         av = AuthenticationVector(got.rand, got.autn, got.xres, got.ck, got.ik)
+        self._identifier = (self._identifier + 1) % 256
         self._vector = av
         self._keys = derive_keys(self._identity, av.ck, av.ik, self._network_name, av.sqn_xor_ak)
         self._state = ServerState.CHALLENGE_SENT
@@ -300,9 +367,9 @@ class EapAkaPrimeServer:
             self._resynced = True
             try:
                 self._auc.resynchronise(self._identity, self._vector.rand, auts)
-            except IntegrityError as e:
+                return self._challenge()
+            except RspfedError as e:  # bad MAC-S, or the subscriber barred meanwhile
                 raise self._fail(e) from None
-            return self._challenge()
         if packet.subtype in (Subtype.AUTHENTICATION_REJECT, Subtype.CLIENT_ERROR):
             self._fail(ProtocolError("peer refused the challenge"))
             return self.failure_packet()
@@ -311,6 +378,101 @@ class EapAkaPrimeServer:
     def failure_packet(self) -> bytes:
         """EAP-Failure for the outstanding Identifier (send it after a failure)."""
         return EapPacket(Code.FAILURE, self._identifier).encode()
+
+    # -- persistence ---------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The server's state as compact JSON (format ``v`` = 1), to store between messages.
+
+        A multi-process service keeps this between HTTP requests and
+        :meth:`restore` s it for the next message.  Layout (UTF-8 JSON, keys
+        sorted, no spaces; octet strings as lowercase hex)::
+
+            {"federation_key": hex | null, "identifier": 0..255,
+             "identity": hex, "network_name": hex, "resynced": bool,
+             "state": "idle" | "challenge-sent" | "success" | "failure",
+             "v": 1,
+             "vector": {"autn": hex, "ck": hex, "ik": hex, "rand": hex, "xres": hex} | null}
+
+        **It holds secrets** (XRES, CK, IK, from which K_aut, MSK and EMSK
+        follow): store it like keys (encrypted or access-controlled, never
+        logged), and delete it when the exchange ends.  Single use is the
+        store's job: replace the stored snapshot with the new one (or delete
+        it) atomically *before* sending the answer, so that the same
+        response cannot be fed twice to one restored state.
+        """
+        vector = None
+        if self._vector is not None:
+            av = self._vector
+            vector = {
+                "rand": av.rand.hex(),
+                "autn": av.autn.hex(),
+                "xres": av.xres.hex(),
+                "ck": av.ck.hex(),
+                "ik": av.ik.hex(),
+            }
+        fk = self._federation_key
+        doc = {
+            "v": _SNAPSHOT_VERSION,
+            "identity": self._identity.hex(),
+            "network_name": self._network_name.hex(),
+            "identifier": self._identifier,
+            "state": self._state.value,
+            "vector": vector,
+            "resynced": self._resynced,
+            "federation_key": None if fk is None else fk.hex(),
+        }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def restore(cls, data: bytes, *, auc: AuC, random: Callable[[int], bytes]) -> EapAkaPrimeServer:
+        """The server a :meth:`snapshot` describes, bound to ``auc``.
+
+        K_aut, MSK and EMSK are derived again from the stored vector.
+        ``random`` is accepted for symmetry with the constructor (the server
+        draws randomness only for its first Identifier, already in the
+        snapshot).  :class:`~rspfed.errors.DecodeError` for anything that is
+        not a well-formed version-1 snapshot with a consistent state.
+        """
+        del random
+        doc = _load_snapshot(data)
+        server = cls.__new__(cls)
+        server._identity = _hex(doc, "identity")
+        server._network_name = _hex(doc, "network_name")
+        server._auc = auc
+        ident = doc["identifier"]
+        if type(ident) is not int or not 0 <= ident <= 255:
+            raise _snapshot_error("identifier must be 0..255")
+        server._identifier = ident
+        try:
+            state = ServerState(doc["state"])
+        except (ValueError, TypeError):
+            raise _snapshot_error("unknown state") from None
+        server._state = state
+        resynced = doc["resynced"]
+        if type(resynced) is not bool:
+            raise _snapshot_error("resynced must be a boolean")
+        server._resynced = resynced
+        server._vector = _load_vector(doc["vector"])
+        server._keys = None
+        server._federation_key = None
+        if doc["federation_key"] is not None:
+            if state is not ServerState.SUCCESS:
+                raise _snapshot_error("a federation key before success")
+            server._federation_key = _check_federation_key(_hex(doc, "federation_key"))
+        if state is ServerState.IDLE and (server._vector is not None or resynced):
+            raise _snapshot_error("an idle server has no vector")
+        if state in (ServerState.CHALLENGE_SENT, ServerState.SUCCESS):
+            av = server._vector
+            if av is None:
+                raise _snapshot_error(f"no vector in state {state.value}")
+            try:
+                server._keys = derive_keys(
+                    server._identity, av.ck, av.ik, server._network_name, av.sqn_xor_ak
+                )
+            except RspfedError:
+                raise _snapshot_error("keys cannot be derived") from None
+        return server
 
     @property
     def msk(self) -> bytes:
