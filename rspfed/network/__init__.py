@@ -4,6 +4,10 @@ See ``docs/network.md``.  :mod:`rspfed.network.auc` holds subscribers and
 builds authentication vectors (TS 33.102), :mod:`rspfed.network.attach` runs
 3G AKA against a USIM, :mod:`rspfed.network.service` decides which services
 an IMSI gets, :mod:`rspfed.network.store` persists the subscribers.
+:mod:`rspfed.network.nai` builds and parses EAP permanent identities,
+:mod:`rspfed.network.eap` serves the EAP-AKA' authenticator from the AuC and
+:mod:`rspfed.network.usim` reads a card's IMSI/MNC length and answers EAP-AKA'
+challenges with its USIM.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from rspfed.network.auc import (
     Subscriber,
     SubscriberState,
 )
+from rspfed.network.eap import NetworkEapAuc
+from rspfed.network.nai import imsi_from_identity, permanent_identity
 from rspfed.network.service import (
     DEVICE_CLASS_SERVICES,
     DeviceClass,
@@ -25,6 +31,7 @@ from rspfed.network.service import (
     ServicePolicy,
 )
 from rspfed.network.store import MemorySubscriberStore, SqliteSubscriberStore, SubscriberStore
+from rspfed.network.usim import eap_usim, read_usim_identity
 
 __all__ = [
     "DEVICE_CLASS_SERVICES",
@@ -35,6 +42,7 @@ __all__ = [
     "AuthenticationVector",
     "DeviceClass",
     "MemorySubscriberStore",
+    "NetworkEapAuc",
     "NetworkRefusedError",
     "RefusalReason",
     "Service",
@@ -46,4 +54,8 @@ __all__ = [
     "Usim",
     "UsimOverApdus",
     "attach",
+    "eap_usim",
+    "imsi_from_identity",
+    "permanent_identity",
+    "read_usim_identity",
 ]
