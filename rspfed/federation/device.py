@@ -1,0 +1,550 @@
+"""The device store: what one device's LPA keeps for federation (``--device STORE``).
+
+Separate from the eUICC's store (:mod:`rspfed.euicc.store`): the eUICC holds
+profiles and the eUICC's own keys; the device store holds the *device's*
+relation to the operator.
+
+What is kept
+    A :class:`DeviceRecord` (operator URL, subscription, device id, role,
+    EID, class, name); the device's P-256 key -- the primary's federation key
+    or a secondary's device key -- and a *pending* key during rotation; the
+    join tickets (:class:`PendingJoin`) of the cloud enrolment path, until
+    their activation code is collected.
+
+Key rotation
+    :meth:`DeviceStore.generate_key` stores a new key as *pending* (replacing
+    any earlier pending key) and returns it; the caller registers its public
+    key with the operator, then :meth:`DeviceStore.commit_key` makes it the
+    current key in one transaction.  Until then :meth:`DeviceStore.private_key`
+    is the old key, so a registration that fails (or a crash) loses nothing.
+
+Atomicity
+    Every write is one SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``);
+    the journal is WAL with ``synchronous=FULL``.  A write that fails, or a
+    process killed during one, leaves the store at the state before it (or,
+    for a failure inside ``COMMIT`` after it became durable, the state after),
+    never a mix; :class:`~rspfed.errors.StorageError` is raised.  Nothing is
+    cached but decrypted keys, so reads always show the file's state.
+
+Schema versions
+    ``PRAGMA user_version`` holds the schema version and ``PRAGMA
+    application_id`` marks the file as a device store (:data:`APPLICATION_ID`).
+    :data:`MIGRATIONS` is the list of steps (step *i* takes version *i* to
+    *i + 1*, each in its own transaction); opening an older file (version 0: an
+    empty file) migrates it, a newer one is refused with
+    :class:`~rspfed.errors.StorageError`, and so is another SQLite database.
+
+Secrets at rest
+    The file and its ``-wal``/``-shm`` companions have mode ``0600`` (created
+    so, and set so on every open).  Keys are PKCS#8 PEM, encrypted with the
+    store passphrase when one is given (``BestAvailableEncryption``); a wrong
+    or missing passphrase is a :class:`~rspfed.errors.UsageError` raised when
+    a key is loaded.  Join secrets are stored as given (protected by the file
+    mode).  Neither keys nor secrets appear in ``repr``, messages or logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sqlite3
+import stat
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from rspfed._keyfiles import load_private_key_pem, private_key_pem
+from rspfed.errors import StateError, StorageError, UsageError
+from rspfed.federation.token import DeviceClass
+
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "ROLES",
+    "SCHEMA_VERSION",
+    "DeviceRecord",
+    "DeviceStore",
+    "PendingJoin",
+    "migrate",
+]
+
+_log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x72737064
+"""``PRAGMA application_id`` of a device store (ASCII ``rspd``)."""
+
+ROLES = frozenset({"primary", "secondary"})
+"""Allowed :attr:`DeviceRecord.role` values (those of the operator's ``DeviceRole``)."""
+
+_V1 = f"""
+PRAGMA application_id = {APPLICATION_ID};
+CREATE TABLE record (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    operator_url TEXT NOT NULL,
+    subscription_id TEXT,
+    device_id TEXT,
+    role TEXT,
+    eid TEXT,
+    device_class TEXT,
+    name TEXT
+);
+CREATE TABLE keys (
+    slot TEXT PRIMARY KEY CHECK (slot IN ('current', 'pending')),
+    pem BLOB NOT NULL
+);
+CREATE TABLE joins (
+    request_id TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    expires TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: Sequence[str] = (_V1,)
+"""Schema steps: ``MIGRATIONS[i]`` (SQL statements separated by ``;``) takes a
+version-``i`` file to version ``i + 1``.
+
+Version 1: the record, the current and pending keys, the join tickets.
+"""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The schema version this code writes."""
+
+_MAX_TEXT = 256
+_MAX_URL = 2048
+_EID = re.compile(r"[0-9]{32}", re.ASCII)
+
+
+def migrate(connection: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the database to version ``len(migrations)``; return the version found.
+
+    Each step runs in its own transaction together with its ``user_version``,
+    so a failed step leaves the file at the previous version
+    (:class:`~rspfed.errors.StorageError`).  A file newer than
+    ``len(migrations)``, or a database that is not a device store, is refused
+    with :class:`~rspfed.errors.StorageError`.
+    """
+    target = len(migrations)
+    try:
+        found = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        app = int(connection.execute("PRAGMA application_id").fetchone()[0])
+        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise StorageError(f"not a readable device store: {exc}") from exc
+    if (found == 0 and tables) or (found > 0 and app != APPLICATION_ID):
+        raise StorageError("the file is an SQLite database but not an rspfed device store")
+    if found > target:
+        raise StorageError(f"device store schema version {found} is newer than {target}")
+    for version in range(found, target):
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for statement in migrations[version].split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {version + 1}")
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+            raise StorageError(
+                f"device store migration to schema version {version + 1} failed"
+            ) from exc
+    return found
+
+
+# --------------------------------------------------------------------------
+# Values
+
+
+def _optional_text(limit: int) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            raise UsageError(f"{attribute.name} must be text of 1 to {limit} characters")
+
+    return check
+
+
+def _operator_url(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_URL:
+        raise UsageError(f"operator_url must be text of 1 to {_MAX_URL} characters")
+
+
+def _role(_: object, __: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and value not in ROLES:
+        raise UsageError("role must be 'primary', 'secondary' or None")
+
+
+def _eid(_: object, __: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not _EID.fullmatch(value)):
+        raise UsageError("eid must be 32 decimal digits")
+
+
+def _device_class(_: object, __: attrs.Attribute[DeviceClass | None], value: object) -> None:
+    if value is not None and not isinstance(value, DeviceClass):
+        raise UsageError("device_class must be a DeviceClass or None")
+
+
+@attrs.frozen
+class DeviceRecord:
+    """This device's relation to its operator.
+
+    Only ``operator_url`` is required; the rest is filled in as the device
+    registers (``subscription_id``, ``device_id``, ``role`` -- ``"primary"``
+    or ``"secondary"``) or is known from its eUICC (``eid``, 32 digits) and
+    its user (``device_class``, ``name``).
+    """
+
+    operator_url: str = attrs.field(validator=_operator_url)
+    subscription_id: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    device_id: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    role: str | None = attrs.field(default=None, validator=_role)
+    eid: str | None = attrs.field(default=None, validator=_eid)
+    device_class: DeviceClass | None = attrs.field(default=None, validator=_device_class)
+    name: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+
+
+def _aware(_: object, __: attrs.Attribute[datetime], value: object) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise UsageError("expires must be a timezone-aware datetime")
+
+
+def _required_text(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_TEXT:
+        raise UsageError(f"{attribute.name} must be text of 1 to {_MAX_TEXT} characters")
+
+
+@attrs.frozen
+class PendingJoin:
+    """A join request this device posted (cloud enrolment), kept until collected.
+
+    ``secret`` is the ticket's secret, shown once by the operator and needed
+    to collect the activation code; it is left out of ``repr``.
+    ``expires`` is timezone-aware (stored and returned in UTC).
+    """
+
+    request_id: str = attrs.field(validator=_required_text)
+    secret: str = attrs.field(validator=_required_text, repr=False)
+    subscription_id: str = attrs.field(validator=_required_text)
+    expires: datetime = attrs.field(validator=_aware)
+
+
+# --------------------------------------------------------------------------
+# The store
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` if absent with mode 0600, and give it mode 0600 if it has another."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode != 0o600:
+            _log.warning("device store file %s had mode %04o; setting 0600", path.name, mode)
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+class DeviceStore:
+    """One device's federation store (a single SQLite file).
+
+    Use :meth:`create` for a new file and :meth:`open` for an existing one;
+    close it (or use it as a context manager).  Not thread-safe; one process
+    at a time.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, passphrase: bytes | None):
+        self._db = connection
+        self._path = path
+        self._passphrase = passphrase
+        self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+    # -- opening ---------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        for suffix in ("", "-wal", "-shm"):
+            companion = path.with_name(path.name + suffix)
+            if suffix == "" or companion.exists():
+                _private(companion)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open device store {path.name}: {exc}") from exc
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            db.close()
+            raise StorageError(f"device store {path.name} is unreadable: {exc}") from exc
+        return db
+
+    @classmethod
+    def _start(cls, path: Path, passphrase: bytes | None) -> DeviceStore:
+        if passphrase is not None and (not isinstance(passphrase, bytes) or not passphrase):
+            raise UsageError("the passphrase must be non-empty bytes (or None)")
+        db = cls._connect(path)
+        try:
+            migrate(db)
+        except StorageError:
+            db.close()
+            raise
+        store = cls(db, path, passphrase)
+        store._fix_modes()
+        return store
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str], *, passphrase: bytes | None = None
+    ) -> DeviceStore:
+        """Create a new, empty store at ``path`` (:class:`~rspfed.errors.UsageError` if
+        the file exists).  ``passphrase`` encrypts the keys written to it."""
+        p = Path(path)
+        try:
+            fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise UsageError(f"device store {p.name} already exists") from None
+        except OSError as exc:
+            raise StorageError(f"cannot create device store {p.name}: {exc.strerror}") from exc
+        os.close(fd)
+        return cls._start(p, passphrase)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, passphrase: bytes | None = None) -> DeviceStore:
+        """Open (and if needed migrate) an existing store.
+
+        :class:`~rspfed.errors.StorageError` if the file is missing, not a
+        device store, corrupt or of a newer schema.  The passphrase is checked
+        when a key is loaded.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise StorageError(f"no device store at {p.name}")
+        return cls._start(p, passphrase)
+
+    def _fix_modes(self) -> None:
+        for suffix in ("-wal", "-shm"):
+            companion = self._path.with_name(self._path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_IMODE(companion.stat().st_mode) != 0o600:
+                    os.chmod(companion, 0o600)
+
+    @property
+    def path(self) -> Path:
+        """The store's file."""
+        return self._path
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection (for diagnostics and fault-injection tests)."""
+        return self._db
+
+    def close(self) -> None:
+        """Close the database and forget decrypted keys."""
+        self._keys.clear()
+        self._db.close()
+
+    def __enter__(self) -> DeviceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        encrypted = "encrypted" if self._passphrase else "unencrypted"
+        return f"<DeviceStore {self._path.name} ({encrypted} keys)>"
+
+    # -- plumbing --------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Finish the rollback of an earlier failed write (an interrupted ROLLBACK)."""
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StorageError(f"device store rollback failed: {exc}") from exc
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        self._settle()
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"device store read failed: {exc}") from exc
+
+    def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``work`` in one transaction; on failure nothing of it is kept."""
+        self._settle()
+        committing = False
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            work(self._db)
+            committing = True
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            elif committing and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+                # an interrupt that ends the transaction comes after it became durable
+                return
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"device store write failed: {exc}") from exc
+            raise
+
+    # -- the record ------------------------------------------------------
+
+    def record(self) -> DeviceRecord | None:
+        """The stored :class:`DeviceRecord` (``None`` before :meth:`set_record`)."""
+        rows = self._read(
+            "SELECT operator_url, subscription_id, device_id, role, eid, device_class, name"
+            " FROM record WHERE id = 1"
+        )
+        if not rows:
+            return None
+        url, subscription_id, device_id, role, eid, device_class, name = rows[0]
+        try:
+            return DeviceRecord(
+                operator_url=url,
+                subscription_id=subscription_id,
+                device_id=device_id,
+                role=role,
+                eid=eid,
+                device_class=None if device_class is None else DeviceClass(device_class),
+                name=name,
+            )
+        except (UsageError, ValueError) as exc:
+            raise StorageError("the device store's record is corrupt") from exc
+
+    def set_record(self, record: DeviceRecord) -> None:
+        """Replace the stored record."""
+        if not isinstance(record, DeviceRecord):
+            raise UsageError("record must be a DeviceRecord")
+        row = (
+            record.operator_url,
+            record.subscription_id,
+            record.device_id,
+            record.role,
+            record.eid,
+            None if record.device_class is None else record.device_class.value,
+            record.name,
+        )
+        self._write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO record VALUES (1, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+        )
+
+    # -- keys --------------------------------------------------------------
+
+    def _load_key(self, slot: str) -> ec.EllipticCurvePrivateKey | None:
+        cached = self._keys.get(slot)
+        if cached is not None:
+            return cached
+        rows = self._read("SELECT pem FROM keys WHERE slot = ?", (slot,))
+        if not rows:
+            return None
+        key = load_private_key_pem(
+            bytes(rows[0][0]),
+            self._passphrase,
+            f"the device store's {slot} key",
+            needs_passphrase="open the device store with its passphrase",  # noqa: S106
+        )
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise StorageError(f"the device store's {slot} key is not a P-256 key")
+        self._keys[slot] = key
+        return key
+
+    def private_key(self) -> ec.EllipticCurvePrivateKey | None:
+        """The current key (federation key of a primary, device key of a secondary),
+        ``None`` before the first :meth:`commit_key`.
+
+        :class:`~rspfed.errors.UsageError` for a wrong or missing passphrase.
+        """
+        return self._load_key("current")
+
+    def pending_key(self) -> ec.EllipticCurvePrivateKey | None:
+        """The key generated for rotation and not yet committed, if any."""
+        return self._load_key("pending")
+
+    def generate_key(self) -> ec.EllipticCurvePrivateKey:
+        """Generate a P-256 key, store it as the pending key (replacing any) and return it."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = private_key_pem(key, self._passphrase)
+        self._keys.pop("pending", None)
+        self._write(
+            lambda db: db.execute("INSERT OR REPLACE INTO keys VALUES ('pending', ?)", (pem,))
+        )
+        self._keys["pending"] = key
+        return key
+
+    def commit_key(self) -> None:
+        """Make the pending key the current one, in one transaction (the old key is dropped).
+
+        :class:`~rspfed.errors.StateError` if there is no pending key.
+        """
+
+        def work(db: sqlite3.Connection) -> None:
+            if not db.execute("SELECT 1 FROM keys WHERE slot = 'pending'").fetchall():
+                raise StateError("no pending key to commit")
+            db.execute("DELETE FROM keys WHERE slot = 'current'")
+            db.execute("UPDATE keys SET slot = 'current' WHERE slot = 'pending'")
+
+        self._keys.clear()
+        self._write(work)
+
+    def discard_pending_key(self) -> bool:
+        """Drop the pending key (a rotation the operator refused); whether there was one."""
+        found: list[bool] = []
+
+        def work(db: sqlite3.Connection) -> None:
+            found.append(db.execute("DELETE FROM keys WHERE slot = 'pending'").rowcount > 0)
+
+        self._keys.pop("pending", None)
+        self._write(work)
+        return found[0]
+
+    # -- join tickets ------------------------------------------------------
+
+    def add_join(
+        self, request_id: str, secret: str, subscription_id: str, expires: datetime
+    ) -> PendingJoin:
+        """Keep a join ticket (replacing one with the same ``request_id``); return it."""
+        join = PendingJoin(request_id, secret, subscription_id, expires)
+        join = attrs.evolve(join, expires=join.expires.astimezone(UTC))
+        row = (join.request_id, join.secret, join.subscription_id, join.expires.isoformat())
+        self._write(lambda db: db.execute("INSERT OR REPLACE INTO joins VALUES (?, ?, ?, ?)", row))
+        return join
+
+    def joins(self) -> list[PendingJoin]:
+        """The kept join tickets, soonest expiry first."""
+        rows = self._read(
+            "SELECT request_id, secret, subscription_id, expires FROM joins"
+            " ORDER BY expires, request_id"
+        )
+        try:
+            return [
+                PendingJoin(request_id, secret, subscription_id, datetime.fromisoformat(expires))
+                for request_id, secret, subscription_id, expires in rows
+            ]
+        except (UsageError, ValueError) as exc:
+            raise StorageError("a join ticket in the device store is corrupt") from exc
+
+    def drop_join(self, request_id: str) -> bool:
+        """Forget the join ticket ``request_id``; whether it was there."""
+        found: list[bool] = []
+
+        def work(db: sqlite3.Connection) -> None:
+            cursor = db.execute("DELETE FROM joins WHERE request_id = ?", (request_id,))
+            found.append(cursor.rowcount > 0)
+
+        self._write(work)
+        return found[0]
