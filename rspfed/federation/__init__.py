@@ -5,11 +5,13 @@ ASN.1 module ``RSPFedFederation``); :mod:`rspfed.federation.uri` carries them
 in the versioned ``rspfed:`` URI (text, file or QR).  The format and test
 vectors are in ``docs/federation-token.md``.  :mod:`rspfed.federation.signing`
 signs and verifies management requests (``RSPFED-SIG1``,
-``docs/federation-requests.md``).
+``docs/federation-requests.md``); :mod:`rspfed.federation.device` is a
+device's own store (record, keys, join tickets; ``docs/device-store.md``).
 """
 
 from __future__ import annotations
 
+from rspfed.federation.device import DeviceRecord, DeviceStore, PendingJoin
 from rspfed.federation.signing import (
     AUTH_SCHEME,
     SignedRequest,
@@ -52,7 +54,10 @@ __all__ = [
     "URI_TYPES",
     "URI_VERSION",
     "DeviceClass",
+    "DeviceRecord",
+    "DeviceStore",
     "FederationToken",
+    "PendingJoin",
     "RspfedUri",
     "Service",
     "SignedRequest",
