@@ -86,6 +86,7 @@ __all__ = [
     "make_app",
     "progress_delivery",
     "serve",
+    "served_app_options",
     "server_ssl_context",
     "smdp_factory",
 ]
@@ -676,21 +677,28 @@ class AppFactory(Protocol):
         ...
 
 
-def _app_for(data: Path, *, tls: bool, passphrase: bytes | None) -> web.Application:
+def served_app_options(data: Path, *, tls: bool, passphrase: bytes | None) -> dict[str, Any]:
+    """The :func:`make_app` keyword arguments :func:`serve` uses for a data directory:
+    ES2+ over mutual TLS only, progress delivery to the configured callback URL
+    (verified with :func:`callback_ssl_context` when ``tls``)."""
     settings = read_settings(data)
     url = settings.get("progress_callback_url")
     callback_ctx = callback_ssl_context(data, passphrase=passphrase) if tls else None
+    return {
+        "es2_requires_client_cert": True,
+        "progress_callback_url": url if isinstance(url, str) and url else None,
+        "progress_ssl_context": callback_ctx,
+    }
+
+
+def _app_for(data: Path, *, tls: bool, passphrase: bytes | None) -> web.Application:
+    options = served_app_options(data, tls=tls, passphrase=passphrase)
     config = load_config(data, passphrase=passphrase)  # a wrong passphrase fails here
 
     def factory() -> Smdp:
         return Smdp(config, open_store(data), now=lambda: datetime.now(UTC))
 
-    return make_app(
-        factory,
-        es2_requires_client_cert=True,
-        progress_callback_url=url if isinstance(url, str) and url else None,
-        progress_ssl_context=callback_ctx,
-    )
+    return make_app(factory, **options)
 
 
 async def _start(

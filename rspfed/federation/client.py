@@ -1,0 +1,336 @@
+"""The device side of the operator's HTTP API (:mod:`rspfed.federation.http`).
+
+:class:`OperatorClient` (``async with``) calls the ``/rspfed/v1/`` routes
+over one aiohttp connection pool.  TLS is verified: with ``ssl_context``
+(typically :func:`operator_tls_context`: what the LPA trusts for an SM-DP+ —
+the CIs the eUICC lists — plus a ``--ca-file``), else with the system's
+CAs.  Plain HTTP only for an ``http://`` URL (a ``--no-tls`` server).
+
+Errors: an error answer raises the :class:`~rspfed.errors.RspfedError`
+subclass it names (looked up in :data:`rspfed.errors.__all__`, and
+:class:`~rspfed.network.NetworkRefusedError`; an unknown name is a
+:class:`~rspfed.errors.ProtocolError`); a malformed answer is a
+:class:`~rspfed.errors.DecodeError`; connection failures, time-outs and 5xx
+answers without a known error are :class:`~rspfed.errors.TransportError`;
+the server's TLS certificate refused is a
+:class:`~rspfed.errors.CertificateError` subclass.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from rspfed.eap.machines import EapAkaPrimePeer, PeerState, UsimAuthenticate
+from rspfed.errors import DecodeError, ProtocolError, RspfedError, TransportError, UsageError
+from rspfed.federation.http import API_PREFIX
+from rspfed.federation.signing import sign_request
+from rspfed.federation.token import DeviceClass, Service
+from rspfed.federation.types import Device, EapPurpose, Enrolment, JoinRequest, JoinTicket
+from rspfed.federation.wire import (
+    MAX_BODY,
+    Reader,
+    b64,
+    b64url,
+    device_from_json,
+    dump,
+    enrolment_from_json,
+    error_from_json,
+    join_request_from_json,
+    join_ticket_from_json,
+    parse_body,
+)
+from rspfed.lpa.es9 import _certificate_error, tls_context
+from rspfed.network.errors import NetworkRefusedError, RefusalReason
+from rspfed.network.nai import permanent_identity
+
+__all__ = ["USER_AGENT", "OperatorClient", "operator_tls_context"]
+
+#: ``User-Agent`` of the client.
+USER_AGENT: Final = "rspfed-operator-client"
+_MAX_EAP_ROUNDS: Final = 4
+_NONCE: Final = 16
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def operator_tls_context(
+    host: str,
+    *,
+    trust: Sequence[bytes] = (),
+    ci_pkids: Collection[bytes] | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> ssl.SSLContext:
+    """The client TLS context for an operator at ``host``: as the LPA's for an SM-DP+
+    (:func:`rspfed.lpa.es9.tls_context`: a CERT.DPtls from a CI in ``trust`` that the
+    eUICC lists in ``ci_pkids``), plus the CAs of ``ca_file`` (PEM)."""
+    return tls_context(host=host, trust=trust, ci_pkids=ci_pkids, ca_file=ca_file, now=now)
+
+
+def _point(key: ec.EllipticCurvePrivateKey) -> bytes:
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise UsageError("the key must be a P-256 private key")
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+class OperatorClient:
+    """The operator's API at ``url`` (``https://host[:port]``, or ``http://`` for a
+    ``--no-tls`` server), as coroutines.
+
+    ``ssl_context`` verifies the server (default: the system CAs); ``timeout``
+    bounds each request (seconds); ``now`` and ``rand`` give the time and
+    nonces of signed requests.  Use as ``async with OperatorClient(...) as op:``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 30.0,
+        now: Callable[[], datetime] = _utcnow,
+        rand: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise UsageError("the operator URL must be https://HOST[:PORT] (http:// for --no-tls)")
+        if parts.query or parts.fragment:
+            raise UsageError("the operator URL may not have a query or fragment")
+        self.url = url.rstrip("/")
+        self._prefix = parts.path.rstrip("/") + API_PREFIX
+        self._ssl: ssl.SSLContext | bool = (
+            False if parts.scheme == "http" else (ssl_context if ssl_context else True)
+        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._now = now
+        self._rand = rand
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"OperatorClient({self.url!r})"
+
+    async def __aenter__(self) -> OperatorClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=4),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        return self._session
+
+    # -- transport ---------------------------------------------------------------
+
+    async def _send(self, route: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        url = self.url.removesuffix(urlsplit(self.url).path) + self._prefix + "/" + route
+        try:
+            async with self._client().post(url, data=body, headers=headers) as response:
+                data = await response.content.read(MAX_BODY + 1)
+                return response.status, data
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise _certificate_error(exc.certificate_error) from None
+        except aiohttp.ClientSSLError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                raise _certificate_error(cause) from None
+            raise TransportError(f"{route}: TLS failure ({type(exc).__name__})") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"{route}: {type(exc).__name__} talking to the operator") from None
+
+    async def _call(
+        self,
+        route: str,
+        request: dict[str, Any],
+        *,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        accept: tuple[int, ...] = (200,),
+    ) -> tuple[int, Reader]:
+        body = dump(request)
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Authorization"] = sign_request(
+                key,
+                method="POST",
+                path=self._prefix + "/" + route,
+                body=body,
+                now=self._now(),
+                nonce=self._rand(_NONCE),
+            )
+        status, data = await self._send(route, body, headers)
+        if status in accept:
+            return status, Reader(parse_body(data, what=f"{route} answer"), route)
+        raise self._failure(route, status, data)
+
+    @staticmethod
+    def _failure(route: str, status: int, data: bytes) -> RspfedError:
+        try:
+            error = error_from_json(parse_body(data, what=f"{route} error"))
+        except DecodeError:
+            if status >= 500:
+                return TransportError(f"{route}: the operator answered HTTP {status}")
+            return ProtocolError(f"{route}: the operator answered HTTP {status}")
+        if status >= 500 and type(error) in (ProtocolError, RspfedError):
+            return TransportError(f"{route}: the operator answered HTTP {status}: {error}")
+        return error
+
+    # -- EAP-AKA' ------------------------------------------------------------------
+
+    async def _eap(self, peer: EapAkaPrimePeer, first: dict[str, Any]) -> Reader:
+        _, answer = await self._call("eap", first)
+        for _ in range(_MAX_EAP_ROUNDS):
+            session = answer.text("session", max_length=64)
+            done = answer.flag("done")
+            reply = peer.receive(answer.b64("eap-relay-packet"))
+            if reply is None:
+                if peer.state is PeerState.SUCCESS and done:
+                    return answer
+                raise NetworkRefusedError(
+                    RefusalReason.AUTHENTICATION_FAILED, "the operator sent EAP-Failure"
+                )
+            if done:
+                raise ProtocolError("the operator ended the EAP exchange early")
+            request = {"session": session, "eap-relay-packet": b64(reply)}
+            _, answer = await self._call("eap", request)
+        raise ProtocolError("the EAP exchange does not end")
+
+    async def register(
+        self,
+        *,
+        usim: UsimAuthenticate,
+        imsi: str,
+        mnc_length: int,
+        eid: str,
+        key: ec.EllipticCurvePrivateKey,
+        network_name: bytes | None = None,
+    ) -> Device:
+        """Register ``key`` (the primary's federation key or a secondary's device key)
+        by EAP-AKA' with the device's USIM (``usim``, e.g.
+        :func:`rspfed.network.usim.eap_usim`) for ``imsi``; the device record.
+
+        ``network_name``: when given, the challenge's AT_KDF_INPUT must be it.
+        """
+        identity = permanent_identity(imsi, mnc_length=mnc_length)
+        peer = EapAkaPrimePeer(
+            identity=identity, usim=usim, network_name=network_name, federation_key=_point(key)
+        )
+        first = {
+            "eap-id": identity.decode("ascii"),
+            "purpose": EapPurpose.REGISTER.value,
+            "eid": eid,
+        }
+        answer = await self._eap(peer, first)
+        return device_from_json(answer.obj.get("device"))
+
+    async def attach(
+        self,
+        *,
+        usim: UsimAuthenticate,
+        imsi: str,
+        mnc_length: int,
+        service: Service | None = None,
+        network_name: bytes | None = None,
+    ) -> frozenset[Service]:
+        """Attach to the simulated network by EAP-AKA'; the services granted.
+
+        With ``service``, the network also checks that one
+        (:class:`~rspfed.network.NetworkRefusedError` when refused).
+        """
+        identity = permanent_identity(imsi, mnc_length=mnc_length)
+        peer = EapAkaPrimePeer(identity=identity, usim=usim, network_name=network_name)
+        first: dict[str, Any] = {
+            "eap-id": identity.decode("ascii"),
+            "purpose": EapPurpose.ATTACH.value,
+        }
+        if service is not None:
+            first["service"] = Service(service).value
+        answer = await self._eap(peer, first)
+        return answer.services("services")
+
+    # -- enrolment -------------------------------------------------------------------
+
+    async def redeem(self, token: bytes, eid: str) -> Enrolment:
+        """Redeem a federation token (DER) for the eUICC ``eid``: its activation code."""
+        _, answer = await self._call("redeem", {"token": b64url(token), "eid": eid})
+        return enrolment_from_json(answer.obj)
+
+    async def join(
+        self, subscription_id: str, eid: str, device_class: DeviceClass, name: str
+    ) -> JoinTicket:
+        """Ask to join a subscription (cloud enrolment); keep the ticket's secret."""
+        request = {
+            "subscription-id": subscription_id,
+            "eid": eid,
+            "device-class": DeviceClass(device_class).value,
+            "name": name,
+        }
+        _, answer = await self._call("join", request)
+        return join_ticket_from_json(answer.obj)
+
+    async def collect(self, request_id: str, secret: str) -> Enrolment | None:
+        """The activation code of an approved join request; None while it is pending."""
+        status, answer = await self._call(
+            "join/collect", {"request-id": request_id, "secret": secret}, accept=(200, 202)
+        )
+        if status == 202:
+            return None
+        return enrolment_from_json(answer.obj)
+
+    # -- signed management -------------------------------------------------------------
+
+    async def requests(self, key: ec.EllipticCurvePrivateKey) -> list[JoinRequest]:
+        """Pending and approved join requests of the subscription (primary's key)."""
+        _, answer = await self._call("requests", {}, key=key)
+        return answer.items("requests", join_request_from_json)
+
+    async def approve(
+        self, key: ec.EllipticCurvePrivateKey, request_id: str, token: bytes
+    ) -> JoinRequest:
+        """Approve a join request with a token the primary signed for its EID and class."""
+        request = {"request-id": request_id, "token": b64url(token)}
+        _, answer = await self._call("approve", request, key=key)
+        return join_request_from_json(answer.obj.get("request"))
+
+    async def devices(self, key: ec.EllipticCurvePrivateKey) -> list[Device]:
+        """The subscription's devices (primary's key)."""
+        _, answer = await self._call("devices", {}, key=key)
+        return answer.items("devices", device_from_json)
+
+    async def remove(self, key: ec.EllipticCurvePrivateKey, device_id: str) -> Device:
+        """Remove a secondary (primary's key); its record as removed."""
+        _, answer = await self._call("remove", {"device-id": device_id}, key=key)
+        return device_from_json(answer.obj.get("device"))
+
+    async def revoke(self, key: ec.EllipticCurvePrivateKey, token_id: bytes | None = None) -> int:
+        """Revoke one token (by id) or all outstanding ones; the orders cancelled."""
+        request = {} if token_id is None else {"token-id": bytes(token_id).hex()}
+        _, answer = await self._call("revoke", request, key=key)
+        return answer.number("cancelled")
+
+    async def status(self, key: ec.EllipticCurvePrivateKey) -> Device:
+        """The signing device's own record."""
+        _, answer = await self._call("status", {}, key=key)
+        return device_from_json(answer.obj.get("device"))

@@ -1,0 +1,450 @@
+"""The operator service over HTTPS: its routes on the SM-DP+'s aiohttp application.
+
+One application serves ES9+ and ES2+ (:func:`rspfed.smdp.http.make_app`) and
+the operator's own API under ``/rspfed/v1/`` (all ``POST``, JSON bodies,
+``Content-Type: application/json``; members in :mod:`rspfed.federation.wire`):
+
+=================  ======  ==============================================================
+route              signed  request → answer
+=================  ======  ==============================================================
+``eap``            no      ``{"eap-id", "purpose", "eid"?, "service"?}`` then
+                           ``{"session", "eap-relay-packet"}`` →
+                           ``{"session", "eap-relay-packet", "done", "device"?, "services"?}``
+``redeem``         no      ``{"token", "eid"}`` → Enrolment
+``join``           no      ``{"subscription-id", "eid", "device-class", "name"}`` → JoinTicket
+``join/collect``   no      ``{"request-id", "secret"}`` → Enrolment, or 202 ``{"state": "pending"}``
+``requests``       yes     ``{}`` → ``{"requests": [JoinRequest]}``
+``approve``        yes     ``{"request-id", "token"}`` → ``{"request": JoinRequest}``
+``devices``        yes     ``{}`` → ``{"devices": [Device]}``
+``remove``         yes     ``{"device-id"}`` → ``{"device": Device}``
+``revoke``         yes     ``{"token-id"?}`` → ``{"cancelled": n}``
+``status``         yes     ``{}`` → ``{"device": Device}``
+=================  ======  ==============================================================
+
+Signed routes need ``Authorization: RSPFED-SIG1 ...``
+(:mod:`rspfed.federation.signing`) over the exact request target and body.
+
+Errors are ``{"error": {"type": NAME, "message": TEXT}}`` with NAME the
+:class:`~rspfed.errors.RspfedError` subclass the core raised
+(:func:`error_status` picks the status: 400 malformed or misused, 401
+signature, replay or failed authentication, 403 policy, 404 unknown, 409
+state, 503 storage).  An unexpected exception is logged (its type and stack,
+never its text) and answered 500 ``RspfedError`` "internal error"; bad input
+never gets a 5xx.
+
+The core is synchronous and called inline on the event loop, like the
+SM-DP+'s.  :meth:`Operator.sync` runs after each successful ES9+
+authenticateClient, handleNotification and cancelSession (so a token is
+consumed and a device activated as soon as the SM-DP+ knows) and every
+``sync_interval`` seconds in a background task (``full=True``: lapsed orders,
+orphans, expired nonces and sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from rspfed.errors import (
+    CertificateError,
+    DecodeError,
+    FunctionExecutionError,
+    IntegrityError,
+    LocalError,
+    NotFoundError,
+    PolicyError,
+    ProtocolError,
+    RemoteError,
+    ReplayError,
+    RspfedError,
+    SignatureError,
+    StateError,
+    StorageError,
+    TransportError,
+    UsageError,
+)
+from rspfed.federation.datadir import close_operator, open_operator, operator_config, sync_interval
+from rspfed.federation.operator import Operator
+from rspfed.federation.signing import AUTH_SCHEME
+from rspfed.federation.token import DeviceClass, Service
+from rspfed.federation.types import Caller, EapPurpose
+from rspfed.federation.wire import (
+    MAX_BODY,
+    Reader,
+    b64,
+    device_to_json,
+    dump,
+    enrolment_to_json,
+    error_to_json,
+    join_request_to_json,
+    join_ticket_to_json,
+    parse_body,
+    services_to_json,
+)
+from rspfed.smdp import Smdp
+from rspfed.smdp.datadir import load_config
+from rspfed.smdp.http import make_app, serve, served_app_options
+
+__all__ = [
+    "API_PREFIX",
+    "OPERATOR_KEY",
+    "ROUTES",
+    "SIGNED_ROUTES",
+    "error_status",
+    "make_operator_app",
+    "operator_app_for",
+    "serve_operator",
+]
+
+logger = logging.getLogger("rspfed.federation.http")
+
+#: Where the operator's routes live.
+API_PREFIX: Final = "/rspfed/v1"
+#: Every route under :data:`API_PREFIX`.
+ROUTES: Final = (
+    "eap",
+    "redeem",
+    "join",
+    "join/collect",
+    "requests",
+    "approve",
+    "devices",
+    "remove",
+    "revoke",
+    "status",
+)
+#: The routes that need an ``RSPFED-SIG1`` signature.
+SIGNED_ROUTES: Final = frozenset({"requests", "approve", "devices", "remove", "revoke", "status"})
+#: Where the application keeps its operator core (set when it starts).
+OPERATOR_KEY: Final = web.AppKey("operator", Operator)
+_SYNC_TASK: Final = web.AppKey("operator_sync", asyncio.Task[None])
+_SYNC_AFTER: Final = frozenset({"authenticateClient", "handleNotification", "cancelSession"})
+_JSON: Final = "application/json"
+
+Answer = tuple[int, dict[str, Any]]
+Handler = Callable[[Operator, Reader, Caller | None], Answer]
+
+
+# --------------------------------------------------------------------------
+# Errors
+
+
+def error_status(exc: RspfedError) -> int:
+    """The HTTP status of an error answer (see the module doc)."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ReplayError | SignatureError | IntegrityError):
+        return 401
+    if isinstance(exc, CertificateError | PolicyError):
+        return 403
+    if isinstance(exc, StateError | FunctionExecutionError):
+        return 409
+    if isinstance(exc, StorageError):
+        return 503
+    if isinstance(exc, TransportError):
+        return 502
+    return 400  # DecodeError, ProtocolError, UsageError, EncodeError, the rest
+
+
+def _json(obj: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=dump(obj), status=status, content_type=_JSON, charset="utf-8")
+
+
+def _error(exc: RspfedError, status: int | None = None) -> web.Response:
+    code = error_status(exc) if status is None else status
+    response = _json(error_to_json(exc), code)
+    if code == 401:
+        response.headers["WWW-Authenticate"] = AUTH_SCHEME
+    return response
+
+
+def _log_unexpected(where: str, exc: BaseException) -> web.Response:
+    """Log an unexpected exception (type and stack only: its text may hold secrets)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__, limit=8))
+    logger.error("%s: unexpected %s\n%s", where, type(exc).__name__, frames)
+    return _json({"error": {"type": "RspfedError", "message": "internal error"}}, 500)
+
+
+@web.middleware
+async def _api_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Router and body-size errors on the operator's routes in its own error format."""
+    if not request.path.startswith(API_PREFIX + "/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return _error(NotFoundError("no such operator function"), 404)
+        if exc.status == 405:
+            response = _error(UsageError("method not allowed: use POST"), 405)
+            response.headers["Allow"] = "POST"
+            return response
+        if exc.status == 413:
+            return _error(DecodeError("request body too large"), 413)
+        return _error(ProtocolError(exc.reason), min(max(exc.status, 400), 499))
+
+
+# --------------------------------------------------------------------------
+# Route handlers (synchronous: they call the core inline)
+
+
+def _identity(r: Reader) -> bytes:
+    text = r.text("eap-id", max_length=253)
+    if not text.isascii() or not text.isprintable():
+        raise DecodeError("eap-id: must be printable ASCII", type_name=r.where)
+    return text.encode("ascii")
+
+
+def _eap(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    if r.has("session"):
+        step = op.eap_continue(r.text("session", max_length=64), r.b64("eap-relay-packet"))
+    else:
+        step = op.eap_start(
+            _identity(r),
+            purpose=r.enum("purpose", EapPurpose),
+            eid=r.opt_text("eid", max_length=32),
+            service=r.opt_enum("service", Service),
+        )
+    answer: dict[str, Any] = {
+        "session": step.session_id,
+        "eap-relay-packet": b64(step.packet),
+        "done": step.done,
+    }
+    if step.device is not None:
+        answer["device"] = device_to_json(step.device)
+    if step.services is not None:
+        answer["services"] = services_to_json(step.services)
+    return 200, answer
+
+
+def _redeem(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    enrolment = op.redeem(r.b64url("token"), r.text("eid", max_length=32))
+    return 200, enrolment_to_json(enrolment)
+
+
+def _join(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    ticket = op.join(
+        r.text("subscription-id", max_length=64),
+        r.text("eid", max_length=32),
+        r.enum("device-class", DeviceClass),
+        r.text("name", max_length=64),
+    )
+    return 200, join_ticket_to_json(ticket)
+
+
+def _collect(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    enrolment = op.collect(r.text("request-id", max_length=64), r.text("secret", max_length=64))
+    if enrolment is None:
+        return 202, {"state": "pending"}
+    return 200, enrolment_to_json(enrolment)
+
+
+def _signed(caller: Caller | None) -> Caller:
+    if caller is None:  # pragma: no cover - the dispatcher authenticates signed routes
+        raise SignatureError("the request is not signed")
+    return caller
+
+
+def _requests(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
+    found = op.requests(_signed(caller))
+    return 200, {"requests": [join_request_to_json(j) for j in found]}
+
+
+def _approve(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    request = op.approve(_signed(caller), r.text("request-id", max_length=64), r.b64url("token"))
+    return 200, {"request": join_request_to_json(request)}
+
+
+def _devices(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
+    return 200, {"devices": [device_to_json(d) for d in op.devices(_signed(caller))]}
+
+
+def _remove(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    device = op.remove(_signed(caller), r.text("device-id", max_length=64))
+    return 200, {"device": device_to_json(device)}
+
+
+def _revoke(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    return 200, {"cancelled": op.revoke(_signed(caller), r.opt_hex("token-id"))}
+
+
+def _status(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
+    return 200, {"device": device_to_json(op.status(_signed(caller)))}
+
+
+_HANDLERS: Final[dict[str, Handler]] = {
+    "eap": _eap,
+    "redeem": _redeem,
+    "join": _join,
+    "join/collect": _collect,
+    "requests": _requests,
+    "approve": _approve,
+    "devices": _devices,
+    "remove": _remove,
+    "revoke": _revoke,
+    "status": _status,
+}
+
+
+def _authenticate(op: Operator, request: web.Request, body: bytes) -> Caller:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise SignatureError(f"the request is not signed (Authorization: {AUTH_SCHEME} missing)")
+    return op.authenticate_request(header, request.method, request.raw_path, body)
+
+
+def _route(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    handler = _HANDLERS[name]
+    signed = name in SIGNED_ROUTES
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.content_type != _JSON:
+            return _error(DecodeError("Content-Type must be application/json"), 415)
+        body = await request.read()
+        op = request.app[OPERATOR_KEY]
+        try:
+            caller = _authenticate(op, request, body) if signed else None
+        except (RemoteError, LocalError) as exc:  # malformed, stale, unknown key, replay
+            return _error(exc, 401)
+        except RspfedError as exc:
+            return _error(exc)
+        except Exception as exc:  # a bug: answer, log type and stack only
+            return _log_unexpected(name, exc)
+        try:
+            status, answer = handler(op, Reader(parse_body(body, max_size=MAX_BODY), name), caller)
+        except RspfedError as exc:
+            if isinstance(exc, StorageError | TransportError):
+                logger.warning("%s: %s", name, type(exc).__name__)
+            return _error(exc)
+        except Exception as exc:  # a bug: answer, log type and stack only
+            return _log_unexpected(name, exc)
+        return _json(answer, status)
+
+    return handle
+
+
+# --------------------------------------------------------------------------
+# The application
+
+
+async def _sync_loop(op: Operator, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            op.sync(full=True)
+        except RspfedError as exc:
+            logger.warning("background sync: %s", type(exc).__name__)
+        except Exception as exc:  # keep syncing whatever happens
+            _log_unexpected("background sync", exc)
+
+
+def make_operator_app(
+    operator: Operator | Callable[[], Operator],
+    *,
+    sync_interval: float = 5.0,
+    close: Callable[[Operator], None] | None = None,
+    **smdp_options: Any,
+) -> web.Application:
+    """The operator's application: the SM-DP+'s ES9+/ES2+ plus ``/rspfed/v1/...``.
+
+    ``operator`` is the core, or a factory called once when the application
+    starts (on the serving thread or process); ``close`` is called with it on
+    cleanup (e.g. :func:`rspfed.federation.datadir.close_operator` for a core
+    from :func:`~rspfed.federation.datadir.open_operator`; the SM-DP+ store
+    is closed by the SM-DP+ application anyway).  ``sync_interval`` seconds
+    between background :meth:`Operator.sync` runs.  ``smdp_options`` go to
+    :func:`rspfed.smdp.http.make_app` (``es2_requires_client_cert``,
+    ``progress_*``, ``deliver_progress``).
+    """
+    if sync_interval <= 0:
+        raise UsageError("sync_interval must be positive")
+    made: list[Operator] = []
+
+    def core() -> Operator:
+        if not made:
+            made.append(operator if isinstance(operator, Operator) else operator())
+        return made[0]
+
+    def smdp() -> Smdp:
+        return core().smdp
+
+    def after_es9(function: str) -> None:
+        if function in _SYNC_AFTER and made:
+            made[0].sync()
+
+    app = make_app(smdp, after_es9=after_es9, **smdp_options)
+    app.middlewares.append(_api_errors)
+    for name in ROUTES:
+        app.router.add_post(f"{API_PREFIX}/{name}", _route(name))
+
+    async def startup(app: web.Application) -> None:
+        op = core()
+        app[OPERATOR_KEY] = op
+        app[_SYNC_TASK] = asyncio.get_running_loop().create_task(_sync_loop(op, sync_interval))
+
+    async def cleanup(app: web.Application) -> None:
+        task = app.get(_SYNC_TASK)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if made and close is not None:
+            close(made[0])
+
+    app.on_startup.append(startup)
+    app.on_cleanup.insert(0, cleanup)  # stop syncing before the SM-DP+ closes its store
+    return app
+
+
+def operator_app_for(data: Path, *, tls: bool, passphrase: bytes | None) -> web.Application:
+    """The served application of an operator data directory (a
+    :class:`rspfed.smdp.http.AppFactory` for :func:`rspfed.smdp.http.serve`)."""
+    options = served_app_options(data, tls=tls, passphrase=passphrase)
+    load_config(data, passphrase=passphrase)  # a wrong passphrase fails here, not at startup
+    operator_config(data)  # so does a bad operator_service section
+    interval = sync_interval(data)
+
+    def factory() -> Operator:
+        return open_operator(data, passphrase=passphrase)
+
+    return make_operator_app(factory, sync_interval=interval, close=close_operator, **options)
+
+
+async def serve_operator(
+    data: str | os.PathLike[str],
+    *,
+    bind: str = "127.0.0.1",
+    port: int = 443,
+    tls: bool = True,
+    workers: int = 1,
+    ready: Callable[[int], None] | None = None,
+    passphrase: bytes | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve the operator of data directory ``data`` until SIGINT/SIGTERM (or ``stop``).
+
+    Exactly :func:`rspfed.smdp.http.serve` (TLS with CERT.DPtls, ``workers``
+    processes on one port sharing the stores, ``ready(port)``) with the
+    operator's application (:func:`operator_app_for`).
+    """
+    await serve(
+        data,
+        bind=bind,
+        port=port,
+        tls=tls,
+        workers=workers,
+        ready=ready,
+        passphrase=passphrase,
+        stop=stop,
+        app_factory=operator_app_for,
+    )
