@@ -17,11 +17,13 @@ import attrs
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rspfed.crypto.curves import Curve
 from rspfed.eap import akaprime as ap
 from rspfed.eap.machines import EapAkaPrimePeer, EapAkaPrimeServer, PeerState, ServerState
-from rspfed.errors import DecodeError
+from rspfed.errors import DecodeError, RspfedError
 from rspfed.euicc.euicc import Euicc
 from rspfed.network import (
     Auc,
@@ -235,3 +237,53 @@ def test_wrong_key_rejected_by_the_usim(euicc: Euicc) -> None:
     assert sent == [ap.Subtype.AUTHENTICATION_REJECT]
     assert server.state is ServerState.FAILURE
     assert peer.state is PeerState.FAILURE
+
+
+def test_identity_not_a_permanent_nai_fails_the_server() -> None:
+    server = EapAkaPrimeServer(
+        identity=b"7pseudonym@nai.epc.mnc001.mcc001.3gppnetwork.org",
+        network_name=NETWORK,
+        auc=NetworkEapAuc(_auc(6)),
+        random=os.urandom,
+    )
+    with pytest.raises(DecodeError):
+        server.start()
+    assert server.state is ServerState.FAILURE
+
+
+class _ScriptedCard:
+    """A card (not rspfed's) answering each APDU with the next scripted response."""
+
+    def __init__(self, responses: list[bytes]) -> None:
+        self.responses = responses
+
+    def power_on(self) -> bytes:
+        return b""
+
+    def reset(self) -> bytes:
+        return b""
+
+    def power_off(self) -> None:
+        return None
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return self.responses.pop(0) if self.responses else b"\x6a\x82"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=24),
+            st.sampled_from([b"\x90\x00", b"\x61\x04", b"\x6c\x09", b"\x69\x82"]),
+            st.binary(max_size=20).map(lambda b: b + b"\x90\x00"),
+        ),
+        max_size=12,
+    )
+)
+def test_card_answers_raise_only_rspfed_errors(responses: list[bytes]) -> None:
+    try:
+        imsi, mnc_length = read_usim_identity(_ScriptedCard(responses), pin=PIN1)
+    except RspfedError:
+        return
+    assert imsi.isdigit()
+    assert mnc_length in (2, 3)
