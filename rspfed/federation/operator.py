@@ -360,9 +360,9 @@ class Operator:
         policy = ServicePolicy(device.device_class, sub.plan.services & device.services)
         with self._store.transaction():
             state = _state.move(_state.DEVICE_TRANSITIONS, Event.INSTALLED, device.state)
-            if self._store_auc_missing(device.imsi):
+            try:
                 self._auc.provision(Subscriber(imsi=device.imsi, k=k, opc=opc, policy=policy))
-            else:
+            except UsageError:  # provisioned already (another worker, or a retried sync)
                 self._auc.set_policy(device.imsi, policy)
             self._store.put_device(attrs.evolve(device, state=state, order_expires=None))
 
@@ -451,27 +451,31 @@ class Operator:
             expires=now + self._config.order_ttl,
             now=now,
         )
+        won: TokenRecord | None = None
         try:
             with self._store.transaction():
                 # re-checked inside the write transaction: another worker may have won
-                if self._store.token(parsed.token_id) is not None:
-                    raise TokenConsumedError("the token was redeemed meanwhile")
-                if self._store.slots_used(sub.id) >= sub.plan.device_limit:
-                    raise DeviceLimitError("the subscription has reached its device limit")
-                self._store.put_token(
-                    TokenRecord(
-                        token_id=parsed.token_id,
-                        subscription_id=sub.id,
-                        state=_state.move(_state.TOKEN_TRANSITIONS, Event.CREATE, None),
-                        eid=eid,
-                        device_id=device.id,
-                        not_after=parsed.not_after,
+                won = self._store.token(parsed.token_id)
+                if won is None:
+                    if self._store.slots_used(sub.id) >= sub.plan.device_limit:
+                        raise DeviceLimitError("the subscription has reached its device limit")
+                    self._store.put_token(
+                        TokenRecord(
+                            token_id=parsed.token_id,
+                            subscription_id=sub.id,
+                            state=_state.move(_state.TOKEN_TRANSITIONS, Event.CREATE, None),
+                            eid=eid,
+                            device_id=device.id,
+                            not_after=parsed.not_after,
+                        )
                     )
-                )
-                self._store.put_device(device)
+                    self._store.put_device(device)
         except BaseException:
             self._cancel_order(device.iccid)
             raise
+        if won is not None:  # the same token recorded by a concurrent redemption
+            self._cancel_order(device.iccid)
+            return self._existing(won)
         return enrolment
 
     def _existing(self, record: TokenRecord) -> Enrolment:
@@ -639,7 +643,8 @@ class Operator:
                 if record is not None and record.state is TokenState.RESERVED:
                     revoked = _state.move(_state.TOKEN_TRANSITIONS, Event.REVOKE, record.state)
                     self._store.put_token(attrs.evolve(record, state=revoked))
-            self._store.retire_keys(device.id)
+            # the device key stays: the removed device may still ask its status
+            # (and learn to delete its profile); it can do nothing else
             removed = attrs.evolve(device, state=state, order_expires=None)
             self._store.put_device(removed)
         return removed

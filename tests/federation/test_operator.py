@@ -135,8 +135,12 @@ def test_phone_laptop_tablet_share_a_subscription(ow: OperatorWorld) -> None:
     with pytest.raises(NetworkRefusedError) as refused:
         ow.attach(laptop)
     assert refused.value.reason is RefusalReason.REMOVED
-    with pytest.raises(SignatureError):  # its key was retired with it
-        caller_for(ow, laptop)
+    # at its next sync the laptop learns it was removed (and which profile to delete)
+    told = ow.operator.status(caller_for(ow, laptop))
+    assert told.state is DeviceState.REMOVED
+    assert told.iccid == laptop_iccid
+    with pytest.raises(AuthorizationError):
+        ow.operator.remove(caller_for(ow, laptop), laptop_device.id)
 
     # re-added later with a new token: a new profile, a new IMSI
     again = ow.operator.redeem(ow.token(phone, sub_id, laptop.eid, DeviceClass.LAPTOP), laptop.eid)
