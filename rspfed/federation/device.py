@@ -271,10 +271,13 @@ class DeviceStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        for suffix in ("", "-wal", "-shm"):
-            companion = path.with_name(path.name + suffix)
-            if suffix == "" or companion.exists():
-                _private(companion)
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                companion = path.with_name(path.name + suffix)
+                if suffix == "" or companion.exists():
+                    _private(companion)
+        except OSError as exc:
+            raise StorageError(f"cannot open device store {path.name}: {exc.strerror}") from exc
         try:
             db = sqlite3.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -299,7 +302,11 @@ class DeviceStore:
             db.close()
             raise
         store = cls(db, path, passphrase)
-        store._fix_modes()
+        try:
+            store._fix_modes()
+        except StorageError:
+            db.close()
+            raise
         return store
 
     @classmethod
@@ -334,9 +341,13 @@ class DeviceStore:
     def _fix_modes(self) -> None:
         for suffix in ("-wal", "-shm"):
             companion = self._path.with_name(self._path.name + suffix)
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 if stat.S_IMODE(companion.stat().st_mode) != 0o600:
                     os.chmod(companion, 0o600)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageError(f"cannot set mode 0600 on {companion.name}") from exc
 
     @property
     def path(self) -> Path:
