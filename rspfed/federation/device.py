@@ -463,8 +463,11 @@ class DeviceStore:
         rows = self._read("SELECT pem FROM keys WHERE slot = ?", (slot,))
         if not rows:
             return None
+        pem = bytes(rows[0][0])
+        if not pem.startswith(b"-----BEGIN ") or b"PRIVATE KEY-----" not in pem:
+            raise StorageError(f"the device store's {slot} key is corrupt")
         key = load_private_key_pem(
-            bytes(rows[0][0]),
+            pem,
             self._passphrase,
             f"the device store's {slot} key",
             needs_passphrase="open the device store with its passphrase",  # noqa: S106

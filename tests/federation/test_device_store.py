@@ -550,3 +550,39 @@ DeviceStoreMachine.TestCase.settings = settings(
     max_examples=max(5, settings().max_examples // 4), stateful_step_count=20
 )
 test_device_store_machine = DeviceStoreMachine.TestCase
+
+
+def test_corrupt_rows_are_storage_errors(tmp_path: Path) -> None:
+    path = tmp_path / "device.db"
+    with DeviceStore.create(path) as store:
+        store.set_record(RECORD)
+        store.add_join("req-1", "s1", "sub-1", EXPIRES)
+        store.generate_key()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE record SET device_class = 'toaster'")
+    db.execute("UPDATE joins SET expires = 'soon'")
+    db.execute("UPDATE keys SET pem = X'00'")
+    db.close()
+    with DeviceStore.open(path) as store:
+        with pytest.raises(StorageError):
+            store.record()
+        with pytest.raises(StorageError):
+            store.joins()
+        with pytest.raises(StorageError, match="corrupt"):
+            store.pending_key()
+
+
+def test_nothing_secret_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    path = tmp_path / "device.db"
+    with DeviceStore.create(path, passphrase=b"log-passphrase") as store:
+        key = store.generate_key()
+        store.commit_key()
+        store.add_join("req-1", "log-join-secret", "sub-1", EXPIRES)
+    os.chmod(path, 0o640)
+    with DeviceStore.open(path, passphrase=b"log-passphrase") as store:
+        assert _point(store.private_key()) == _point(key)
+    assert "mode" in caplog.text  # the mode fix is reported ...
+    assert "log-passphrase" not in caplog.text  # ... and nothing secret
+    assert "log-join-secret" not in caplog.text
+    assert "PRIVATE KEY" not in caplog.text
