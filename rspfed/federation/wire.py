@@ -32,6 +32,7 @@ from typing import Any, Final, TypeVar
 
 from rspfed import errors
 from rspfed.errors import DecodeError, FunctionExecutionError, ProtocolError, RspfedError
+from rspfed.federation.operator import TokenScopeError
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import (
     Device,
@@ -428,24 +429,29 @@ def _error_classes() -> dict[str, type[RspfedError]]:
         if isinstance(cls, type) and issubclass(cls, RspfedError):
             found[name] = cls
     found["NetworkRefusedError"] = NetworkRefusedError
+    found["TokenScopeError"] = TokenScopeError
     return found
 
 
 _ERRORS: Final = _error_classes()
+_ROOTS: Final = frozenset({"RspfedError", "LocalError", "RemoteError"})
 
 
 def error_from_json(obj: Any) -> RspfedError:
     """The exception an error body names (:class:`ProtocolError` for an unknown type).
 
     The type is looked up by name in :data:`rspfed.errors.__all__` (and
-    :class:`NetworkRefusedError`); the message is the server's text.
+    :class:`~rspfed.network.NetworkRefusedError`,
+    :class:`~rspfed.federation.operator.TokenScopeError`); the message is the
+    server's text.  The abstract roots (``RspfedError``, ``LocalError``,
+    ``RemoteError``) come back as :class:`ProtocolError`.
     """
     r = Reader(obj, "error")
     e = r.member("error")
     name = e.text("type", max_length=64)
     message = e.opt_text("message", max_length=1000) or name
     cls = _ERRORS.get(name)
-    if cls is None:
+    if cls is None or name in _ROOTS:
         return ProtocolError(f"{name}: {message}")
     if cls is NetworkRefusedError:
         reason = e.opt_enum("reason", RefusalReason)
@@ -457,7 +463,12 @@ def error_from_json(obj: Any) -> RspfedError:
     if issubclass(cls, FunctionExecutionError):
         subject = e.opt_text("subject-code", max_length=16) or ""
         reason_code = e.opt_text("reason-code", max_length=16) or ""
-        return cls(message, subject_code=subject, reason_code=reason_code)
+        function, sep, rest = message.partition(": ")
+        codes = f"{subject}/{reason_code}"
+        if not sep or not rest.startswith(codes):
+            function, rest = "", message
+        text = rest.removeprefix(codes).removeprefix(" ")
+        return cls(text, subject_code=subject, reason_code=reason_code, function=function or None)
     return _plain(cls, message)
 
 

@@ -74,7 +74,9 @@ def test_phone_and_laptop_over_https(tmp_path: Path, pki: TestPki) -> None:
             iccid = await download_and_enable(phone, enrolment.activation_code)
             assert iccid == enrolment.iccid
             # the install notification reached the operator: the device is active
-            assert server.operator.smdp.item(iccid).state is ItemState.INSTALLED
+            item = server.operator.smdp.item(iccid)
+            assert item is not None
+            assert item.state is ItemState.INSTALLED
 
             phone_key = ec.generate_private_key(ec.SECP256R1())
             async with OperatorClient(server.url, ssl_context=tls_for(phone)) as op:
