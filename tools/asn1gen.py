@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the asn1crypto schemas ``rspfed/asn1/rsp.py``, ``saip.py`` and ``federation.py``.
+"""Generate the asn1crypto schemas ``rspfed/asn1/rsp.py``, ``saip.py``, ``federation.py`` and ``ledger.py``.
 
 Usage::
 
@@ -622,6 +622,11 @@ def generate(modules_dir: Path = MODULES) -> dict[str, str]:
             "RSPFedFederation",
             "rspfed federation token RSPFedFederation (ASN.1 schemas).",
         ),
+        "ledger.py": (
+            "ledger.asn",
+            "RSPFedLedger",
+            "rspfed usage ledger RSPFedLedger (ASN.1 schemas).",
+        ),
     }
     out = {}
     for filename, (asn, module_name, title) in sources.items():
@@ -652,7 +657,7 @@ def generate(modules_dir: Path = MODULES) -> dict[str, str]:
             text += "\n".join(const_lines) + "\n\n"
         text += "\n" + "\n".join(extra_lines) + body
         text = text.rstrip() + "\n"
-        if module_name == "RSPFedFederation":
+        if module_name in ("RSPFedFederation", "RSPFedLedger"):
             # its __all__ is already in ruff's (isort-style) order
             text = text.replace("# ruff: noqa: RUF012, RUF022", "# ruff: noqa: RUF012", 1)
         out[filename] = text

@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from asn1crypto import core, crl, x509
 
-from rspfed.asn1 import _strict, federation, rsp, saip
+from rspfed.asn1 import _strict, federation, ledger, rsp, saip
 from rspfed.asn1._base import UNKNOWN_ALTERNATIVE, Opaque
 from rspfed.errors import DecodeError, EncodeError, UsageError
 
@@ -65,6 +65,7 @@ __all__ = [
     "encode_profile_elements",
     "federation",
     "find_type",
+    "ledger",
     "received_der",
     "rsp",
     "saip",
@@ -89,6 +90,7 @@ def _build_registry() -> dict[str, type[core.Asn1Value]]:
         (rsp, "RSPDefinitions"),
         (saip, "PEDefinitions"),
         (federation, "RSPFedFederation"),
+        (ledger, "RSPFedLedger"),
     ):
         for asn1_name, class_name in module.TYPE_NAMES.items():
             # a name both modules define (UICCCapability) is SGP.22's unqualified;
