@@ -27,7 +27,7 @@ from rspfed.federation.client import operator_tls_context
 from rspfed.federation.datadir import close_operator, init_operator_dir, open_operator
 from rspfed.federation.http import OPERATOR_KEY, make_operator_app
 from rspfed.federation.operator import Operator
-from rspfed.federation.types import Plan
+from rspfed.federation.types import OperatorConfig, Plan
 from rspfed.lpa import Es9Settings, InProcessEs10, Lpa, download, store_ci_certificates
 from rspfed.network.usim import eap_usim, read_usim_identity
 from rspfed.pki.testpki import TestPki
@@ -83,14 +83,18 @@ class OperatorDir:
     port: int
 
 
-def make_operator_dir(tmp: Path, pki: TestPki) -> OperatorDir:
+def make_operator_dir(
+    tmp: Path, pki: TestPki, config: OperatorConfig | None = None, passphrase: bytes | None = None
+) -> OperatorDir:
     sock = reserve_port()
     address = f"localhost:{sock.getsockname()[1]}"
     data = tmp / "operator"
-    init_operator_dir(data, pki=pki, address=address, curves=(Curve.NIST,))
+    init_operator_dir(
+        data, pki=pki, address=address, curves=(Curve.NIST,), config=config, passphrase=passphrase
+    )
     store = open_store(data)
     try:
-        core = Smdp(load_config(data), store, now=lambda: datetime.now(UTC))
+        core = Smdp(load_config(data, passphrase=passphrase), store, now=lambda: datetime.now(UTC))
         core.add_profile_type(ProfileType.from_metadata("ts48", TEMPLATE, _metadata(address)))
     finally:
         store.close()

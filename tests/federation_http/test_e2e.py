@@ -76,6 +76,10 @@ def test_phone_and_laptop_over_https(tmp_path: Path, pki: TestPki) -> None:
             item = server.operator.smdp.item(iccid)
             assert item is not None
             assert item.state is ItemState.INSTALLED
+            # read from the store, no operator call in between: the after-ES9+ sync did it
+            [recorded] = server.operator.store.devices(sub.id)
+            assert recorded.state is DeviceState.ACTIVE
+            assert recorded.eid == phone.eid
 
             phone_key = ec.generate_private_key(ec.SECP256R1())
             async with OperatorClient(server.url, ssl_context=tls_for(phone)) as op:
