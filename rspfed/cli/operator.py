@@ -1,0 +1,425 @@
+"""``rspfed operator``: set up and run the operator service, and sell subscriptions.
+
+Commands::
+
+    rspfed operator init --data DIR --pki PKIDIR --address FQDN[:PORT]
+                         [--curve nist|brainpool|both] [--operator NAME]
+                         [--network-name NAME] [--order-ttl 30m] [--join-ttl 24h]
+                         [--sync-interval 5s] [--pki-passphrase-file FILE]
+    rspfed operator serve --data DIR [--bind H] [--port P] [--workers N] [--no-tls]
+    rspfed operator subscribe --data DIR --profile-type NAME --pool 20GB --devices 5
+                         [--period 30d] [--classes phone,tablet,...]
+                         [--services data,voice,...] [--name phone]
+                         [--qr PNG | --qr-terminal]
+    rspfed operator devices --data DIR --subscription ID [--json]
+
+The data directory is an SM-DP+ data directory (``rspfed smdp init``'s
+layout, so ``rspfed smdp template add`` and ``rspfed smdp inventory`` work on
+it) plus the operator's and the network's stores
+(:mod:`rspfed.federation.datadir`).  Its keys are encrypted with the
+passphrase in ``RSPFED_SMDP_PASSPHRASE`` if it is set at ``init``; the same
+value is then needed by ``serve`` and ``subscribe``.
+
+Sizes are decimal (``20GB`` = 20 * 10^9 octets; ``GiB`` and friends are
+binary), durations take ``s``, ``m``, ``h``, ``d`` (:mod:`rspfed.cli._units`).
+
+``subscribe`` and ``devices`` work on the directory directly (an operator's
+back office), also while ``serve`` runs: the stores are shared SQLite files.
+
+Errors: exit status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rspfed.cli._units import DurationType, SizeType, format_duration, format_size
+from rspfed.cli._util import reports_errors
+from rspfed.crypto.curves import Curve
+from rspfed.errors import UsageError
+from rspfed.federation.token import DeviceClass, Service
+from rspfed.federation.types import Device
+
+__all__ = ["device_line", "device_row", "operator", "parse_classes", "parse_services"]
+
+
+def _passphrase() -> bytes | None:
+    from rspfed.smdp.datadir import PASSPHRASE_ENV
+
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip().lower() for part in text.split(",") if part.strip()]
+
+
+def parse_services(text: str) -> frozenset[Service]:
+    """A comma-separated list of services (``data,voice,sms,tethering``; ``all``)."""
+    names = _names(text)
+    if names == ["all"]:
+        return frozenset(Service)
+    known = {s.value: s for s in Service}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UsageError(
+            f"unknown service(s) {', '.join(unknown) or '(none)'}: "
+            f"choose from {', '.join(known)} or all"
+        )
+    return frozenset(known[n] for n in names)
+
+
+def parse_classes(text: str) -> frozenset[DeviceClass]:
+    """A comma-separated list of device classes (``phone,tablet,laptop,watch,hotspot``; ``all``)."""
+    names = _names(text)
+    if names == ["all"]:
+        return frozenset(DeviceClass)
+    known = {c.value: c for c in DeviceClass}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UsageError(
+            f"unknown device class(es) {', '.join(unknown) or '(none)'}: "
+            f"choose from {', '.join(known)} or all"
+        )
+    return frozenset(known[n] for n in names)
+
+
+def _listing(values: Iterable[Service | DeviceClass]) -> str:
+    return ",".join(sorted(v.value for v in values)) or "-"
+
+
+@click.group("operator")
+def operator() -> None:
+    """The operator service: SM-DP+ (ES9+, ES2+), federation API and simulated network core."""
+
+
+@operator.command("init")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory to create (new or empty).",
+)
+@click.option(
+    "--pki",
+    "pki_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="Test PKI directory (rspfed pki init) whose CI certifies the SM-DP+.",
+)
+@click.option(
+    "--address",
+    required=True,
+    help="Service address FQDN[:PORT], as activation codes and clients will use it.",
+)
+@click.option(
+    "--curve",
+    type=click.Choice(["nist", "brainpool", "both"]),
+    default="both",
+    show_default=True,
+    help="Curve(s) for CERT.DPauth and CERT.DPpb.",
+)
+@click.option(
+    "--operator",
+    "operator_name",
+    default="rspfed test operator",
+    show_default=True,
+    help="Operator name in the ES2+ client certificate.",
+)
+@click.option(
+    "--network-name",
+    default="WLAN",
+    show_default=True,
+    help="EAP-AKA' network name (AT_KDF_INPUT, RFC 9048 §3.1).",
+)
+@click.option(
+    "--order-ttl",
+    type=DurationType(),
+    default="30m",
+    show_default=True,
+    help="How long a secondary's order waits for its download before its slot is freed.",
+)
+@click.option(
+    "--join-ttl",
+    type=DurationType(),
+    default="24h",
+    show_default=True,
+    help="How long a cloud join request lives.",
+)
+@click.option(
+    "--sync-interval",
+    type=DurationType(),
+    default="5s",
+    show_default=True,
+    help="How often the server reconciles with the SM-DP+ (lapsed orders, expiry).",
+)
+@click.option(
+    "--pki-passphrase-file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Passphrase of the test PKI's keys (rspfed pki init --passphrase-file).",
+)
+@reports_errors
+def init_command(
+    data: Path,
+    pki_dir: str,
+    address: str,
+    curve: str,
+    operator_name: str,
+    network_name: str,
+    order_ttl: timedelta,
+    join_ttl: timedelta,
+    sync_interval: timedelta,
+    pki_passphrase_file: str | None,
+) -> None:
+    """Create an operator data directory: all that `smdp init` does, plus the
+    operator's and the network's stores and settings."""
+    from rspfed.federation.datadir import init_operator_dir
+    from rspfed.federation.types import OperatorConfig
+    from rspfed.pki.testpki import TestPki
+    from rspfed.smdp.datadir import tls_paths
+
+    if not network_name.isascii():
+        raise UsageError("the network name must be ASCII")
+    pki_passphrase = None
+    if pki_passphrase_file is not None:
+        pki_passphrase = Path(pki_passphrase_file).read_bytes().rstrip(b"\r\n") or None
+    pki = TestPki.open(pki_dir, passphrase=pki_passphrase)
+    curves = [Curve.NIST, Curve.BRAINPOOL] if curve == "both" else [Curve(curve)]
+    config = OperatorConfig(
+        network_name=network_name.encode("ascii"), order_ttl=order_ttl, join_ttl=join_ttl
+    )
+    init_operator_dir(
+        data,
+        pki=pki,
+        address=address,
+        config=config,
+        sync_seconds=sync_interval.total_seconds(),
+        passphrase=_passphrase(),
+        curves=curves,
+        operator=operator_name,
+    )
+    files = tls_paths(data)
+    click.echo(f"operator data directory {data} created for {address}")
+    click.echo(f"  operator ES2+ certificate: {files.operator_cert}")
+    click.echo(f"  operator ES2+ key:         {files.operator_key}")
+    click.echo(f"  CA for clients (--ca-file): {files.server_ca}")
+    click.echo("  next: rspfed smdp template add --data DIR NAME PACKAGE --metadata FILE")
+
+
+@operator.command("serve")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=None, type=int, help="Port (default: the address's port, else 443)."
+)
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--no-tls", is_flag=True, help="Plain HTTP, for local testing only (clients use http://)."
+)
+@reports_errors
+def serve_command(data: str, bind: str, port: int | None, workers: int, no_tls: bool) -> None:
+    """Serve ES9+, ES2+ and the federation API (/rspfed/v1/) until SIGINT or SIGTERM."""
+    from rspfed.federation.http import serve_operator
+    from rspfed.smdp.datadir import read_settings, split_address
+
+    address = str(read_settings(data).get("address", ""))
+    if port is None:
+        port = split_address(address)[1] or 443
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    scheme = "http" if no_tls else "https"
+
+    def ready(actual: int) -> None:
+        host = f"[{bind}]" if ":" in bind else bind
+        click.echo(
+            f"rspfed operator: serving {address} on {scheme}://{host}:{actual}/ "
+            f"({workers} worker{'s' if workers > 1 else ''})"
+        )
+        sys.stdout.flush()
+
+    if no_tls:
+        click.echo("rspfed operator: warning: --no-tls is for local testing only", err=True)
+    asyncio.run(
+        serve_operator(
+            data,
+            bind=bind,
+            port=port,
+            tls=not no_tls,
+            workers=workers,
+            ready=ready,
+            passphrase=_passphrase(),
+        )
+    )
+    click.echo("rspfed operator: stopped")
+
+
+@operator.command("subscribe")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--profile-type", required=True, help="Profile type of the subscription's profiles.")
+@click.option(
+    "--pool",
+    required=True,
+    type=SizeType(),
+    help="Data pool per billing period, with a unit: 20GB (decimal; GiB binary).",
+)
+@click.option("--devices", "device_limit", required=True, type=int, help="Device limit (1 to 64).")
+@click.option(
+    "--period",
+    type=DurationType(),
+    default="30d",
+    show_default=True,
+    help="Billing period (s, m, h, d).",
+)
+@click.option(
+    "--classes",
+    default="all",
+    show_default=True,
+    help="Allowed device classes, comma-separated (phone,tablet,laptop,watch,hotspot).",
+)
+@click.option(
+    "--services",
+    default="all",
+    show_default=True,
+    help="Allowed services, comma-separated (data,voice,sms,tethering).",
+)
+@click.option("--name", default="phone", show_default=True, help="The primary device's name.")
+@click.option("--qr", "qr_png", default=None, type=click.Path(dir_okay=False))
+@click.option("--qr-terminal", is_flag=True, help="Also print the activation code as a QR code.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def subscribe_command(
+    data: str,
+    profile_type: str,
+    pool: int,
+    device_limit: int,
+    period: timedelta,
+    classes: str,
+    services: str,
+    name: str,
+    qr_png: str | None,
+    qr_terminal: bool,
+    as_json: bool,
+) -> None:
+    """Create a subscription; print its id and the primary's activation code.
+
+    The primary (a phone) downloads its profile with the code (rspfed lpa
+    download), enables it, then registers its federation key (rspfed
+    federation register).
+    """
+    from rspfed.federation.datadir import close_operator, open_operator
+    from rspfed.federation.types import Plan
+    from rspfed.lpa import ActivationCode
+
+    if qr_png and qr_terminal:
+        raise UsageError("--qr and --qr-terminal exclude each other")
+    plan = Plan(
+        pool_bytes=pool,
+        device_limit=device_limit,
+        period=period,
+        device_classes=parse_classes(classes),
+        services=parse_services(services),
+    )
+    op = open_operator(data, passphrase=_passphrase())
+    try:
+        sub, enrolment = op.subscribe(profile_type, plan, name=name)
+    finally:
+        close_operator(op)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "subscription": sub.id,
+                    "deviceId": enrolment.device_id,
+                    "iccid": enrolment.iccid,
+                    "activationCode": enrolment.activation_code,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"subscription {sub.id}")
+        click.echo(
+            f"  plan: {format_size(plan.pool_bytes)} per {format_duration(plan.period)}, "
+            f"{plan.device_limit} devices, classes {_listing(plan.device_classes)}, "
+            f"services {_listing(plan.services)}"
+        )
+        click.echo(f"  primary device {enrolment.device_id} ({name}), ICCID {enrolment.iccid}")
+        click.echo(enrolment.activation_code)
+    if qr_png or qr_terminal:
+        code = ActivationCode.parse(enrolment.activation_code)
+        if qr_png:
+            code.qr_png(qr_png)
+            click.echo(f"QR code written to {qr_png}", err=True)
+        else:
+            click.echo(code.qr_terminal())
+
+
+def device_row(device: Device) -> dict[str, Any]:
+    """A device record as JSON (the ``--json`` output of the device listings)."""
+    return {
+        "id": device.id,
+        "subscription": device.subscription_id,
+        "role": device.role.value,
+        "class": device.device_class.value,
+        "name": device.name,
+        "state": device.state.value,
+        "eid": device.eid,
+        "iccid": device.iccid,
+        "imsi": device.imsi,
+        "services": sorted(s.value for s in device.services),
+        "quota": device.quota_bytes,
+        "tokenId": None if device.token_id is None else device.token_id.hex(),
+        "tokenConsumed": device.token_consumed,
+        "keyId": None if device.device_key_id is None else device.device_key_id.hex(),
+    }
+
+
+def device_line(device: Device) -> str:
+    """One line describing a device (the text output of the device listings)."""
+    key = "key" if device.device_key_id is not None else "no key"
+    return (
+        f"  {device.id}  {device.role.value:9} {device.device_class.value:7} "
+        f"{device.state.value:7} {device.name!r}  EID {device.eid or '-'}  "
+        f"ICCID {device.iccid}  services {_listing(device.services)}  ({key})"
+    )
+
+
+@operator.command("devices")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--subscription", "subscription_id", required=True, help="Subscription id.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def devices_command(data: str, subscription_id: str, as_json: bool) -> None:
+    """List a subscription's devices from the data directory (back-office view)."""
+    from rspfed.errors import NotFoundError
+    from rspfed.federation.datadir import open_operator_store
+
+    store = open_operator_store(data)
+    try:
+        sub = store.subscription(subscription_id)
+        if sub is None:
+            raise NotFoundError(f"no subscription {subscription_id}")
+        devices = store.devices(subscription_id)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([device_row(d) for d in devices], indent=2))
+        return
+    used = sum(1 for d in devices if d.occupies_slot)
+    click.echo(
+        f"subscription {sub.id} ({sub.profile_type}): {used}/{sub.plan.device_limit} devices, "
+        f"pool {format_size(sub.plan.pool_bytes)} per {format_duration(sub.plan.period)}"
+    )
+    for device in devices:
+        click.echo(device_line(device))
