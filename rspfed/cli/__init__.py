@@ -25,11 +25,25 @@ def _register() -> None:
     from rspfed.cli.asn1 import decode_command, encode_command
     from rspfed.cli.demo import demo
     from rspfed.cli.euicc import euicc
+    from rspfed.cli.federation import federation
     from rspfed.cli.lpa import lpa
+    from rspfed.cli.network import network
+    from rspfed.cli.operator import operator
     from rspfed.cli.pki import pki
     from rspfed.cli.smdp import smdp
 
-    for command in (decode_command, encode_command, pki, euicc, demo, smdp, lpa):
+    for command in (
+        decode_command,
+        encode_command,
+        pki,
+        euicc,
+        demo,
+        smdp,
+        lpa,
+        operator,
+        federation,
+        network,
+    ):
         main.add_command(command)
 
 

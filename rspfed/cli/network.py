@@ -1,0 +1,98 @@
+"""``rspfed network``: use the operator's simulated network core.
+
+Command::
+
+    rspfed network attach --euicc STORE --operator URL
+                          [--service data|voice|sms|tethering] [--ca-file PEM] [--no-tls]
+
+``attach`` runs EAP-AKA' (RFC 9048) with the operator, the eUICC's enabled
+profile's USIM answering the challenge over APDUs, and prints the services
+the network grants; with ``--service`` the network also checks that one.
+TLS trust is as for ``rspfed federation`` (the CIs the eUICC lists plus
+``--ca-file``); ``--no-tls`` only against an ``http://`` (``--no-tls``)
+operator.  The eUICC store's passphrase is read from
+``RSPFED_EUICC_PASSPHRASE``.
+
+Exit status: 0 attached (and the service granted), 1 refused by the network
+(unknown, barred or removed IMSI, failed authentication, service not
+allowed: one line on stderr naming the reason), 2 any other failure.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rspfed.cli._util import reports_errors
+from rspfed.cli.federation import open_euicc, operator_call, resolve_operator_url
+from rspfed.federation.token import Service
+
+__all__ = ["REFUSED_EXIT", "network"]
+
+#: Exit status of an attach (or service) the network refused.
+REFUSED_EXIT = 1
+
+
+@click.group("network")
+def network() -> None:
+    """The operator's simulated network core: attach and service checks."""
+
+
+@network.command("attach")
+@click.option(
+    "--euicc",
+    "euicc",
+    metavar="STORE",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The software eUICC store whose enabled profile's USIM attaches.",
+)
+@click.option(
+    "--operator", "operator_url", metavar="URL", required=True, help="https://HOST[:PORT]"
+)
+@click.option(
+    "--service",
+    type=click.Choice([s.value for s in Service], case_sensitive=False),
+    default=None,
+    help="A service to use; the network refuses it when the device may not.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="PEM file of CAs trusted for the operator's TLS certificate, besides the eUICC's CIs.",
+)
+@click.option("--no-tls", is_flag=True, help="Plain HTTP to an http:// (--no-tls) operator.")
+@reports_errors
+def attach_command(
+    euicc: str, operator_url: str, service: str | None, ca_file: str | None, no_tls: bool
+) -> None:
+    """Attach with the eUICC's enabled USIM (EAP-AKA'); print the services granted."""
+    from rspfed.network import NetworkRefusedError, RefusalReason
+    from rspfed.network.usim import eap_usim, read_usim_identity
+
+    url = resolve_operator_url(operator_url, None, no_tls)
+    wanted = None if service is None else Service(service.lower())
+    with open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session:
+        card = session.euicc.card
+        imsi, mnc_length = read_usim_identity(card)
+        try:
+            granted = operator_call(
+                url,
+                session,
+                ca_file,
+                lambda client: client.attach(
+                    usim=eap_usim(card), imsi=imsi, mnc_length=mnc_length, service=wanted
+                ),
+            )
+        except NetworkRefusedError as exc:
+            what = "attach"
+            if wanted is not None and exc.reason is RefusalReason.SERVICE_NOT_ALLOWED:
+                what = f"service {wanted.value}"
+            click.echo(f"rspfed: refused: {what} for IMSI {imsi}: {exc}", err=True)
+            sys.exit(REFUSED_EXIT)
+    names = ",".join(sorted(s.value for s in granted)) or "-"
+    click.echo(f"attached IMSI {imsi}: services {names}")
+    if wanted is not None:
+        click.echo(f"service {wanted.value}: granted")
