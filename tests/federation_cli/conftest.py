@@ -75,8 +75,13 @@ def _metadata(address: str) -> dict[str, object]:
     }
 
 
-def _start(tmp: Path, pki: Path) -> tuple[subprocess.Popen[str], Service]:
+def start_server(
+    tmp: Path, pki: Path, *, tls: bool = True
+) -> tuple[subprocess.Popen[str], Service]:
+    """``operator init`` + ``template add`` + ``operator serve`` on a free port (retried
+    if the port is taken between choosing it and listening)."""
     line = "?"
+    tmp.mkdir(parents=True, exist_ok=True)
     for attempt in range(5):
         address = f"localhost:{free_port()}"
         data = tmp / f"operator{attempt}"
@@ -98,7 +103,8 @@ def _start(tmp: Path, pki: Path) -> tuple[subprocess.Popen[str], Service]:
             str(meta),
         )
         server = subprocess.Popen(
-            [sys.executable, "-m", "rspfed", "operator", "serve", "--data", str(data)],
+            [sys.executable, "-m", "rspfed", "operator", "serve", "--data", str(data)]
+            + ([] if tls else ["--no-tls"]),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -107,7 +113,7 @@ def _start(tmp: Path, pki: Path) -> tuple[subprocess.Popen[str], Service]:
         assert server.stdout is not None
         line = "?"
         while line and "serving" not in line and "error" not in line:
-            line = server.stdout.readline()
+            line = server.stdout.readline()  # a warning (--no-tls) may come first
         if "serving" in line:
             ca_file = data / "tls" / "server-ca.pem"
             return server, Service(tmp, pki, data, address, ca_file)
@@ -116,18 +122,25 @@ def _start(tmp: Path, pki: Path) -> tuple[subprocess.Popen[str], Service]:
     pytest.fail(f"rspfed operator serve did not start: {line}")
 
 
+def stop_server(server: subprocess.Popen[str]) -> None:
+    """SIGTERM, as an operator would stop it; killed if it does not stop."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        server.kill()
+        server.wait()
+    if server.stdout is not None:
+        server.stdout.close()
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     tmp = tmp_path_factory.mktemp("federation-cli")
     pki = tmp / "pki"
     cli("pki", "init", str(pki), "--curve", "nist")
-    server, found = _start(tmp, pki)
+    server, found = start_server(tmp, pki)
     try:
         yield found
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            server.kill()
-            server.wait()
+        stop_server(server)

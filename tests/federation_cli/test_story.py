@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed.federation import parse_token, token_from_uri, verify_token
 from rspfed.federation.device import DeviceStore
-from tests.federation_cli.conftest import Service, cli
+from tests.federation_cli.conftest import Service, cli, start_server, stop_server
 
 
 def primary(service: Service, name: str, *extra: str) -> tuple[str, Path, Path]:
@@ -500,3 +500,92 @@ def test_trust_and_usage_refusals(service: Service, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "unknown unit" in result.output
+
+
+def test_plain_http_and_key_rotation(service: Service) -> None:
+    """A --no-tls server: every client command with --no-tls and an http:// URL; the
+    primary rotates its federation key and the tokens of the old key are refused."""
+    server, plain = start_server(service.tmp / "plain", service.pki, tls=False)
+    try:
+        url = f"http://{plain.address}"
+        out = cli(
+            "operator",
+            "subscribe",
+            "--data",
+            str(plain.data),
+            "--profile-type",
+            "ts48",
+            "--pool",
+            "1.5GiB",
+            "--devices",
+            "2",
+            "--json",
+        ).stdout
+        sub = json.loads(out)
+        phone, _ = plain.euicc("plain-phone")
+        cli(
+            "lpa",
+            "download",
+            "--euicc",
+            str(phone),
+            sub["activationCode"],
+            "--yes",
+            "--quiet",
+            "--no-tls",
+        )
+        cli("lpa", "enable", sub["iccid"], "--euicc", str(phone))
+        device = plain.tmp / "plain-phone.device"
+        first = cli(
+            "federation",
+            "register",
+            "--device",
+            str(device),
+            "--euicc",
+            str(phone),
+            "--operator",
+            url,
+            "--no-tls",
+        ).stdout
+        assert f"registered primary device {sub['deviceId']}" in first
+        code = cli("network", "attach", "--euicc", str(phone), "--operator", url, "--no-tls")
+        assert "voice" in code.stdout
+
+        _, tablet_eid = plain.euicc("plain-tablet")
+        old = cli(
+            "federation", "token", "--device", str(device), "--eid", tablet_eid, "--class", "tablet"
+        ).stdout.strip()
+        # the URL is remembered, and so is the need for --no-tls
+        again = cli(
+            "federation", "register", "--device", str(device), "--euicc", str(phone), ok=False
+        )
+        assert again.exit_code == 2
+        assert "--no-tls" in again.output
+        rotated = cli(
+            "federation", "register", "--device", str(device), "--euicc", str(phone), "--no-tls"
+        ).stdout
+        assert "new key id" in rotated
+        assert rotated.split("key id ")[1] != first.split("key id ")[1]
+        refused = cli(
+            "federation",
+            "redeem",
+            old,
+            "--eid",
+            tablet_eid,
+            "--device",
+            str(plain.tmp / "plain-tablet.device"),
+            "--operator",
+            url,
+            "--no-tls",
+            ok=False,
+        )
+        assert refused.exit_code == 2
+        assert "replaced" in refused.output
+        fresh = cli(
+            "federation", "token", "--device", str(device), "--eid", tablet_eid, "--class", "tablet"
+        ).stdout.strip()
+        out = cli(
+            "federation", "redeem", fresh, "--eid", tablet_eid, "--operator", url, "--no-tls"
+        ).stdout
+        assert re.search(r"^LPA:1\$\S+$", out, re.M)
+    finally:
+        stop_server(server)
