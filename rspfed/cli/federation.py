@@ -210,6 +210,16 @@ def _maybe_device(path: str | None, *, create: bool) -> Iterator[DeviceStore | N
         yield store
 
 
+def _secondary_store(store: DeviceStore | None) -> None:
+    """Refuse to turn a primary's device store into a secondary's."""
+    record = None if store is None else store.record()
+    if record is not None and record.role == "primary":
+        raise UsageError(
+            f"the device store is the primary's (device {record.device_id}): "
+            "give this device's own --device STORE"
+        )
+
+
 def _registered(store: DeviceStore) -> tuple[DeviceRecord, ec.EllipticCurvePrivateKey]:
     record = store.record()
     key = store.private_key()
@@ -644,6 +654,7 @@ def redeem_command(
         _maybe_device(device, create=True) as store,
         _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
     ):
+        _secondary_store(store)
         url = resolve_operator_url(operator_url, store.record() if store else None, no_tls)
         target = _eid_of(session, eid)
         enrolment = operator_call(url, session, ca_file, lambda client: client.redeem(der, target))
@@ -719,6 +730,7 @@ def join_command(
         _maybe_device(device, create=True) as store,
         _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
     ):
+        _secondary_store(store)
         record = store.record() if store else None
         url = resolve_operator_url(operator_url, record, no_tls)
         target = _eid_of(session, eid)

@@ -150,6 +150,21 @@ def test_phone_and_laptop(service: Service) -> None:
     profiles = json.loads(cli("lpa", "profiles", "--euicc", str(laptop), "--json").stdout)
     assert [(p["iccid"], p["state"]) for p in profiles] == [(installed.group(1), "enabled")]
 
+    # the primary's device store is not turned into a secondary's by mistake
+    mistaken = cli(
+        "federation",
+        "redeem",
+        uri,
+        "--eid",
+        laptop_eid,
+        "--device",
+        str(phone_device),
+        "--ca-file",
+        str(service.ca_file),
+        ok=False,
+    )
+    assert mistaken.exit_code == 2
+    assert "primary's" in mistaken.output
     # a token is used once
     again = cli(
         "federation",
