@@ -722,6 +722,7 @@ def join_command(
     enables the profile and registers this device's key.  Without --device
     the ticket cannot be kept: --wait is then required.
     """
+    from rspfed.errors import NotFoundError
     from rspfed.federation.device import DeviceRecord
 
     if device is None and not wait:
@@ -786,7 +787,16 @@ def join_command(
 
         if wait:
             click.echo("waiting for the primary's approval ...", err=True)
-        enrolment = operator_call(url, session, ca_file, collect)
+        try:
+            enrolment = operator_call(url, session, ca_file, collect)
+        except NotFoundError:
+            if store is not None:  # expired or gone: the next run posts a new request
+                store.drop_join(request_id)
+            raise
+        except KeyboardInterrupt:
+            kept = " (its ticket is kept in the device store)" if store is not None else ""
+            click.echo(f"interrupted: join request {request_id} still waits{kept}", err=True)
+            sys.exit(130)
         if enrolment is None:
             if wait:
                 raise StateError(f"join request {request_id} was not approved in time")

@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -604,3 +604,29 @@ def test_plain_http_and_key_rotation(service: Service) -> None:
         assert re.search(r"^LPA:1\$\S+$", out, re.M)
     finally:
         stop_server(server)
+
+
+def test_join_forgets_a_ticket_the_operator_does_not_know(service: Service, tmp_path: Path) -> None:
+    _, eid = service.euicc("lost-ticket")
+    device = tmp_path / "lost.device"
+    with DeviceStore.create(device) as store:
+        store.add_join(
+            "r-unknown", "not-the-secret", "s-any", datetime.now(UTC) + timedelta(hours=1)
+        )
+    result = cli(
+        "federation",
+        "join",
+        "--device",
+        str(device),
+        "--eid",
+        eid,
+        "--operator",
+        service.url,
+        "--ca-file",
+        str(service.ca_file),
+        ok=False,
+    )
+    assert result.exit_code == 2
+    assert "no such join request" in result.output
+    with DeviceStore.open(device) as store:
+        assert store.joins() == []
