@@ -115,7 +115,8 @@ def _policy(text: str) -> ServicePolicy:
 
 
 class SqliteSubscriberStore:
-    """Subscribers in one SQLite file (see the module docstring).
+    """Subscribers in one SQLite file (see the module docstring); ``":memory:"``
+    keeps them in a private in-memory database instead.
 
     ``fault`` is a test hook called with a label before each write statement
     and before each commit; whatever it raises aborts the transaction.
@@ -126,14 +127,16 @@ class SqliteSubscriberStore:
     ) -> None:
         self._path = Path(path)
         self._fault = fault
-        if not self._path.exists():
+        memory = os.fspath(path) == ":memory:"
+        if not memory and not self._path.exists():
             try:
                 os.close(os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             except OSError as exc:
                 raise StorageError("cannot create the subscriber store") from exc
         try:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(":memory:" if memory else self._path, isolation_level=None)
+            if not memory:
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate()
         except sqlite3.Error as exc:
             raise StorageError("cannot open the subscriber store") from exc
