@@ -85,6 +85,7 @@ __all__ = [
     "open_euicc",
     "operator_call",
     "resolve_operator_url",
+    "usim_identity",
 ]
 
 #: The device store's passphrase (never on the command line).
@@ -208,6 +209,21 @@ def _maybe_device(path: str | None, *, create: bool) -> Iterator[DeviceStore | N
         return
     with _open_device(path, create=create) as store:
         yield store
+
+
+def usim_identity(session: EuiccSession) -> tuple[str, int]:
+    """IMSI and MNC length of the eUICC's enabled profile's USIM, with a hint when
+    there is none (no profile enabled)."""
+    from rspfed.errors import ProtocolError
+    from rspfed.network.usim import read_usim_identity
+
+    try:
+        return read_usim_identity(session.euicc.card)
+    except ProtocolError as exc:
+        raise StateError(
+            f"no usable USIM on eUICC {session.eid} ({exc}): is a profile enabled "
+            "(rspfed lpa enable ICCID)?"
+        ) from None
 
 
 def _secondary_store(store: DeviceStore | None) -> None:
@@ -367,10 +383,10 @@ def _register(
     """EAP-AKA' registration of a new key with the eUICC's enabled USIM; store updated."""
     from rspfed.federation.device import DeviceRecord
     from rspfed.federation.types import DeviceRole
-    from rspfed.network.usim import eap_usim, read_usim_identity
+    from rspfed.network.usim import eap_usim
 
     card = session.euicc.card
-    imsi, mnc_length = read_usim_identity(card)
+    imsi, mnc_length = usim_identity(session)
     key = store.generate_key()
     try:
         device = operator_call(

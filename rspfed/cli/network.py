@@ -25,7 +25,12 @@ import sys
 import click
 
 from rspfed.cli._util import reports_errors
-from rspfed.cli.federation import open_euicc, operator_call, resolve_operator_url
+from rspfed.cli.federation import (
+    open_euicc,
+    operator_call,
+    resolve_operator_url,
+    usim_identity,
+)
 from rspfed.federation.token import Service
 
 __all__ = ["REFUSED_EXIT", "network"]
@@ -70,13 +75,13 @@ def attach_command(
 ) -> None:
     """Attach with the eUICC's enabled USIM (EAP-AKA'); print the services granted."""
     from rspfed.network import NetworkRefusedError, RefusalReason
-    from rspfed.network.usim import eap_usim, read_usim_identity
+    from rspfed.network.usim import eap_usim
 
     url = resolve_operator_url(operator_url, None, no_tls)
     wanted = None if service is None else Service(service.lower())
     with open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session:
         card = session.euicc.card
-        imsi, mnc_length = read_usim_identity(card)
+        imsi, mnc_length = usim_identity(session)
         try:
             granted = operator_call(
                 url,

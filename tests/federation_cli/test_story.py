@@ -468,6 +468,10 @@ def test_trust_and_usage_refusals(service: Service, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--no-tls" in result.output
+    # an eUICC without an enabled profile has no USIM to attach with
+    result = cli("network", "attach", "--euicc", str(store), "--operator", service.url, ok=False)
+    assert result.exit_code == 2
+    assert "is a profile enabled" in result.output
     # a device store without a registration cannot sign management requests
     device = tmp_path / "empty.device"
     DeviceStore.create(device).close()
