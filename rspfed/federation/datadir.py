@@ -119,15 +119,16 @@ def init_operator_dir(
     smdp_oid: str = DEFAULT_SMDP_OID,
     now: datetime | None = None,
     rand: Callable[[int], bytes] = os.urandom,
+    progress_callback_url: str | None = None,
 ) -> None:
     """Create the operator's data directory ``data`` (new or empty).
 
     :func:`~rspfed.smdp.datadir.init_data_dir` with ``pki``, ``address``,
-    ``passphrase``, ``curves``, ``operator``, ``smdp_oid``, ``now`` and
-    ``rand``; then the two stores (mode 0600) and the ``operator_service``
-    settings from ``config`` and ``sync_seconds``.  :class:`UsageError` for
-    bad settings (checked before anything is written), a bad address or a
-    non-empty directory.
+    ``passphrase``, ``curves``, ``operator``, ``smdp_oid``, ``now``,
+    ``rand`` and ``progress_callback_url``; then the two stores (mode 0600)
+    and the ``operator_service`` settings from ``config`` and
+    ``sync_seconds``.  :class:`UsageError` for bad settings (checked before
+    anything is written), a bad address or a non-empty directory.
     """
     settings = config or OperatorConfig()
     _check_config(settings, sync_seconds)
@@ -142,6 +143,7 @@ def init_operator_dir(
         smdp_oid=smdp_oid,
         now=now,
         rand=rand,
+        progress_callback_url=progress_callback_url,
     )
     raw = read_settings(root)
     raw[SETTINGS_KEY] = _settings_json(settings, sync_seconds)
