@@ -4,8 +4,9 @@ Commands::
 
     rspfed operator init --data DIR --pki PKIDIR --address FQDN[:PORT]
                          [--curve nist|brainpool|both] [--operator NAME]
-                         [--network-name NAME] [--order-ttl 30m] [--join-ttl 24h]
-                         [--sync-interval 5s] [--pki-passphrase-file FILE]
+                         [--callback-url URL] [--network-name NAME]
+                         [--order-ttl 30m] [--join-ttl 24h] [--sync-interval 5s]
+                         [--pki-passphrase-file FILE]
     rspfed operator serve --data DIR [--bind H] [--port P] [--workers N] [--no-tls]
     rspfed operator subscribe --data DIR --profile-type NAME --pool 20GB --devices 5
                          [--period 30d] [--classes phone,tablet,...]
@@ -137,6 +138,11 @@ def operator() -> None:
     help="Operator name in the ES2+ client certificate.",
 )
 @click.option(
+    "--callback-url",
+    default=None,
+    help="Operator URL for HandleDownloadProgressInfo (e.g. https://op.example/).",
+)
+@click.option(
     "--network-name",
     default="WLAN",
     show_default=True,
@@ -176,6 +182,7 @@ def init_command(
     address: str,
     curve: str,
     operator_name: str,
+    callback_url: str | None,
     network_name: str,
     order_ttl: timedelta,
     join_ttl: timedelta,
@@ -208,6 +215,7 @@ def init_command(
         passphrase=_passphrase(),
         curves=curves,
         operator=operator_name,
+        progress_callback_url=callback_url,
     )
     files = tls_paths(data)
     click.echo(f"operator data directory {data} created for {address}")
