@@ -369,9 +369,12 @@ def test_join_approve_wait_and_revoke(service: Service) -> None:
         "watch",
         "--ttl",
         "5m",
+        "--qr",
+        str(service.tmp / "watch-token.png"),
     )
     token_id = re.search(r"token ([0-9a-f]{32}) for watch", token.stderr)
     assert token_id is not None
+    assert (service.tmp / "watch-token.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     token_file = service.tmp / "watch.token"
     token_file.write_text(token.stdout)
     out = cli(
