@@ -149,7 +149,9 @@ def resolve_operator_url(option: str | None, record: DeviceRecord | None, no_tls
         raise UsageError("give --operator URL (the device store does not know it yet)")
     if "://" not in url:
         url = ("http://" if no_tls else "https://") + url
-    scheme = urlsplit(url).scheme.lower()
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    url = f"{scheme}://{rest}"
     if scheme == "http" and not no_tls:
         raise UsageError(f"{url} is plain HTTP: add --no-tls (only for a --no-tls server)")
     if scheme == "https" and no_tls:

@@ -1,4 +1,4 @@
-"""Sizes and durations with units (``rspfed.cli._units``)."""
+"""Sizes and durations with units (``rspfed.cli._units``); operator URLs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rspfed.cli._units import format_duration, format_size, parse_duration, parse_size
+from rspfed.cli.federation import resolve_operator_url
 from rspfed.errors import UsageError
+from rspfed.federation.device import DeviceRecord
 
 
 @pytest.mark.parametrize(
@@ -71,3 +73,34 @@ def test_size_format_round_trip_within_rounding(octets: int) -> None:
 def test_duration_format_round_trip(seconds: int) -> None:
     span = timedelta(seconds=seconds)
     assert parse_duration(format_duration(span)) == span
+
+
+@pytest.mark.parametrize(
+    ("given", "no_tls", "url"),
+    [
+        ("https://op.example:8443", False, "https://op.example:8443"),
+        ("HTTPS://op.example:8443/", False, "https://op.example:8443"),
+        ("op.example:8443", False, "https://op.example:8443"),
+        ("localhost:8080", True, "http://localhost:8080"),
+        ("http://localhost:8080", True, "http://localhost:8080"),
+    ],
+)
+def test_operator_urls(given: str, no_tls: bool, url: str) -> None:
+    assert resolve_operator_url(given, None, no_tls) == url
+
+
+@pytest.mark.parametrize(
+    ("given", "no_tls"),
+    [("http://localhost:8080", False), ("https://op.example", True), ("ftp://op.example", False)],
+)
+def test_operator_urls_refused(given: str, no_tls: bool) -> None:
+    with pytest.raises(UsageError):
+        resolve_operator_url(given, None, no_tls)
+
+
+def test_operator_url_from_the_device_store() -> None:
+    record = DeviceRecord(operator_url="https://op.example")
+    assert resolve_operator_url(None, record, False) == "https://op.example"
+    assert resolve_operator_url("https://other.example", record, False) == "https://other.example"
+    with pytest.raises(UsageError):
+        resolve_operator_url(None, None, False)
