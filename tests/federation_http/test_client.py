@@ -20,7 +20,7 @@ from rspfed.errors import (
     TransportError,
     UsageError,
 )
-from rspfed.federation import Service
+from rspfed.federation import DeviceClass, Service
 from rspfed.federation.client import OperatorClient
 from rspfed.federation.datadir import open_network_store
 from rspfed.network import NetworkRefusedError, RefusalReason
@@ -76,7 +76,7 @@ def test_odd_answers() -> None:
             with pytest.raises(DecodeError):
                 await op.redeem(b"\x30\x00", "1" * 32)
             with pytest.raises(DecodeError):
-                await op.join("s", "1" * 32, "tablet", "t")  # type: ignore[arg-type]
+                await op.join("s", "1" * 32, DeviceClass.TABLET, "t")
             with pytest.raises(TransportError, match="500"):
                 await op.collect("r", "s")
             with pytest.raises(ProtocolError, match="TeapotError"):
