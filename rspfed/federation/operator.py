@@ -374,14 +374,53 @@ class Operator:
         return False
 
     def _lapse(self, device: Device) -> None:
-        """An order that will not complete: cancel it, free the slot, release the token."""
+        """An order that will not complete: cancel it, free the slot, release the token.
+
+        The primary's order is placed again instead (a new ICCID and
+        activation code, shown by :meth:`primary_enrolment`): a subscription
+        never loses its primary.
+        """
         self._cancel_order(device.iccid)
+        if device.role is DeviceRole.PRIMARY:
+            self._reorder_primary(device)
+            return
         with self._store.transaction():
             self._store.delete_device(device.id)
             if device.token_id is not None and not device.token_consumed:
                 record = self._store.token(device.token_id)
                 if record is not None and record.state is TokenState.RESERVED:
                     self._store.delete_token(device.token_id)
+
+    def _reorder_primary(self, device: Device) -> None:
+        sub = self.subscription(device.subscription_id)
+        try:
+            _, fresh = self._order(
+                sub,
+                role=DeviceRole.PRIMARY,
+                device_class=device.device_class,
+                name=device.name,
+                eid=None,
+                services=device.services,
+                quota=None,
+                token_id=None,
+                expires=None,
+                now=self._now(),
+            )
+        except RspfedError:
+            return  # the SM-DP+ cannot order now; the next sync tries again
+        try:
+            self._store.put_device(attrs.evolve(fresh, id=device.id, created=device.created))
+        except BaseException:
+            self._cancel_order(fresh.iccid)
+            raise
+
+    def primary_enrolment(self, subscription_id: str) -> Enrolment:
+        """The primary's current activation code (while its profile is not installed)."""
+        self.sync()
+        for device in self._store.devices(subscription_id):
+            if device.role is DeviceRole.PRIMARY and device.state is DeviceState.ORDERED:
+                return Enrolment(device.id, device.iccid, device.activation_code, None)
+        raise NotFoundError("no primary order waits for a download in this subscription")
 
     # -- redemption --------------------------------------------------------------
 
@@ -417,7 +456,7 @@ class Operator:
         if token.quota > plan.pool_bytes:
             raise TokenScopeError("the quota is larger than the subscription's pool")
 
-    def redeem(self, token: bytes, eid: str) -> Enrolment:
+    def redeem(self, token: bytes, eid: str, *, name: str | None = None) -> Enrolment:
         """Redeem a federation token for the eUICC ``eid``: its activation code.
 
         Checks, in order: DER, subscription, signing key (registered, not
@@ -425,9 +464,12 @@ class Operator:
         quota against the plan), the token's state (consumed or revoked
         tokens are refused; a token already redeemed by this EID and waiting
         for the download gives the same activation code again), the device
-        limit.  Then orders the linked profile bound to ``eid``.
+        limit.  Then orders the linked profile bound to ``eid``; the device is
+        called ``name`` (default: its class).
         """
         _check_eid(eid)
+        if name is not None:
+            _check_name(name)
         self.sync()
         now = self._now()
         parsed, sub = self._verified(token, now, eid)
@@ -443,7 +485,7 @@ class Operator:
             sub,
             role=DeviceRole.SECONDARY,
             device_class=parsed.device_class,
-            name=parsed.device_class.value,
+            name=name or parsed.device_class.value,
             eid=eid,
             services=parsed.services,
             quota=parsed.quota or None,
@@ -540,7 +582,7 @@ class Operator:
                 raise NotFoundError("the join request's device is gone")
             return Enrolment(device.id, device.iccid, device.activation_code, device.order_expires)
         assert token is not None
-        enrolment = self.redeem(token, request.eid)
+        enrolment = self.redeem(token, request.eid, name=request.name)
         state = _state.move(_state.JOIN_TRANSITIONS, Event.COLLECT, request.state)
         self._store.put_join(
             attrs.evolve(request, state=state, device_id=enrolment.device_id),

@@ -323,3 +323,31 @@ def test_cloud_join(ow: OperatorWorld) -> None:
     ow.download(watch, enrolment.activation_code)
     assert ow.attach(watch, Service.TETHERING) == frozenset({Service.DATA, Service.TETHERING})
     assert ow.operator.requests(caller_for(ow, phone)) == []
+
+
+def test_a_failed_primary_order_is_placed_again(ow: OperatorWorld) -> None:
+    sub, enrolment = ow.operator.subscribe("ts48", PLAN)
+    # the operator's admin cancels the order at the SM-DP+ (any final failure would do)
+    ow.smdp.cancel_order(iccid=enrolment.iccid, final_profile_status_indicator="Unavailable")
+    again = ow.operator.primary_enrolment(sub.id)
+    assert again.device_id == enrolment.device_id
+    assert again.iccid != enrolment.iccid
+    assert again.activation_code != enrolment.activation_code
+    phone = ow.euicc()
+    ow.download(phone, again.activation_code)
+    assert ow.register(phone).id == enrolment.device_id
+    with pytest.raises(NotFoundError):
+        ow.operator.primary_enrolment(sub.id)
+
+
+def test_a_joined_device_keeps_its_name(ow: OperatorWorld) -> None:
+    sub_id, phone, primary = primary_of(ow)
+    tablet = ow.euicc()
+    ticket = ow.operator.join(sub_id, tablet.eid, DeviceClass.TABLET, "kitchen")
+    ow.operator.approve(
+        primary, ticket.request.id, ow.token(phone, sub_id, tablet.eid, DeviceClass.TABLET)
+    )
+    enrolment = ow.operator.collect(ticket.request.id, ticket.secret)
+    assert enrolment is not None
+    names = {d.id: d.name for d in ow.operator.devices(caller_for(ow, phone))}
+    assert names[enrolment.device_id] == "kitchen"
