@@ -37,9 +37,12 @@ Secrets at rest
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -241,8 +244,75 @@ def _private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+LOCK_WAIT = 5.0
+"""Seconds :meth:`Store.open` waits for another process to release a store."""
+
+_held: dict[tuple[int, int], list[int]] = {}  # (st_dev, st_ino) -> [fd, users]
+_held_lock = threading.Lock()
+
+
+def _lock(path: Path) -> tuple[int, int]:
+    """An exclusive ``flock`` on the store file: one process drives an eUICC at a time.
+
+    A software eUICC, like a real one, runs one command at a time: two
+    processes each holding the card state in memory (an LPA download and
+    another, or a vpcd server) would interleave sessions and hand out the
+    same notification sequence numbers.  The lock belongs to the process
+    (stores opened twice in one process share it) and is held until the last
+    :meth:`Store.close`; a process that dies releases it.  Returns the key to
+    release with :func:`_unlock`.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise StorageError(f"cannot open store {path.name}: {exc.strerror}") from None
+    key = (stat.st_dev, stat.st_ino)
+    with _held_lock:
+        if key in _held:
+            _held[key][1] += 1
+            return key
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StorageError(f"cannot open store {path.name}: {exc.strerror}") from None
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StorageError(
+                    f"store {path.name} is in use by another process (one eUICC, one user)"
+                ) from None
+            time.sleep(0.05)
+    with _held_lock:
+        if key in _held:  # another thread of this process won meanwhile
+            _held[key][1] += 1
+            os.close(fd)
+        else:
+            _held[key] = [fd, 1]
+    return key
+
+
+def _unlock(key: tuple[int, int] | None) -> None:
+    if key is None:
+        return
+    with _held_lock:
+        entry = _held.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _held[key]
+            with contextlib.suppress(OSError):
+                os.close(entry[0])  # closing the descriptor releases the flock
+
+
 class Store:
-    """One eUICC's SQLite store.  Not thread-safe; one writer process at a time.
+    """One eUICC's SQLite store.  Not thread-safe; one process at a time (an
+    exclusive lock on the file, taken by :meth:`create`/:meth:`open`).
 
     Use :meth:`create` for a new file and :meth:`open` for an existing one.
     ``state`` is the committed :class:`EuiccState`.
@@ -253,6 +323,7 @@ class Store:
     ) -> None:
         self._db = connection
         self._path = path
+        self._lock_key: tuple[int, int] | None = None
         self._passphrase = passphrase
         self._rollback_due = False  # a failed write's ROLLBACK was itself interrupted
         self._reload_due = False  # a failed write may have committed after all
@@ -291,6 +362,7 @@ class Store:
         if str(path) != ":memory:" and Path(path).exists():
             raise UsageError(f"store {Path(path).name} already exists")
         db, p = cls._connect(path)
+        lock = None if p is None else _lock(p)
         migrate(db)
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -301,6 +373,7 @@ class Store:
             db.execute("ROLLBACK")
             raise StorageError("cannot initialise store") from exc
         store = cls(db, p, passphrase)
+        store._lock_key = lock
         store._fix_modes()
         return store
 
@@ -311,14 +384,22 @@ class Store:
             raise StorageError(f"no store at {Path(path).name}")
         db, p = cls._connect(path)
         try:
+            lock = None if p is None else _lock(p)
+        except StorageError:
+            db.close()
+            raise
+        try:
             migrate(db)
             store = cls(db, p, passphrase)
         except sqlite3.Error as exc:
             db.close()
+            _unlock(lock)
             raise StorageError(f"store {Path(path).name} is unreadable: {exc}") from exc
         except StorageError:
             db.close()
+            _unlock(lock)
             raise
+        store._lock_key = lock
         store._fix_modes()
         return store
 
@@ -331,8 +412,10 @@ class Store:
                 os.chmod(companion, 0o600)
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and release the store's lock."""
         self._db.close()
+        _unlock(self._lock_key)
+        self._lock_key = None
 
     def __enter__(self) -> Store:
         return self

@@ -488,3 +488,49 @@ def test_an_error_reported_after_commit_landed_counts_as_written(tmp_path: Path)
             if ok and budget > 0:
                 break
     assert seen_landed
+
+
+def test_one_process_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes never drive one eUICC store at once; one process may reopen it."""
+    path = tmp_path / "e.db"
+    Store.create(path, eid=EID).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from rspfed.euicc.store import Store
+                s = Store.open({str(path)!r})
+                print("open", flush=True)
+                sys.stdin.readline()
+                s.close()
+                print("closed", flush=True)
+                time.sleep(30)
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline().strip() == "open"
+        import rspfed.euicc.store as store_module
+
+        monkeypatch.setattr(store_module, "LOCK_WAIT", 0.2)
+        with pytest.raises(StorageError, match="in use by another process"):
+            Store.open(path)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "closed"
+        first = Store.open(path)
+        second = Store.open(path)  # the same process shares its lock
+        second.close()
+        first.close()
+    finally:
+        holder.kill()
+        holder.wait()
