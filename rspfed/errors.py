@@ -65,7 +65,8 @@ Tree::
     │       ├── TokenNotYetValidError
     │       ├── TokenEidMismatchError
     │       ├── TokenConsumedError
-    │       └── TokenRevokedError
+    │       ├── TokenRevokedError
+    │       └── TokenScopeError
     ├── TransportError
     └── StorageError
 """
@@ -106,6 +107,7 @@ __all__ = [
     "TokenExpiredError",
     "TokenNotYetValidError",
     "TokenRevokedError",
+    "TokenScopeError",
     "TransactionIdError",
     "TransportError",
     "UntrustedCertificateError",
@@ -315,6 +317,10 @@ class TokenConsumedError(TokenError):
 
 class TokenRevokedError(TokenError):
     """The federation token, or the key that signed it, was revoked."""
+
+
+class TokenScopeError(TokenError):
+    """The token asks for a class, service or quota its subscription's plan does not allow."""
 
 
 class DeviceLimitError(PolicyError):

@@ -67,8 +67,8 @@ from rspfed.errors import (
     StateError,
     TokenConsumedError,
     TokenEidMismatchError,
-    TokenError,
     TokenRevokedError,
+    TokenScopeError,
     UsageError,
 )
 from rspfed.federation import _state
@@ -113,10 +113,6 @@ from rspfed.pki.eid import is_valid_eid
 from rspfed.smdp import ItemState, Smdp
 
 __all__ = ["Operator", "TokenScopeError"]
-
-
-class TokenScopeError(TokenError):
-    """The token asks for a class, service or quota its subscription's plan does not allow."""
 
 
 _LAPSED_STATES = frozenset({ItemState.ERROR, ItemState.UNAVAILABLE, ItemState.AVAILABLE})
@@ -313,14 +309,18 @@ class Operator:
         """Bring the operator's records in line with the SM-DP+ (see the module doc).
 
         ``full`` also cancels orphan orders (placed by the operator, unknown to
-        it after a crash) and purges expired nonces, sessions and requests.
+        it or of a removed device after a crash) and purges expired nonces, sessions and requests.
         """
         now = self._now()
         for device in self._store.devices_in_state(DeviceState.ORDERED):
             self._sync_device(device, now)
         if full:
             self._store.purge(now)
-            known = self._store.iccids()
+            known = {
+                d.iccid
+                for state in (DeviceState.ORDERED, DeviceState.ACTIVE)
+                for d in self._store.devices_in_state(state)
+            }  # a removed device's order is one to cancel too
             for item in self._smdp.inventory():
                 if (
                     item.requester == self._config.requester
@@ -675,8 +675,6 @@ class Operator:
         if device.role is DeviceRole.PRIMARY:
             raise StateError("the primary device cannot be removed")
         state = _state.move(_state.DEVICE_TRANSITIONS, Event.REMOVE, device.state)
-        if device.state is DeviceState.ORDERED:
-            self._cancel_order(device.iccid)
         with self._store.transaction():
             if not self._store_auc_missing(device.imsi):
                 self._auc.remove(device.imsi)
@@ -689,6 +687,12 @@ class Operator:
             # (and learn to delete its profile); it can do nothing else
             removed = attrs.evolve(device, state=state, order_expires=None)
             self._store.put_device(removed)
+        # cancelled once the removal is recorded: cancelled first, a failed
+        # write left an ordered device whose order lapsed at the next sync,
+        # its token redeemable again; a crash here leaves an order that
+        # sync(full=True) cancels
+        if device.state is DeviceState.ORDERED:
+            self._cancel_order(device.iccid)
         return removed
 
     def revoke(self, caller: Caller, token_id: bytes | None = None) -> int:

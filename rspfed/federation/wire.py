@@ -32,7 +32,6 @@ from typing import Any, Final, TypeVar
 
 from rspfed import errors
 from rspfed.errors import DecodeError, FunctionExecutionError, ProtocolError, RspfedError
-from rspfed.federation.operator import TokenScopeError
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import (
     Device,
@@ -429,7 +428,6 @@ def _error_classes() -> dict[str, type[RspfedError]]:
         if isinstance(cls, type) and issubclass(cls, RspfedError):
             found[name] = cls
     found["NetworkRefusedError"] = NetworkRefusedError
-    found["TokenScopeError"] = TokenScopeError
     return found
 
 
@@ -441,8 +439,8 @@ def error_from_json(obj: Any) -> RspfedError:
     """The exception an error body names (:class:`ProtocolError` for an unknown type).
 
     The type is looked up by name in :data:`rspfed.errors.__all__` (and
-    :class:`~rspfed.network.NetworkRefusedError`,
-    :class:`~rspfed.federation.operator.TokenScopeError`); the message is the
+    :class:`~rspfed.network.NetworkRefusedError`, which lives in
+    :mod:`rspfed.network`); the message is the
     server's text.  The abstract roots (``RspfedError``, ``LocalError``,
     ``RemoteError``) come back as :class:`ProtocolError`.
     """
