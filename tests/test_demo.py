@@ -26,15 +26,11 @@ def test_demo_runs_and_tells_the_story() -> None:
     assert "re-encoded byte-exact" in out
     assert 'profile type "demo-mobile" registered' in out
     assert re.search(r"listening on https://localhost:\d+", out)
-    # 4-5: an eUICC and an EID-bound order with its activation code and QR code
-    eid = re.search(r"EID (\d{32})", out.split("4. A phone")[1])
-    assert eid is not None
-    order = re.search(r"ICCID (\d{19,20}), bound to the EID", out)
-    assert order is not None
-    iccid = order.group(1)
+    # 4: a subscription, its activation code and QR code, a phone
     assert re.search(r"activation code: LPA:1\$localhost:\d+\$[0-9A-Z-]+\n", out)
-    assert "█" in out  # the QR code
-    # 6: every SGP.22 step shown, then installed
+    assert "█" in out  # the QR codes
+    assert re.search(r"phone EID (\d{32})", out)
+    # 5: every SGP.22 step shown, then installed
     progress = [line.strip()[4:] for line in out.splitlines() if line.strip().startswith("... ")]
     assert [p for p in progress if p.startswith("ES")] == [
         "ES9+ InitiateAuthentication",
@@ -45,11 +41,36 @@ def test_demo_runs_and_tells_the_story() -> None:
         "ES10b LoadBoundProfilePackage",
         "ES9+ HandleNotification",
     ]
-    assert 'installed "Demo subscription" from rspfed mobile' in out
-    # 7: enabled, and the network's AKA challenge answered by the USIM
-    assert f"profile {iccid} is enabled" in out
-    assert "RES = XRES (8 octets), CK and IK agree" in out
-    # 8: the enable notification delivered; the SM-DP+ saw the installation
-    assert "1 of 1 pending notification(s) delivered" in out
-    assert f"SM-DP+ inventory: {iccid} is installed" in out
+    installed = re.search(r'installed and enabled "Demo subscription" .*\(ICCID (\d+)\)', out)
+    assert installed is not None
+    phone_iccid = installed.group(1)
+    assert f"SM-DP+ inventory: {phone_iccid} is installed" in out
+    # 6-7: the network lets the phone in with every service; its key registered
+    assert (
+        "attached (AUTHENTICATE answered by the USIM over APDUs): data, voice, sms, tethering"
+        in out
+    )
+    assert re.search(r"device d[a-z2-7]+ is the primary; federation key [0-9a-f]{16}", out)
+    # 8: laptop and hotspot by token; the network enforces the classes
+    assert "rspfed:1:token:" in out
+    assert "laptop on the network: data\n" in out
+    assert "laptop asks for voice: service-not-allowed" in out
+    assert "the same token again: the token was already used" in out
+    assert "on the network: data, tethering" in out
+    # 9: the tablet through the cloud
+    assert 'phone approved "kitchen" (tablet' in out
+    assert "on the network: data, voice, sms\n" in out
+    # 10: four devices, four distinct profiles
+    rows = re.findall(
+        r"^   (phone|laptop|hotspot|tablet) .* active  ICCID (\d+) IMSI (\d+)", out, re.M
+    )
+    assert sorted(r[0] for r in rows) == ["hotspot", "laptop", "phone", "tablet"]
+    assert len({r[1] for r in rows}) == 4
+    assert len({r[2] for r in rows}) == 4
+    assert "4 devices, 4 distinct profiles: nothing cloned" in out
+    # 11: the laptop removed: refused by the network, its profile deleted
+    assert "laptop attaches: removed" in out
+    laptop_iccid = next(r[1] for r in rows if r[0] == "laptop")
+    assert f"laptop's next sync: removed; its LPA deleted {laptop_iccid}" in out
+    assert "laptop (3 devices left)" in out
     assert re.search(r"done in \d+\.\d+ s", out)

@@ -6,24 +6,33 @@ issues add chapters (devices joining the subscription, switching, ...).
 
 1. A test PKI: CIs, EUMs and CRLs on both curves; every chain validated for
    its role; a wrong role and a revoked certificate refused with the reason.
-2. The operator's SM-DP+ data directory (DPauth/DPpb/DPtls, ES2+ client CA)
-   and a profile type made from a GSMA TS.48 template (MILENAGE).
-3. The SM-DP+ served over HTTPS on loopback (ES9+ and mutual-TLS ES2+).
-4. A phone: a software eUICC certified by the test EUM.
-5. The operator's ES2+ order (DownloadOrder + ConfirmOrder, bound to the
-   EID) and its activation code as a QR code in the terminal.
-6. The LPA's SGP.22 download over HTTPS, step by step, into the eUICC over
-   APDUs (logical channel, STORE DATA).
-7. EnableProfile, then the network's 3G AKA challenge (RAND/AUTN made from
-   the subscriber's K/OPc) answered by the USIM: RES = XRES, CK and IK agree.
-8. The pending notifications delivered to the SM-DP+ and removed; the
-   SM-DP+ inventory shows the profile installed.
+2. The operator's data directory: SM-DP+ (DPauth/DPpb/DPtls, ES2+ client
+   CA), operator and network stores, and a profile type made from a GSMA
+   TS.48 template (MILENAGE).
+3. The operator service over HTTPS on loopback: ES9+, ES2+ and the
+   federation API in one application.
+4. A subscription (20 GB pool, 5 devices) and its primary's activation code
+   as a QR code; a phone with a software eUICC.
+5. The LPA's SGP.22 download over HTTPS, step by step, into the eUICC over
+   APDUs; enabled; notifications delivered.
+6. The phone attaches to the simulated network: EAP-AKA' answered by its
+   USIM (AUTHENTICATE over APDUs); the services its class gets.
+7. The phone registers its federation key (EAP-AKA', the key in an
+   attribute covered by AT_MAC).
+8. A laptop and a hotspot join by QR code: the phone signs a federation
+   token per EID; each redeems it for its own linked profile; the network
+   gives the laptop data and refuses it voice, the hotspot tethering; the
+   used token is refused.
+9. A tablet joins from the cloud: join request, the phone approves it with a
+   token, the tablet collects its code.
+10. The phone lists the subscription's four devices: four profiles.
+11. The phone removes the laptop: the network refuses it, its next sync tells
+    it, its LPA deletes the profile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import socket
 import tempfile
@@ -33,37 +42,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import click
 from aiohttp import web
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed import asn1
 from rspfed.cli._util import reports_errors
 from rspfed.crypto import ecka
-from rspfed.crypto.aka import build_autn
 from rspfed.crypto.curves import Curve as CryptoCurve
-from rspfed.crypto.milenage import Milenage
-from rspfed.errors import CertificateError
-from rspfed.es2p import Es2Client, client_ssl_context
-from rspfed.es2p.client import requester_of
-from rspfed.euicc.card import Card
+from rspfed.errors import CertificateError, TokenConsumedError
 from rspfed.euicc.euicc import Euicc
+from rspfed.federation import (
+    DeviceClass,
+    RspfedUri,
+    Service,
+    issue_token,
+    primary_key_id,
+    token_from_uri,
+    token_uri,
+)
+from rspfed.federation.client import OperatorClient, operator_tls_context
+from rspfed.federation.datadir import close_operator, init_operator_dir, open_operator
+from rspfed.federation.http import operator_app_for
+from rspfed.federation.types import Device, Plan
 from rspfed.lpa import (
     ActivationCode,
     ApduEs10,
+    DownloadResult,
     DownloadStep,
     Es9Settings,
     Lpa,
     download,
     store_ci_certificates,
 )
+from rspfed.network import NetworkRefusedError
+from rspfed.network.usim import eap_usim, read_usim_identity
 from rspfed.pki import CertificateRole, Curve, generate_eid, verify_chain
 from rspfed.pki.testpki import TestPki
 from rspfed.saip import summarise
-from rspfed.smdp import InventoryItem, ProfileType, Smdp
-from rspfed.smdp.datadir import TlsFiles, init_data_dir, load_config, open_store
-from rspfed.smdp.datadir import tls_paths as load_tls_paths
-from rspfed.smdp.http import make_app, server_ssl_context, smdp_factory
+from rspfed.smdp import ProfileType, Smdp
+from rspfed.smdp.datadir import load_config, open_store
+from rspfed.smdp.http import server_ssl_context
 
 __all__ = ["DEMO_PROFILE", "demo"]
 
@@ -81,7 +102,7 @@ _METADATA: Final[dict[str, Any]] = {
     "op": "cdc202d5123e20f62b6d676ac72cb318",  # TS 35.208 set 1's OP
     "algorithm": "milenage",
 }
-_USIM_AID_PREFIX: Final = bytes.fromhex("A0000000871002")  # 3GPP RID + USIM code
+_GB: Final = 10**9
 
 
 def _say(text: str = "") -> None:
@@ -157,7 +178,7 @@ def _chapter_pki(directory: Path, now: datetime, rand: Callable[[int], bytes]) -
 
 
 def _chapter_profile_type(data: Path, package: bytes, address: str) -> str:
-    _chapter(2, "The operator's SM-DP+ and its profile type")
+    _chapter(2, "The operator: SM-DP+, network core and a profile type")
     elements = asn1.decode_profile_elements(package)
     summary = summarise(elements)
     _say(
@@ -182,144 +203,266 @@ def _chapter_profile_type(data: Path, package: bytes, address: str) -> str:
         f'profile type "{_PROFILE_TYPE}" registered: MILENAGE, notifications to the SM-DP+ '
         "(install, enable, disable, delete)"
     )
+    _ok("operator store and the network's AuC (subscriber store) beside the SM-DP+'s, mode 0600")
     return _PROFILE_TYPE
 
 
-async def _order(tls: TlsFiles, base: str, profile_type: str, eid: str) -> tuple[str, str]:
-    ctx = client_ssl_context(cert=tls.operator_cert, key=tls.operator_key, ca_file=tls.server_ca)
-    requester = requester_of(str(tls.operator_cert))
-    async with Es2Client(base, requester=requester, ssl_context=ctx) as es2:
-        iccid = await es2.download_order(profile_type=profile_type)
-        order = await es2.confirm_order(iccid=iccid, eid=eid, release_flag=True)
-    code = order.activation_code
-    if code is None:  # pragma: no cover - our SM-DP+ always sends its address
-        raise click.ClickException("the SM-DP+ did not send its address")
-    return iccid, code
+@attrs.define
+class _Device:
+    """One of the demo's devices: its eUICC, its key, its client to the operator."""
+
+    name: str
+    euicc: Euicc
+    client: OperatorClient
+    key: ec.EllipticCurvePrivateKey | None = None
+    iccid: str | None = None
+
+    @property
+    def eid(self) -> str:
+        return self.euicc.eid
+
+    async def install(
+        self, code: str, *, progress: Callable[[DownloadStep], None] | None = None
+    ) -> DownloadResult:
+        """Download over HTTPS into the eUICC over APDUs, enable, send the notifications."""
+        es10 = ApduEs10(self.euicc.card)
+        try:
+            settings = Es9Settings(trust=store_ci_certificates(self.euicc.store))
+            result = await download(es10, code, progress=progress, settings=settings)
+            lpa = Lpa(es10, settings=settings)
+            if self.iccid is not None:
+                lpa.disable(self.iccid)
+            lpa.enable(result.iccid)
+            await lpa.deliver_notifications()
+        finally:
+            es10.close()
+        self.iccid = result.iccid
+        return result
+
+    def _usim(self) -> dict[str, Any]:
+        imsi, mnc_length = read_usim_identity(self.euicc.card)
+        return {"usim": eap_usim(self.euicc.card), "imsi": imsi, "mnc_length": mnc_length}
+
+    async def attach(self, service: Service | None = None) -> frozenset[Service]:
+        """EAP-AKA' with the enabled profile's USIM; the services the network grants."""
+        return await self.client.attach(service=service, **self._usim())
+
+    async def register(self) -> Device:
+        """A fresh P-256 key registered by EAP-AKA' with this device's USIM."""
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        return await self.client.register(eid=self.eid, key=self.key, **self._usim())
+
+    async def delete_profile(self) -> None:
+        es10 = ApduEs10(self.euicc.card)
+        try:
+            lpa = Lpa(es10, settings=Es9Settings(trust=store_ci_certificates(self.euicc.store)))
+            assert self.iccid is not None
+            lpa.disable(self.iccid)
+            lpa.delete(self.iccid)
+            await lpa.deliver_notifications()
+        finally:
+            es10.close()
+        self.iccid = None
 
 
-def _authenticate(card: Card, k: bytes, opc: bytes, rand: Callable[[int], bytes]) -> None:
-    """The network's side of 3G AKA against the enabled profile's USIM, over APDUs."""
-    select = bytes([0x00, 0xA4, 0x04, 0x0C, len(_USIM_AID_PREFIX)]) + _USIM_AID_PREFIX
-    if card.transmit(select)[-2:] != b"\x90\x00":
-        raise click.ClickException("the USIM of the enabled profile cannot be selected")
-    algorithm = Milenage(k, opc)
-    challenge = rand(16)
-    sqn = (1 << 5).to_bytes(6, "big")  # SEQ 1, IND 0: fresh for a new profile
-    autn, expected = build_autn(algorithm, challenge, sqn, b"\x80\x00")
-    command = (
-        bytes.fromhex("0088008122") + b"\x10" + challenge + b"\x10" + autn.to_bytes() + b"\x00"
+def _services(granted: frozenset[Service]) -> str:
+    return ", ".join(s.value for s in Service if s in granted)
+
+
+async def _attach_refused(device: _Device, service: Service | None) -> str:
+    try:
+        await device.attach(service)
+    except NetworkRefusedError as exc:
+        return exc.reason.value
+    raise click.ClickException(f"the network let the {device.name} use {service}")
+
+
+def _token(
+    phone: _Device,
+    subscription_id: str,
+    eid: str,
+    device_class: DeviceClass,
+    services: set[Service],
+    quota: int,
+) -> bytes:
+    assert phone.key is not None
+    return issue_token(
+        primary_key=phone.key,
+        subscription_id=subscription_id,
+        eid=eid,
+        device_class=device_class,
+        services=services,
+        quota=quota,
+        now=datetime.now(UTC),
+        rand=os.urandom,
     )
-    answer = card.transmit(command)
-    if answer[-2:] != b"\x90\x00" or answer[:1] != b"\xdb":
-        raise click.ClickException(f"AUTHENTICATE failed: status {answer[-2:].hex()}")
-    body = answer[1:-2]
-    res = body[1 : 1 + body[0]]
-    rest = body[1 + body[0] :]
-    ck = rest[1 : 1 + rest[0]]
-    rest = rest[1 + rest[0] :]
-    ik = rest[1 : 1 + rest[0]]
-    _say(f"   network side: RAND {challenge.hex()[:16]}..., AUTN from K/OPc (SM-DP+ inventory)")
-    if not (
-        hmac.compare_digest(res, expected.res)
-        and hmac.compare_digest(ck, expected.ck)
-        and hmac.compare_digest(ik, expected.ik)
-    ):
-        raise click.ClickException("AUTHENTICATE: RES/CK/IK differ from the network's")
-    _ok(f"AUTHENTICATE (3G context): RES = XRES ({len(res)} octets), CK and IK agree")
 
 
 async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict[str, str]:
     facts: dict[str, str] = {}
-    data = root / "smdp"
+    data = root / "operator"
     port = _free_port()
     address = f"localhost:{port}"
-    init_data_dir(data, pki, address=address, rand=rand)
+    init_operator_dir(data, pki=pki, address=address, rand=rand)
     package = (_PROFILES / DEMO_PROFILE).read_bytes()
     profile_type = _chapter_profile_type(data, package, address)
 
-    _chapter(3, "The SM-DP+ on HTTPS (ES9+ for devices, ES2+ for the operator)")
-    app = make_app(smdp_factory(data), deliver_progress=False)
+    _chapter(3, "The operator service on HTTPS (ES9+, ES2+ and the federation API)")
+    app = operator_app_for(data, tls=True, passphrase=None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl_context(data))
     await site.start()
     base = f"https://{address}"
+    admin = open_operator(data)
+    euiccs: list[Euicc] = []
+    clients: list[OperatorClient] = []
+
+    def device(name: str) -> _Device:
+        card = Euicc.create(root / f"{name}-euicc.db", pki, curves=(Curve.NIST,), rand=rand)
+        euiccs.append(card)
+        tls = operator_tls_context("localhost", trust=store_ci_certificates(card.store))
+        client = OperatorClient(base, ssl_context=tls)
+        clients.append(client)
+        return _Device(name, card, client)
+
     try:
+        _ok(f"listening on {base} (TLS 1.2+, CERT.DPtls for localhost)")
+
+        _chapter(4, "A subscription and a phone")
+        plan = Plan(pool_bytes=20 * _GB, device_limit=5)
+        subscription, primary = admin.subscribe(profile_type, plan)
         _ok(
-            f"listening on {base} (TLS 1.2+, CERT.DPtls for localhost, ES2+ needs a client "
-            "certificate)"
+            f"subscription {subscription.id}: 20 GB pool, up to {plan.device_limit} devices, "
+            f"profile type {profile_type}"
+        )
+        _say(f"   the phone's activation code: {primary.activation_code}")
+        _say(ActivationCode.parse(primary.activation_code).qr_terminal())
+        phone = device("phone")
+        _ok(f"phone EID {phone.eid} (a software eUICC certified by the test EUM)")
+        facts["EID"] = phone.eid
+
+        _chapter(5, "The phone scans the QR code: SGP.22 download over HTTPS")
+        started = time.perf_counter()
+
+        def progress(step: DownloadStep) -> None:
+            _say(f"   ... {step.value}")
+
+        result = await phone.install(primary.activation_code, progress=progress)
+        elapsed = (time.perf_counter() - started) * 1000
+        _ok(
+            f'installed and enabled "{result.metadata.profile_name}" from '
+            f"{result.metadata.service_provider_name} (ICCID {result.iccid}) in {elapsed:.0f} ms; "
+            "notifications delivered"
+        )
+        facts["ICCID"] = result.iccid
+        facts["download"] = f"{elapsed:.0f} ms"
+        item = admin.smdp.item(result.iccid)
+        _ok(f"SM-DP+ inventory: {result.iccid} is {item.state.value if item else '?'}")
+
+        _chapter(6, "On the network: EAP-AKA' with the phone's USIM")
+        granted = await phone.attach(Service.VOICE)
+        _ok(f"attached (AUTHENTICATE answered by the USIM over APDUs): {_services(granted)}")
+
+        _chapter(7, "The phone registers its federation key (EAP-AKA', key in AT_MAC's cover)")
+        registered = await phone.register()
+        assert phone.key is not None
+        _ok(
+            f"device {registered.id} is the primary; federation key "
+            f"{primary_key_id(phone.key.public_key()).hex()[:16]}... registered"
         )
 
-        _chapter(4, "A phone with a software eUICC")
-        phone = Euicc.create(
-            root / "phone-euicc.db",
-            pki,
-            curves=(Curve.NIST,),
-            rand=rand,
+        _chapter(8, "A laptop and a hotspot join by QR code (federation tokens)")
+        laptop, hotspot = device("laptop"), device("hotspot")
+        token = _token(
+            phone, subscription.id, laptop.eid, DeviceClass.LAPTOP, {Service.DATA}, 5 * _GB
         )
-        with phone:
-            eid = phone.eid
-            _ok(f"EID {eid} (certified by the test EUM, store mode 0600)")
-            facts["EID"] = eid
+        uri = token_uri(token)
+        _say(f"   the phone signs a token for the laptop's EID: {uri[:60]}...")
+        _say(RspfedUri.parse(uri).qr_terminal())
+        enrolment = await laptop.client.redeem(token_from_uri(uri), laptop.eid)
+        await laptop.install(enrolment.activation_code)
+        _ok(f"laptop redeemed it: its own profile {laptop.iccid}, bound to its EID")
+        _ok(f"laptop on the network: {_services(await laptop.attach(Service.DATA))}")
+        _refused(f"laptop asks for voice: {await _attach_refused(laptop, Service.VOICE)}")
+        await laptop.register()
+        _ok("laptop registered its own device key with its own USIM (EAP-AKA')")
+        try:
+            await laptop.client.redeem(token, laptop.eid)
+        except TokenConsumedError as exc:
+            _refused(f"the same token again: {exc}")
+        token = _token(
+            phone,
+            subscription.id,
+            hotspot.eid,
+            DeviceClass.HOTSPOT,
+            {Service.DATA, Service.TETHERING},
+            0,
+        )
+        enrolment = await hotspot.client.redeem(token, hotspot.eid)
+        await hotspot.install(enrolment.activation_code)
+        granted = await hotspot.attach(Service.TETHERING)
+        _ok(f"hotspot redeemed its token: {hotspot.iccid}; on the network: {_services(granted)}")
 
-            _chapter(5, "The operator orders a profile for it (ES2+, mutual TLS)")
-            iccid, code = await _order(load_tls_paths(data), base, profile_type, eid)
-            _ok(f"DownloadOrder + ConfirmOrder: ICCID {iccid}, bound to the EID")
-            _say(f"   activation code: {code}")
-            _say(ActivationCode.parse(code).qr_terminal())
-            facts["ICCID"] = iccid
+        _chapter(9, "A tablet joins from the cloud (join request, approved by the phone)")
+        tablet = device("tablet")
+        ticket = await tablet.client.join(
+            subscription.id, tablet.eid, DeviceClass.TABLET, "kitchen"
+        )
+        _ok(f"tablet asked to join: request {ticket.request.id}")
+        pending = await phone.client.requests(phone.key)
+        request = next(r for r in pending if r.id == ticket.request.id)
+        token = _token(
+            phone,
+            subscription.id,
+            request.eid,
+            request.device_class,
+            {Service.DATA, Service.VOICE, Service.SMS},
+            5 * _GB,
+        )
+        await phone.client.approve(phone.key, request.id, token)
+        _ok(f'phone approved "{request.name}" ({request.device_class.value}, EID {request.eid})')
+        collected = await tablet.client.collect(ticket.request.id, ticket.secret)
+        if collected is None:  # pragma: no cover - approved just above
+            raise click.ClickException("the join request is still pending")
+        await tablet.install(collected.activation_code)
+        granted = await tablet.attach(Service.VOICE)
+        _ok(
+            f"tablet collected its code, installed {tablet.iccid}; "
+            f"on the network: {_services(granted)}"
+        )
 
-            _chapter(6, "The phone scans the QR code: SGP.22 download over HTTPS")
-            es10 = ApduEs10(phone.card)
-            trust = store_ci_certificates(phone.store)
-            settings = Es9Settings(trust=trust)
-            started = time.perf_counter()
-
-            def progress(step: DownloadStep) -> None:
-                _say(f"   ... {step.value}")
-
-            result = await download(es10, code, progress=progress, settings=settings)
-            elapsed = (time.perf_counter() - started) * 1000
-            _ok(
-                f'installed "{result.metadata.profile_name}" from '
-                f"{result.metadata.service_provider_name} in {elapsed:.0f} ms; "
-                "installation result delivered"
+        _chapter(10, "One subscription, four devices, four profiles")
+        listed = await phone.client.devices(phone.key)
+        for d in listed:
+            _say(
+                f"   {d.device_class.value:<8} {d.name:<8} {d.state.value:<7} ICCID {d.iccid} "
+                f"IMSI {d.imsi}  {_services(d.services)}"
             )
-            facts["download"] = f"{elapsed:.0f} ms"
+        iccids = {d.iccid for d in listed}
+        _ok(f"{len(listed)} devices, {len(iccids)} distinct profiles: nothing cloned")
+        facts["devices"] = ", ".join(d.device_class.value for d in listed)
 
-            _chapter(7, "Enable it and check it works on the network")
-            lpa = Lpa(es10, settings=settings)
-            lpa.enable(iccid)
-            states = {p.iccid: p.state for p in lpa.profiles()}
-            _ok(f"profile {iccid} is {states.get(iccid)}")
-            es10.close()
-            item = _inventory_item(data, iccid)
-            _authenticate(phone.card, item.k, item.opc, rand)
-
-            _chapter(8, "Notifications back to the SM-DP+")
-            pending = lpa.notifications()
-            delivered = await lpa.deliver_notifications()
-            _ok(
-                f"{len(delivered)} of {len(pending)} pending notification(s) delivered "
-                "and removed from the eUICC"
-            )
-            item = _inventory_item(data, iccid)
-            _ok(f"SM-DP+ inventory: {iccid} is {item.state.value}")
-            facts["inventory"] = item.state.value
+        _chapter(11, "The phone removes the laptop")
+        laptop_id = next(d.id for d in listed if d.device_class is DeviceClass.LAPTOP)
+        await phone.client.remove(phone.key, laptop_id)
+        _ok(f"device {laptop_id} removed; the slot is free")
+        _refused(f"laptop attaches: {await _attach_refused(laptop, None)}")
+        assert laptop.key is not None
+        told = await laptop.client.status(laptop.key)
+        removed_iccid = laptop.iccid
+        await laptop.delete_profile()
+        _ok(f"laptop's next sync: {told.state.value}; its LPA deleted {removed_iccid}")
+        remaining = [d for d in await phone.client.devices(phone.key) if d.occupies_slot]
+        facts["removed"] = f"laptop ({len(remaining)} devices left)"
     finally:
+        for client in clients:
+            await client.close()
+        for card in euiccs:
+            card.close()
+        close_operator(admin)
         await runner.cleanup()
     return facts
-
-
-def _inventory_item(data: Path, iccid: str) -> InventoryItem:
-    store = open_store(data)
-    try:
-        item = Smdp(load_config(data), store, now=lambda: datetime.now(UTC)).item(iccid)
-    finally:
-        store.close()
-    if item is None:  # pragma: no cover
-        raise click.ClickException(f"ICCID {iccid} is not in the SM-DP+ inventory")
-    return item
 
 
 def _free_port() -> int:
@@ -331,7 +474,7 @@ def _free_port() -> int:
 @click.command("demo")
 @reports_errors
 def demo() -> None:
-    """Show the story so far (PKI, SM-DP+, eUICC, LPA) in a temporary directory."""
+    """Show the story so far (PKI, operator, eUICCs, devices joining) in a temporary directory."""
     started = time.perf_counter()
     now = datetime.now(UTC).replace(microsecond=0)
     _say(click.style("rspfed demo", bold=True) + " - one eSIM subscription across devices")
@@ -339,7 +482,7 @@ def demo() -> None:
         root = Path(tmp)
         pki = _chapter_pki(root / "pki", now, os.urandom)
         facts = asyncio.run(_story(root, pki, os.urandom))
-    _chapter(9, "Summary")
+    _chapter(12, "Summary")
     for name, value in facts.items():
         _say(f"   {name:<10} {value}")
     _say()
