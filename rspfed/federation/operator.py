@@ -467,6 +467,17 @@ class Operator:
         limit.  Then orders the linked profile bound to ``eid``; the device is
         called ``name`` (default: its class).
         """
+        return self._redeem(token, eid, name=name)
+
+    def _redeem(
+        self,
+        token: bytes,
+        eid: str,
+        *,
+        name: str | None,
+        recorded: Callable[[str], None] | None = None,
+    ) -> Enrolment:
+        """:meth:`redeem`; ``recorded(device_id)`` writes along with the device's record."""
         _check_eid(eid)
         if name is not None:
             _check_name(name)
@@ -475,7 +486,7 @@ class Operator:
         parsed, sub = self._verified(token, now, eid)
         record = self._store.token(parsed.token_id)
         if record is not None:
-            return self._existing(record)
+            return self._existing(record, recorded)
         if self._store.slots_used(sub.id) >= sub.plan.device_limit:
             raise DeviceLimitError("the subscription has reached its device limit")
         for other in self._store.devices(sub.id):
@@ -512,15 +523,19 @@ class Operator:
                         )
                     )
                     self._store.put_device(device)
+                    if recorded is not None:
+                        recorded(device.id)
         except BaseException:
             self._cancel_order(device.iccid)
             raise
         if won is not None:  # the same token recorded by a concurrent redemption
             self._cancel_order(device.iccid)
-            return self._existing(won)
+            return self._existing(won, recorded)
         return enrolment
 
-    def _existing(self, record: TokenRecord) -> Enrolment:
+    def _existing(
+        self, record: TokenRecord, recorded: Callable[[str], None] | None = None
+    ) -> Enrolment:
         if record.state is TokenState.CONSUMED:
             raise TokenConsumedError("the token was already used")
         if record.state is TokenState.REVOKED:
@@ -528,6 +543,8 @@ class Operator:
         device = None if record.device_id is None else self._store.device(record.device_id)
         if device is None:  # pragma: no cover - reserved tokens have their device
             raise TokenConsumedError("the token was already used")
+        if recorded is not None:
+            recorded(device.id)
         return Enrolment(device.id, device.iccid, device.activation_code, device.order_expires)
 
     # -- cloud enrolment -----------------------------------------------------------
@@ -582,14 +599,16 @@ class Operator:
                 raise NotFoundError("the join request's device is gone")
             return Enrolment(device.id, device.iccid, device.activation_code, device.order_expires)
         assert token is not None
-        enrolment = self.redeem(token, request.eid, name=request.name)
         state = _state.move(_state.JOIN_TRANSITIONS, Event.COLLECT, request.state)
-        self._store.put_join(
-            attrs.evolve(request, state=state, device_id=enrolment.device_id),
-            secret_hash=secret_hash,
-            token=token,
-        )
-        return enrolment
+
+        def collected(device_id: str) -> None:  # in the device's transaction: never half done
+            self._store.put_join(
+                attrs.evolve(request, state=state, device_id=device_id),
+                secret_hash=secret_hash,
+                token=token,
+            )
+
+        return self._redeem(token, request.eid, name=request.name, recorded=collected)
 
     def requests(self, caller: Caller) -> list[JoinRequest]:
         """The caller's subscription's join requests that are not collected (primary only)."""
