@@ -46,9 +46,9 @@ from rspfed.errors import (
     TokenExpiredError,
     TokenNotYetValidError,
     TokenRevokedError,
+    TokenScopeError,
 )
 from rspfed.federation import DeviceClass, Service, parse_token
-from rspfed.federation.operator import TokenScopeError
 from rspfed.federation.signing import sign_request
 from rspfed.federation.types import (
     Caller,
