@@ -3,20 +3,26 @@
 Measured with one P-256 key: ``issue_token`` (build, DER encode, ECDSA sign,
 re-encode), ``verify_token`` (strict DER decode, key id, ECDSA verify, window
 and EID checks), ``parse_token`` (decode only), ``token_uri`` and
-``token_from_uri``.  The end-to-end join figure of issue D belongs to the
-operator service, not to this layer.
+``token_from_uri``.  Then the end-to-end join of issue D (token to an
+installed, enabled and attached linked profile, over HTTPS on loopback) and
+the operator's request rates, measured by ``operator_http_bench.py`` (run
+here unless ``--no-join``).
 
-Run: ``python benchmarks/federation_bench.py [--quick]``.  Prints microseconds
-per operation and operations per second (best of several repeats); no assertions.
+Run: ``python benchmarks/federation_bench.py [--quick] [--joins N] [--no-join]``.
+Prints microseconds per operation and operations per second (best of several
+repeats); no assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import sys
 import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -42,6 +48,8 @@ def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--joins", type=int, default=8, help="laptops joining over HTTPS")
+    parser.add_argument("--no-join", action="store_true", help="token figures only")
     args = parser.parse_args()
     number, repeat = (200, 3) if args.quick else (2000, 5)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -75,6 +83,12 @@ def main() -> None:
     for name, fn in cases:
         seconds = _best(fn, number, repeat)
         print(f"{name:28s} {seconds * 1e6:9.1f} µs   {1 / seconds:10.0f} /s")
+    if not args.no_join:
+        print()
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from operator_http_bench import main as join_bench
+
+        asyncio.run(join_bench(2 if args.quick else args.joins))
 
 
 if __name__ == "__main__":
