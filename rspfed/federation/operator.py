@@ -287,13 +287,19 @@ class Operator:
         )
         return Enrolment(device.id, iccid, code, expires), device
 
-    def _cancel_order(self, iccid: str) -> None:
-        """Cancel an SM-DP+ order, returning the instance to the inventory (best effort)."""
+    def _cancel_order(self, iccid: str, *, final: str = "Available") -> None:
+        """Cancel an SM-DP+ order (best effort).
+
+        ``final`` ``"Available"`` returns the instance to the inventory (fresh
+        keys); ``"Unavailable"`` retires it — for a removed device, whose
+        record keeps the ICCID.
+        """
         item = self._smdp.item(iccid)
-        if item is None or item.state in (ItemState.AVAILABLE, ItemState.UNAVAILABLE):
-            return
-        final = "Available" if item.state is not ItemState.INSTALLED else None
-        if final is None:
+        if item is None or item.state in (
+            ItemState.AVAILABLE,
+            ItemState.UNAVAILABLE,
+            ItemState.INSTALLED,
+        ):
             return
         # an order downloaded meanwhile refuses: the install notification decides
         with contextlib.suppress(RspfedError):
@@ -321,6 +327,7 @@ class Operator:
                 for state in (DeviceState.ORDERED, DeviceState.ACTIVE)
                 for d in self._store.devices_in_state(state)
             }  # a removed device's order is one to cancel too
+            removed = {d.iccid for d in self._store.devices_in_state(DeviceState.REMOVED)}
             for item in self._smdp.inventory():
                 if (
                     item.requester == self._config.requester
@@ -328,7 +335,8 @@ class Operator:
                     and item.state in (ItemState.LINKED, ItemState.ALLOCATED, ItemState.RELEASED)
                     and item.updated + self._config.order_ttl <= now
                 ):
-                    self._cancel_order(item.iccid)
+                    final = "Unavailable" if item.iccid in removed else "Available"
+                    self._cancel_order(item.iccid, final=final)
 
     def _sync_device(self, device: Device, now: datetime) -> None:
         item = self._smdp.item(device.iccid)
@@ -711,7 +719,8 @@ class Operator:
         # its token redeemable again; a crash here leaves an order that
         # sync(full=True) cancels
         if device.state is DeviceState.ORDERED:
-            self._cancel_order(device.iccid)
+            # retired, not returned: the removed device's record keeps the ICCID
+            self._cancel_order(device.iccid, final="Unavailable")
         return removed
 
     def revoke(self, caller: Caller, token_id: bytes | None = None) -> int:

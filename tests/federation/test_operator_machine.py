@@ -295,12 +295,9 @@ class OperatorMachine(RuleBasedStateMachine):
         assert device.eid == eid
         assert device.state is DeviceState.ORDERED
         assert enrolment.expires == self.now + self.ow.operator.config.order_ttl
-        # a removed order's instance may go back to the SM-DP+'s inventory and
-        # be ordered again: the new device takes its ICCID (and its row)
-        for old in list(self.devices.values()):
-            if old.iccid == device.iccid:
-                assert old.state is DeviceState.REMOVED
-                del self.devices[old.id]
+        # a removed device's order is retired (its record keeps the ICCID);
+        # only a lapsed order's instance (its record gone) is ordered again
+        assert all(old.iccid != device.iccid for old in self.devices.values())
         self.devices[device.id] = DeviceModel(
             id=device.id,
             eid=eid,

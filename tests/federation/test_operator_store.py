@@ -322,7 +322,7 @@ def test_remove_of_an_ordered_device_is_all_or_nothing(fw: FaultyWorld) -> None:
     fw.operator.sync(full=True)
     item = fw.ow.smdp.item(enrolment.iccid)
     assert item is not None
-    assert item.state is ItemState.AVAILABLE
+    assert item.state is ItemState.UNAVAILABLE  # retired: the removed record keeps the ICCID
 
 
 def test_a_removed_devices_live_order_is_cancelled_by_a_full_sync(fw: FaultyWorld) -> None:
@@ -336,7 +336,7 @@ def test_a_removed_devices_live_order_is_cancelled_by_a_full_sync(fw: FaultyWorl
     assert state_of(fw.ow.smdp, enrolment.iccid) is ItemState.RELEASED
     fw.ow.clock.advance(fw.operator.config.order_ttl)
     fw.operator.sync(full=True)
-    assert state_of(fw.ow.smdp, enrolment.iccid) is ItemState.AVAILABLE
+    assert state_of(fw.ow.smdp, enrolment.iccid) is ItemState.UNAVAILABLE
     stored = fw.ow.store.device(enrolment.device_id)
     assert stored is not None
     assert stored.state is DeviceState.REMOVED
