@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Generate the asn1crypto schemas ``rspfed/asn1/rsp.py``, ``saip.py``, ``federation.py`` and ``ledger.py``.
+"""Generate the asn1crypto schemas of ``rspfed/asn1/``: rsp, saip, federation, ledger.
 
 Usage::
 
-    python tools/asn1gen.py            # rewrite both files
+    python tools/asn1gen.py            # rewrite the files
     python tools/asn1gen.py --check    # exit 1 if a committed file is out of date
 
 The ASN.1 modules in ``rspfed/asn1/modules/`` are parsed with
