@@ -158,6 +158,10 @@ def _check_uint(value: object, name: str) -> int:
 def _check_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= _MAX_ID:
         raise UsageError(f"{name} must be 1 to {_MAX_ID} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not representable in a UTF8String
+        raise UsageError(f"{name} must be valid Unicode text (no surrogates)") from None
     return value
 
 
@@ -284,11 +288,11 @@ def _reason(value: EpochReason | str) -> EpochReason:
 def _opening_devices(
     value: Iterable[tuple[str, int]] | Mapping[str, int],
 ) -> tuple[tuple[str, int], ...]:
-    items = value.items() if isinstance(value, Mapping) else value
-    out = tuple(sorted((str(k), int(v)) for k, v in items if v))
-    for iccid, octets in out:
+    items = list(value.items() if isinstance(value, Mapping) else value)
+    for iccid, octets in items:
         _check_iccid(iccid)
         _check_uint(octets, "opening device usage")
+    out = tuple(sorted((k, v) for k, v in items if v))
     if len({k for k, _ in out}) != len(out):
         raise UsageError("an ICCID appears twice in the opening device usage")
     return out
