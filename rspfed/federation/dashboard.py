@@ -31,7 +31,7 @@ import base64
 import binascii
 import hashlib
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
@@ -45,13 +45,29 @@ from rspfed.crypto import signature as ecdsa
 from rspfed.errors import (
     DecodeError,
     EncodeError,
+    IntegrityError,
+    NotFoundError,
+    PolicyError,
+    RspfedError,
     SignatureError,
+    StorageError,
     TokenError,
     TokenExpiredError,
     TokenNotYetValidError,
+    TokenRevokedError,
     UsageError,
 )
+from rspfed.federation.ledger import (
+    Action,
+    EnforcementPolicy,
+    LedgerState,
+    current_epoch,
+    enforcement,
+    period_usage,
+)
+from rspfed.federation.store import KeyRecord
 from rspfed.federation.token import primary_key_id
+from rspfed.federation.types import Device, DeviceRole, DeviceState, Plan, Subscription
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -67,6 +83,8 @@ __all__ = [
     "DashboardView",
     "DeviceUsage",
     "UsagePoint",
+    "authorize_link",
+    "dashboard_answer",
     "error_page",
     "format_octets",
     "issue_link",
@@ -77,6 +95,7 @@ __all__ = [
     "percent",
     "render_dashboard",
     "verify_link",
+    "view_from_ledger",
 ]
 
 LINK_VERSION: Final = 1
@@ -379,11 +398,76 @@ class DashboardView:
     subscription_id: str
     pool_limit: int
     pool_used: int
-    devices: tuple[DeviceUsage, ...] = attrs.field(default=(), converter=tuple)
-    alerts: tuple[AlertEntry, ...] = attrs.field(default=(), converter=tuple)
-    points: tuple[UsagePoint, ...] = attrs.field(default=(), converter=tuple)
+    devices: tuple[DeviceUsage, ...] = ()
+    alerts: tuple[AlertEntry, ...] = ()
+    points: tuple[UsagePoint, ...] = ()
     period_start: datetime | None = None
     period_end: datetime | None = None
+
+
+def view_from_ledger(
+    state: LedgerState,
+    *,
+    plan: Plan,
+    period: int,
+    devices: Iterable[Device],
+    period_end: int | None = None,
+    fired_at: Mapping[tuple[str | None, int, int], datetime] | None = None,
+    points: Iterable[UsagePoint] = (),
+    policy: EnforcementPolicy | None = None,
+) -> DashboardView:
+    """A :class:`DashboardView` computed from a subscription's ledger (network figures).
+
+    ``period`` is the billing period's id; the pool limit is its current
+    epoch's (:func:`~rspfed.federation.ledger.current_epoch`), the usage
+    :func:`~rspfed.federation.ledger.period_usage`'s; devices (removed ones
+    left out unless they used data) show their name, class, quota and the
+    enforcement decision (``active``, ``throttled``, ``barred``; ``ordered``
+    before their profile is installed).  Alerts are the fired keys of the
+    period, their time from ``fired_at`` (``(iccid or None, threshold,
+    pool epoch)`` -> when) if known; ``points`` the usage samples to chart.
+    """
+    usage = period_usage(state, period)
+    epoch = current_epoch(state, plan, period)
+    listed = [
+        d
+        for d in devices
+        if d.state is not DeviceState.REMOVED or usage.by_iccid.get(d.iccid, 0) > 0
+    ]
+    decisions = enforcement(state, plan, period, {d.iccid: d.quota_bytes for d in listed}, policy)
+    names = {d.iccid: d.name for d in listed}
+    rows = []
+    for d in listed:
+        decision = decisions[d.iccid]
+        if d.state is not DeviceState.ACTIVE:
+            word = d.state.value
+        elif decision.action is Action.ALLOW:
+            word = "active"
+        else:
+            word = f"{decision.action.value} ({decision.reason})"
+        rows.append(
+            DeviceUsage(d.name, d.device_class.value, decision.used, d.quota_bytes or 0, word)
+        )
+    when = fired_at or {}
+    alerts = [
+        AlertEntry(
+            k.threshold,
+            "pool" if k.device is None else names.get(k.device, k.device),
+            when.get((k.device, k.threshold, k.pool_epoch)),
+        )
+        for k in sorted(state.fired, key=lambda k: k.sort_key())
+        if k.period == period
+    ]
+    return DashboardView(
+        subscription_id=state.subscription_id,
+        pool_limit=epoch.limit,
+        pool_used=usage.total,
+        devices=tuple(rows),
+        alerts=tuple(alerts),
+        points=tuple(points),
+        period_start=datetime.fromtimestamp(period, UTC),
+        period_end=None if period_end is None else datetime.fromtimestamp(period_end, UTC),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -648,3 +732,89 @@ def error_page(status: int, message: str) -> str:
     reasons = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found"}
     title = f"{status} {reasons.get(status, 'Error')}"
     return _page(title, f"<main><h1>{_e(title)}</h1><p>{_e(message)}</p></main>")
+
+
+# --------------------------------------------------------------------------
+# Serving (the operator's route calls this)
+
+
+def authorize_link(
+    der: bytes,
+    *,
+    key: Callable[[bytes], KeyRecord | None],
+    subscription: Callable[[str], Subscription],
+    now: datetime,
+) -> DashboardLink:
+    """Check a link against the operator's records; the link when it may be shown.
+
+    ``key`` looks a registered key up by id (``store.key``), ``subscription``
+    a subscription by id (``Operator.subscription``, raising
+    :class:`~rspfed.errors.NotFoundError`).  In order: the link decodes
+    (:class:`~rspfed.errors.DecodeError`); its key is registered, is a primary
+    key and belongs to the subscription the link names
+    (:class:`~rspfed.errors.SignatureError`); it is still active -- a key
+    replaced by a later registration no longer opens dashboards
+    (:class:`~rspfed.errors.TokenRevokedError`); then :func:`verify_link`
+    (signature, window); finally the link is not older than the primary's
+    last "revoke all" (:class:`~rspfed.errors.TokenRevokedError`).
+    """
+    link = parse_link(der)
+    record = key(link.primary_key_id)
+    if record is None:
+        raise SignatureError("the dashboard link is signed with an unknown key")
+    if record.role is not DeviceRole.PRIMARY or record.subscription_id != link.subscription_id:
+        raise SignatureError("the dashboard link is not signed by the subscription's primary key")
+    if not record.active:
+        raise TokenRevokedError("the key that signed the dashboard link was replaced")
+    try:
+        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), record.public_key)
+    except ValueError:  # pragma: no cover - the operator stores valid points only
+        raise IntegrityError("the registered key is not a P-256 point") from None
+    verified = verify_link(der, primary_public_key=public, now=now)
+    sub = subscription(verified.subscription_id)
+    revoked = sub.tokens_revoked_before
+    if revoked is not None and verified.not_before <= revoked:
+        raise TokenRevokedError("the primary revoked its outstanding links and tokens")
+    return verified
+
+
+def _status(exc: RspfedError) -> int:
+    if isinstance(exc, SignatureError | IntegrityError):
+        return 401
+    if isinstance(exc, PolicyError):
+        return 403
+    if isinstance(exc, NotFoundError):
+        return 403  # the subscription went away: the link opens nothing
+    if isinstance(exc, StorageError):
+        return 503
+    return 400
+
+
+def dashboard_answer(
+    values: list[str],
+    *,
+    key: Callable[[bytes], KeyRecord | None],
+    subscription: Callable[[str], Subscription],
+    view: Callable[[str], DashboardView],
+    now: datetime,
+) -> tuple[int, str]:
+    """The status and HTML page answering ``GET /rspfed/v1/dashboard?t=...``.
+
+    ``values`` are the query's ``t`` values (exactly one is accepted);
+    ``key`` and ``subscription`` as for :func:`authorize_link`; ``view``
+    builds the subscription's :class:`DashboardView`.  Refusals are a plain
+    error page: 400 malformed, 401 forged or unknown key, 403 expired, not
+    yet valid, replaced key or revoked; a :class:`~rspfed.errors.StorageError`
+    is 503.  Any other :class:`~rspfed.errors.RspfedError` is 400; other
+    exceptions propagate (the route logs them).
+    """
+    try:
+        if len(values) != 1:
+            raise DecodeError("give exactly one link parameter t", type_name=_TYPE)
+        link = authorize_link(
+            link_from_text(values[0]), key=key, subscription=subscription, now=now
+        )
+        return 200, render_dashboard(view(link.subscription_id), now=now)
+    except RspfedError as exc:
+        status = _status(exc)
+        return status, error_page(status, str(exc) if status != 503 else "try again later")
