@@ -34,7 +34,7 @@ import html
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -61,6 +61,7 @@ from rspfed.federation.ledger import (
     Action,
     EnforcementPolicy,
     LedgerState,
+    billing_period,
     current_epoch,
     enforcement,
     period_usage,
@@ -68,6 +69,9 @@ from rspfed.federation.ledger import (
 from rspfed.federation.store import KeyRecord
 from rspfed.federation.token import primary_key_id
 from rspfed.federation.types import Device, DeviceRole, DeviceState, Plan, Subscription
+
+if TYPE_CHECKING:
+    from rspfed.federation.operator import Operator
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -91,6 +95,7 @@ __all__ = [
     "link_from_text",
     "link_text",
     "link_url",
+    "operator_view",
     "parse_link",
     "percent",
     "render_dashboard",
@@ -467,6 +472,33 @@ def view_from_ledger(
         points=tuple(points),
         period_start=datetime.fromtimestamp(period, UTC),
         period_end=None if period_end is None else datetime.fromtimestamp(period_end, UTC),
+    )
+
+
+def operator_view(
+    op: Operator,
+    subscription_id: str,
+    now: datetime,
+    *,
+    ledger: LedgerState | None = None,
+    fired_at: Mapping[tuple[str | None, int, int], datetime] | None = None,
+    points: Iterable[UsagePoint] = (),
+) -> DashboardView:
+    """The view of a subscription of the operator ``op`` in the billing period holding ``now``.
+
+    Its plan and devices come from the operator; the usage from ``ledger``
+    (an empty ledger when ``None``), through :func:`view_from_ledger`.
+    """
+    sub = op.subscription(subscription_id)
+    period = billing_period(sub.created, sub.plan.period, now)
+    return view_from_ledger(
+        ledger if ledger is not None else LedgerState(subscription_id),
+        plan=sub.plan,
+        period=period.id,
+        period_end=int(period.end.timestamp()),
+        devices=op.store.devices(subscription_id),
+        fired_at=fired_at,
+        points=points,
     )
 
 

@@ -21,6 +21,10 @@ route              signed  request → answer
 ``status``         yes     ``{}`` → ``{"device": Device}``
 =================  ======  ==============================================================
 
+``GET /rspfed/v1/dashboard?t=LINK`` serves the subscription's usage page
+(HTML, :mod:`rspfed.federation.dashboard`) to a short-lived link the primary
+signed; a refused link gets a plain error page (400, 401, 403), never a 5xx.
+
 Signed routes need ``Authorization: RSPFED-SIG1 ...``
 (:mod:`rspfed.federation.signing`) over the exact request target and body.
 
@@ -48,6 +52,7 @@ import logging
 import os
 import traceback
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -70,6 +75,14 @@ from rspfed.errors import (
     StorageError,
     TransportError,
     UsageError,
+)
+from rspfed.federation.dashboard import (
+    DASHBOARD_PATH,
+    RESPONSE_HEADERS,
+    DashboardView,
+    dashboard_answer,
+    error_page,
+    operator_view,
 )
 from rspfed.federation.datadir import close_operator, open_operator, operator_config, sync_interval
 from rspfed.federation.operator import Operator
@@ -95,6 +108,7 @@ from rspfed.smdp.http import make_app, serve, served_app_options
 
 __all__ = [
     "API_PREFIX",
+    "DASHBOARD_VIEW_KEY",
     "OPERATOR_KEY",
     "ROUTES",
     "SIGNED_ROUTES",
@@ -125,6 +139,11 @@ ROUTES: Final = (
 SIGNED_ROUTES: Final = frozenset({"requests", "approve", "devices", "remove", "revoke", "status"})
 #: Where the application keeps its operator core (set when it starts).
 OPERATOR_KEY: Final = web.AppKey("operator", Operator)
+#: How the dashboard route builds a subscription's view (default
+#: :func:`rspfed.federation.dashboard.operator_view`); set before the app starts.
+DASHBOARD_VIEW_KEY: Final[web.AppKey[Callable[[Operator, str, datetime], DashboardView]]] = (
+    web.AppKey("dashboard_view")
+)
 _SYNC_TASK: Final = web.AppKey("operator_sync", asyncio.Task[None])
 _SYNC_AFTER: Final = frozenset({"authenticateClient", "handleNotification", "cancelSession"})
 _JSON: Final = "application/json"
@@ -178,7 +197,7 @@ async def _api_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Router and body-size errors on the operator's routes in its own error format."""
-    if not request.path.startswith(API_PREFIX + "/"):
+    if not request.path.startswith(API_PREFIX + "/") or request.path == DASHBOARD_PATH:
         return await handler(request)
     try:
         return await handler(request)
@@ -333,6 +352,27 @@ def _route(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     return handle
 
 
+async def _dashboard(request: web.Request) -> web.Response:
+    """``GET /rspfed/v1/dashboard?t=LINK``: the usage page (HTML), see the module doc."""
+    op = request.app[OPERATOR_KEY]
+    build = request.app.get(DASHBOARD_VIEW_KEY, operator_view)
+    now = datetime.now(UTC)
+    try:
+        status, page = dashboard_answer(
+            request.query.getall("t", []),
+            key=op.store.key,
+            subscription=op.subscription,
+            view=lambda sub_id: build(op, sub_id, now),
+            now=now,
+        )
+    except Exception as exc:  # a bug: a plain page, log type and stack only
+        _log_unexpected("dashboard", exc)
+        status, page = 500, error_page(500, "internal error")
+    response = web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+    response.headers.update(RESPONSE_HEADERS)
+    return response
+
+
 # --------------------------------------------------------------------------
 # The application
 
@@ -386,6 +426,7 @@ def make_operator_app(
     app.middlewares.append(_api_errors)
     for name in ROUTES:
         app.router.add_post(f"{API_PREFIX}/{name}", _route(name))
+    app.router.add_get(DASHBOARD_PATH, _dashboard)
 
     async def startup(app: web.Application) -> None:
         op = core()
