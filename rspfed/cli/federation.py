@@ -17,6 +17,7 @@ software eUICC store, ``--operator URL`` the operator service)::
     rspfed federation remove   DEVICE_ID --device STORE
     rspfed federation revoke   [TOKEN_ID | --all] --device STORE
     rspfed federation sync     --device STORE [--euicc STORE]
+    rspfed federation dashboard --device STORE [--ttl 10m] [--check]
 
 and on every command that talks to the operator ``--ca-file PEM`` and
 ``--no-tls``.
@@ -529,6 +530,85 @@ def token_command(
         click.echo(f"QR code written to {qr_png}", err=True)
     elif qr_terminal:
         click.echo(uri.qr_terminal())
+
+
+# --------------------------------------------------------------------------
+# dashboard
+
+
+def _open_once(url: str, ca_file: str | None) -> int:
+    """GET the page once; its HTTP status."""
+    import aiohttp
+
+    context = _tls(url, None, ca_file)
+
+    async def get() -> int:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, ssl=context if context is not None else False) as response,
+        ):
+            return response.status
+
+    try:
+        return asyncio.run(get())
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        from rspfed.errors import TransportError
+
+        raise TransportError(f"cannot reach the operator: {type(exc).__name__}") from None
+
+
+@federation.command("dashboard")
+@_device_option(required=True)
+@click.option(
+    "--ttl",
+    type=DurationType(),
+    default="10m",
+    show_default=True,
+    help="Validity of the link (at most 24h).",
+)
+@click.option(
+    "--check", is_flag=True, help="Open the link once (needs --ca-file for https) and report."
+)
+@_connection_options
+@reports_errors
+def dashboard_command(
+    device: str,
+    ttl: timedelta,
+    check: bool,
+    operator_url: str | None,
+    ca_file: str | None,
+    no_tls: bool,
+) -> None:
+    """Print a short-lived link to the subscription's usage page (primary only).
+
+    The link (stdout) is signed offline with the primary's federation key
+    and opens the operator's read-only dashboard until it expires; anyone
+    holding it may look, so share it as you would the figures.  --check
+    opens it once and prints the HTTP status to stderr.
+    """
+    from rspfed.federation.dashboard import issue_link, link_url, parse_link
+
+    with _open_device(device, create=False) as store:
+        record, key = _primary(store)
+        url = resolve_operator_url(operator_url, record, no_tls)
+        assert record.subscription_id is not None
+        der = issue_link(
+            key,
+            subscription_id=record.subscription_id,
+            now=datetime.now(UTC),
+            rand=os.urandom,
+            ttl=ttl,
+        )
+    link = link_url(url, der)
+    click.echo(link)
+    valid = parse_link(der).not_after
+    click.echo(f"dashboard link valid until {valid.isoformat()}", err=True)
+    if check:
+        status = _open_once(link, ca_file)
+        click.echo(f"the operator answered {status}", err=True)
+        if status != 200:
+            raise StateError(f"the operator refused the link ({status})")
 
 
 # --------------------------------------------------------------------------
