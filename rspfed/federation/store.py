@@ -10,7 +10,12 @@ Each public write outside a ``transaction()`` block is its own transaction,
 so a crash leaves the old state or the new.  The operator core is the only
 writer; several worker processes may share one file.
 
-Schema history: version 1 is the first.
+Schema history: version 1 is the first; version 2 adds the shared data
+pool's tables (ledger counters, pool epochs, fired alerts and their outbox,
+the ledger's version, usage samples, device batch sequences, automatic
+top-up rules, bearers, gateway counter epochs), used through
+:class:`rspfed.federation.pool.PoolService` with the generic
+:meth:`~SqliteOperatorStore.pool_exec` / :meth:`~SqliteOperatorStore.pool_rows`.
 """
 
 from __future__ import annotations
@@ -128,6 +133,42 @@ MIGRATIONS: Final[Sequence[Sequence[str]]] = (
         """CREATE TABLE nonce (
             key_id BLOB NOT NULL, nonce BLOB NOT NULL, expires TEXT NOT NULL,
             PRIMARY KEY (key_id, nonce))""",
+    ),
+    (  # version 2: the shared data pool (rspfed.federation.pool)
+        """CREATE TABLE ledger_counter (
+            subscription_id TEXT NOT NULL, kind INTEGER NOT NULL, source_id TEXT NOT NULL,
+            iccid TEXT NOT NULL, period INTEGER NOT NULL, counter_epoch INTEGER NOT NULL,
+            plmn TEXT NOT NULL, octets INTEGER NOT NULL, version INTEGER NOT NULL,
+            PRIMARY KEY (subscription_id, kind, source_id, iccid, period, counter_epoch, plmn))""",
+        """CREATE TABLE pool_epoch (
+            subscription_id TEXT NOT NULL, period INTEGER NOT NULL, idx INTEGER NOT NULL,
+            reason TEXT NOT NULL, lim INTEGER NOT NULL, opening_used INTEGER NOT NULL,
+            opening_devices TEXT NOT NULL, version INTEGER NOT NULL,
+            PRIMARY KEY (subscription_id, period, idx))""",
+        """CREATE TABLE fired_alert (
+            alert_id BLOB PRIMARY KEY, subscription_id TEXT NOT NULL, iccid TEXT,
+            threshold INTEGER NOT NULL, period INTEGER NOT NULL, pool_epoch INTEGER NOT NULL,
+            used INTEGER NOT NULL, lim INTEGER NOT NULL, fired TEXT NOT NULL,
+            version INTEGER NOT NULL)""",
+        "CREATE INDEX fired_alert_sub ON fired_alert(subscription_id)",
+        """CREATE TABLE alert_outbox (
+            alert_id BLOB NOT NULL, device_id TEXT NOT NULL, acked INTEGER NOT NULL,
+            PRIMARY KEY (alert_id, device_id))""",
+        """CREATE TABLE ledger_version (
+            subscription_id TEXT PRIMARY KEY, version INTEGER NOT NULL)""",
+        """CREATE TABLE usage_sample (
+            subscription_id TEXT NOT NULL, period INTEGER NOT NULL, at TEXT NOT NULL,
+            used INTEGER NOT NULL)""",
+        "CREATE INDEX usage_sample_sub ON usage_sample(subscription_id, period)",
+        """CREATE TABLE device_batch (
+            device_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL)""",
+        """CREATE TABLE pool_rule (
+            subscription_id TEXT PRIMARY KEY, add_bytes INTEGER NOT NULL,
+            at_percent INTEGER NOT NULL, max_per_period INTEGER NOT NULL)""",
+        """CREATE TABLE bearer (
+            id TEXT PRIMARY KEY, imsi TEXT NOT NULL, expires TEXT NOT NULL)""",
+        """CREATE TABLE gateway (
+            source_id TEXT PRIMARY KEY, counter_epoch INTEGER NOT NULL)""",
     ),
 )
 """``MIGRATIONS[v]``: the statements that take a store from version ``v - 1`` to ``v``."""
@@ -639,6 +680,20 @@ class SqliteOperatorStore:
             done=bool(row[7]),
             version=int(row[8]),
         )
+
+    # -- the shared data pool (schema v2) ---------------------------------------
+
+    def pool_exec(self, sql: str, params: Sequence[object] = ()) -> int:
+        """One write to the pool's tables (joins an open transaction); rows changed.
+
+        For :mod:`rspfed.federation.pool`, which owns those tables' layout.
+        """
+        with self.transaction():
+            return self._exec(sql, params).rowcount
+
+    def pool_rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        """Rows of a query on the pool's tables."""
+        return self._all(sql, params)
 
     # -- nonces and housekeeping ---------------------------------------------
 

@@ -24,6 +24,12 @@ class RefusalReason(enum.Enum):
     """SQN resynchronisation did not succeed within one round."""
     SERVICE_NOT_ALLOWED = "service-not-allowed"
     """The plan and the device class do not allow the requested service."""
+    QUOTA_EXHAUSTED = "quota-exhausted"
+    """Data barred: the device's own quota for the billing period is used up."""
+    POOL_EXHAUSTED = "pool-exhausted"
+    """Data barred: the subscription's shared data pool is used up."""
+    NO_BEARER = "no-bearer"
+    """No such (or an expired) data bearer: attach again."""
 
 
 class NetworkRefusedError(PolicyError):
