@@ -607,7 +607,7 @@ def _devices(view: DashboardView) -> str:
     for d in view.devices:
         quota = format_octets(d.quota) if d.quota > 0 else "unlimited"
         share = percent(d.used, d.quota) if d.quota > 0 else "–"
-        over = ' class="over"' if d.quota > 0 and d.used > d.quota else ""
+        share_class = "num share over" if d.quota > 0 and d.used > d.quota else "num share"
         label = f"{d.name}: {format_octets(d.used)} of {quota}"
         bar = _gauge(d.used, d.quota, label) if d.quota > 0 else "no quota"
         rows.append(
@@ -615,7 +615,7 @@ def _devices(view: DashboardView) -> str:
             f'<td class="class">{_e(d.device_class)}</td>'
             f'<td class="num used" data-octets="{d.used}">{_e(format_octets(d.used))}</td>'
             f'<td class="num quota" data-octets="{d.quota}">{_e(quota)}</td>'
-            f'<td class="num share"{over}>{_e(share)}</td>'
+            f'<td class="{share_class}">{_e(share)}</td>'
             f"<td>{bar}</td>"
             f'<td class="state">{_e(d.state)}</td></tr>'
         )
