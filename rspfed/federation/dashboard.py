@@ -72,6 +72,7 @@ from rspfed.federation.types import Device, DeviceRole, DeviceState, Plan, Subsc
 
 if TYPE_CHECKING:
     from rspfed.federation.operator import Operator
+    from rspfed.federation.pool import UsageView
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -98,6 +99,7 @@ __all__ = [
     "operator_view",
     "parse_link",
     "percent",
+    "pool_view",
     "render_dashboard",
     "verify_link",
     "view_from_ledger",
@@ -444,12 +446,7 @@ def view_from_ledger(
     rows = []
     for d in listed:
         decision = decisions[d.iccid]
-        if d.state is not DeviceState.ACTIVE:
-            word = d.state.value
-        elif decision.action is Action.ALLOW:
-            word = "active"
-        else:
-            word = f"{decision.action.value} ({decision.reason})"
+        word = _state_word(d.state, decision.action, decision.reason)
         rows.append(
             DeviceUsage(d.name, d.device_class.value, decision.used, d.quota_bytes or 0, word)
         )
@@ -472,6 +469,48 @@ def view_from_ledger(
         points=tuple(points),
         period_start=datetime.fromtimestamp(period, UTC),
         period_end=None if period_end is None else datetime.fromtimestamp(period_end, UTC),
+    )
+
+
+def _state_word(state: DeviceState, action: Action, reason: str) -> str:
+    if state is not DeviceState.ACTIVE:
+        return str(state.value)
+    if action is Action.ALLOW:
+        return "active"
+    return f"{action.value} ({reason})" if reason else str(action.value)
+
+
+def pool_view(usage: UsageView) -> DashboardView:
+    """The :class:`DashboardView` of a :class:`rspfed.federation.pool.UsageView`
+    (:meth:`PoolService.view <rspfed.federation.pool.PoolService.view>`): the
+    same figures; device states from the enforcement decision, alert scopes by
+    device name, alert times as recorded when they fired."""
+    names = {d.iccid: d.name for d in usage.devices}
+    return DashboardView(
+        subscription_id=usage.subscription_id,
+        pool_limit=usage.pool_limit,
+        pool_used=usage.pool_used,
+        devices=tuple(
+            DeviceUsage(
+                d.name,
+                d.device_class.value,
+                d.used,
+                d.quota or 0,
+                _state_word(d.state, d.action, d.reason),
+            )
+            for d in usage.devices
+        ),
+        alerts=tuple(
+            AlertEntry(
+                a.threshold,
+                "pool" if a.key.device is None else names.get(a.key.device, a.key.device),
+                a.fired,
+            )
+            for a in usage.alerts
+        ),
+        points=tuple(UsagePoint(p.at, p.used) for p in usage.points),
+        period_start=usage.period.start,
+        period_end=usage.period.end,
     )
 
 
