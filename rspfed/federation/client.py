@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rspfed.eap.machines import EapAkaPrimePeer, PeerState, UsimAuthenticate
 from rspfed.errors import DecodeError, ProtocolError, RspfedError, TransportError, UsageError
 from rspfed.federation.http import API_PREFIX
+from rspfed.federation.ledger import LedgerState, decode_state
+from rspfed.federation.pool import FiredAlert, UsageResult
 from rspfed.federation.signing import sign_request
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import Device, EapPurpose, Enrolment, JoinRequest, JoinTicket
@@ -44,15 +46,17 @@ from rspfed.federation.wire import (
     dump,
     enrolment_from_json,
     error_from_json,
+    fired_alert_from_json,
     join_request_from_json,
     join_ticket_from_json,
     parse_body,
+    usage_result_from_json,
 )
 from rspfed.lpa.es9 import _certificate_error, tls_context
 from rspfed.network.errors import NetworkRefusedError, RefusalReason
 from rspfed.network.nai import permanent_identity
 
-__all__ = ["USER_AGENT", "OperatorClient", "operator_tls_context"]
+__all__ = ["USER_AGENT", "OperatorClient", "operator_tls_context", "sync_usage"]
 
 #: ``User-Agent`` of the client.
 USER_AGENT: Final = "rspfed-operator-client"
@@ -334,3 +338,81 @@ class OperatorClient:
         """The signing device's own record."""
         _, answer = await self._call("status", {}, key=key)
         return device_from_json(answer.obj.get("device"))
+
+    # -- the shared data pool ------------------------------------------------------
+
+    async def attach_data(
+        self,
+        *,
+        usim: UsimAuthenticate,
+        imsi: str,
+        mnc_length: int,
+        network_name: bytes | None = None,
+    ) -> str:
+        """Attach by EAP-AKA' for data; the short-lived bearer id to carry traffic on.
+
+        :class:`~rspfed.network.NetworkRefusedError` when the network refuses
+        the IMSI or data (``service-not-allowed``).
+        """
+        identity = permanent_identity(imsi, mnc_length=mnc_length)
+        peer = EapAkaPrimePeer(identity=identity, usim=usim, network_name=network_name)
+        first: dict[str, Any] = {
+            "eap-id": identity.decode("ascii"),
+            "purpose": EapPurpose.ATTACH.value,
+            "service": Service.DATA.value,
+        }
+        answer = await self._eap(peer, first)
+        return answer.text("bearer", max_length=64)
+
+    async def use(self, bearer: str, octets: int) -> UsageResult:
+        """Carry ``octets`` on a bearer; what the network carried (``refusal`` if not all)."""
+        _, answer = await self._call("network/use", {"bearer": bearer, "octets": octets})
+        return usage_result_from_json(answer.obj)
+
+    async def usage(self, key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
+        """The pool's usage view as JSON (:func:`rspfed.federation.wire.usage_view_to_json`)."""
+        _, answer = await self._call("usage", {}, key=key)
+        if not isinstance(answer.obj, dict):  # pragma: no cover - parse_body gives objects
+            raise DecodeError("usage answer: not an object")
+        return answer.obj
+
+    async def usage_state(
+        self, key: ec.EllipticCurvePrivateKey, since: int = 0
+    ) -> tuple[LedgerState, int]:
+        """The ledger delta written after version ``since`` (all for 0), and the version."""
+        _, answer = await self._call("usage/state", {"since": since}, key=key)
+        return decode_state(answer.b64("state")), answer.number("version")
+
+    async def report_usage(self, key: ec.EllipticCurvePrivateKey, batch: bytes) -> int:
+        """Send a signed device batch (DER); how many counters grew at the operator."""
+        _, answer = await self._call("usage/report", {"batch": b64(batch)}, key=key)
+        return answer.number("merged")
+
+    async def alerts(self, key: ec.EllipticCurvePrivateKey) -> list[FiredAlert]:
+        """Alerts queued for the signing device (until acknowledged)."""
+        _, answer = await self._call("alerts", {}, key=key)
+        return answer.items("alerts", fired_alert_from_json)
+
+    async def ack_alerts(self, key: ec.EllipticCurvePrivateKey, ids: Sequence[bytes]) -> int:
+        """Acknowledge alerts by id; how many were pending."""
+        _, answer = await self._call("alerts/ack", {"ids": [bytes(i).hex() for i in ids]}, key=key)
+        return answer.number("acked")
+
+
+async def sync_usage(
+    client: OperatorClient,
+    key: ec.EllipticCurvePrivateKey,
+    replica: LedgerState,
+    *,
+    since: int = 0,
+) -> tuple[LedgerState, int]:
+    """Bring a device's ledger replica up to date through the operator.
+
+    Fetches the delta written after version ``since`` (0: the whole state, a
+    device back from a period offline catches up in one message) and merges
+    it into ``replica`` in place.  Returns what grew in the replica and the
+    operator's version: pass it as ``since`` next time.  Merging is
+    idempotent, so a lost version only costs a larger answer.
+    """
+    delta, version = await client.usage_state(key, since)
+    return replica.merge(delta), version

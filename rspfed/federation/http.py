@@ -19,6 +19,15 @@ route              signed  request → answer
 ``remove``         yes     ``{"device-id"}`` → ``{"device": Device}``
 ``revoke``         yes     ``{"token-id"?}`` → ``{"cancelled": n}``
 ``status``         yes     ``{}`` → ``{"device": Device}``
+``network/use``    no      ``{"bearer", "octets"}`` → UsageResult (the bearer id a finished
+                           attach ``eap`` answer carries as ``"bearer"`` is the capability)
+``usage``          yes     ``{}`` → UsageView (primary: every device; others: the pool and
+                           their own line)
+``usage/state``    yes     ``{"since"?}`` → ``{"state": base64 DER LedgerState, "version"}``
+                           (the delta written after version ``since``; all of it for 0)
+``usage/report``   yes     ``{"batch": base64 DER DeviceUsageBatch}`` → ``{"merged": n}``
+``alerts``         yes     ``{}`` → ``{"alerts": [FiredAlert]}`` (queued for the caller)
+``alerts/ack``     yes     ``{"ids": [hex]}`` → ``{"acked": n}``
 =================  ======  ==============================================================
 
 ``GET /rspfed/v1/dashboard?t=LINK`` serves the subscription's usage page
@@ -56,6 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 from aiohttp import web
 
 from rspfed.errors import (
@@ -83,12 +93,15 @@ from rspfed.federation.dashboard import (
     dashboard_answer,
     error_page,
     operator_view,
+    pool_view,
 )
 from rspfed.federation.datadir import close_operator, open_operator, operator_config, sync_interval
+from rspfed.federation.ledger import encode_state
 from rspfed.federation.operator import Operator
+from rspfed.federation.pool import PoolService
 from rspfed.federation.signing import AUTH_SCHEME
 from rspfed.federation.token import DeviceClass, Service
-from rspfed.federation.types import Caller, EapPurpose
+from rspfed.federation.types import Caller, DeviceRole, EapPurpose
 from rspfed.federation.wire import (
     MAX_BODY,
     Reader,
@@ -97,10 +110,14 @@ from rspfed.federation.wire import (
     dump,
     enrolment_to_json,
     error_to_json,
+    fired_alert_to_json,
     join_request_to_json,
     join_ticket_to_json,
     parse_body,
     services_to_json,
+    time_to_json,
+    usage_result_to_json,
+    usage_view_to_json,
 )
 from rspfed.smdp import Smdp
 from rspfed.smdp.datadir import load_config
@@ -110,6 +127,7 @@ __all__ = [
     "API_PREFIX",
     "DASHBOARD_VIEW_KEY",
     "OPERATOR_KEY",
+    "POOL_KEY",
     "ROUTES",
     "SIGNED_ROUTES",
     "error_status",
@@ -134,16 +152,39 @@ ROUTES: Final = (
     "remove",
     "revoke",
     "status",
+    "network/use",
+    "usage",
+    "usage/state",
+    "usage/report",
+    "alerts",
+    "alerts/ack",
 )
 #: The routes that need an ``RSPFED-SIG1`` signature.
-SIGNED_ROUTES: Final = frozenset({"requests", "approve", "devices", "remove", "revoke", "status"})
+SIGNED_ROUTES: Final = frozenset(
+    {
+        "requests",
+        "approve",
+        "devices",
+        "remove",
+        "revoke",
+        "status",
+        "usage",
+        "usage/state",
+        "usage/report",
+        "alerts",
+        "alerts/ack",
+    }
+)
 #: Where the application keeps its operator core (set when it starts).
 OPERATOR_KEY: Final = web.AppKey("operator", Operator)
-#: How the dashboard route builds a subscription's view (default
-#: :func:`rspfed.federation.dashboard.operator_view`); set before the app starts.
+#: How the dashboard route builds a subscription's view (default: the pool
+#: service's, :func:`rspfed.federation.dashboard.pool_view`); set before the app starts.
 DASHBOARD_VIEW_KEY: Final[web.AppKey[Callable[[Operator, str, datetime], DashboardView]]] = (
     web.AppKey("dashboard_view")
 )
+#: The application's shared data pool service (made when it starts).
+POOL_KEY: Final = web.AppKey("pool", PoolService)
+_POOLS: Final[dict[int, PoolService]] = {}
 _SYNC_TASK: Final = web.AppKey("operator_sync", asyncio.Task[None])
 _SYNC_AFTER: Final = frozenset({"authenticateClient", "handleNotification", "cancelSession"})
 _JSON: Final = "application/json"
@@ -243,6 +284,11 @@ def _eap(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
         answer["device"] = device_to_json(step.device)
     if step.services is not None:
         answer["services"] = services_to_json(step.services)
+        session = op.store.eap_session(step.session_id)
+        if Service.DATA in step.services and session is not None:
+            bearer, expires = _pool(op).open_bearer(session.imsi)
+            answer["bearer"] = bearer
+            answer["bearer-expires"] = time_to_json(expires)
     return 200, answer
 
 
@@ -301,6 +347,60 @@ def _status(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
     return 200, {"device": device_to_json(op.status(_signed(caller)))}
 
 
+def _pool(op: Operator) -> PoolService:
+    found = _POOLS.get(id(op))
+    if found is None:  # pragma: no cover - the application makes it at startup
+        raise StateError("the operator's pool service is not running")
+    return found
+
+
+def _use(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    result = _pool(op).use(r.text("bearer", max_length=64), r.number("octets"))
+    return 200, usage_result_to_json(result)
+
+
+def _usage(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
+    signed = _signed(caller)
+    view = _pool(op).view(signed.subscription_id)
+    if signed.role is not DeviceRole.PRIMARY:
+        view = attrs.evolve(
+            view,
+            devices=tuple(d for d in view.devices if d.device_id == signed.device_id),
+            alerts=tuple(a for a in view.alerts if a.device_id in (None, signed.device_id)),
+        )
+    return 200, usage_view_to_json(view)
+
+
+def _usage_state(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    since = r.opt_number("since") or 0
+    state, version = _pool(op).state_since(_signed(caller).subscription_id, since)
+    return 200, {"state": b64(encode_state(state)), "version": version}
+
+
+def _usage_report(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    delta = _pool(op).ingest_device_batch(r.b64("batch"), device_id=_signed(caller).device_id)
+    return 200, {"merged": len(delta.counters)}
+
+
+def _alerts(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
+    found = _pool(op).pending_alerts(_signed(caller).device_id)
+    return 200, {"alerts": [fired_alert_to_json(a) for a in found]}
+
+
+def _alerts_ack(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    ids = r.items("ids", _alert_id_hex)
+    return 200, {"acked": _pool(op).ack_alerts(_signed(caller).device_id, ids)}
+
+
+def _alert_id_hex(value: Any) -> bytes:
+    if not isinstance(value, str) or len(value) != 32:
+        raise DecodeError("ids: 32 hex digits each", type_name="alerts/ack")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise DecodeError("ids: 32 hex digits each", type_name="alerts/ack") from None
+
+
 _HANDLERS: Final[dict[str, Handler]] = {
     "eap": _eap,
     "redeem": _redeem,
@@ -312,6 +412,12 @@ _HANDLERS: Final[dict[str, Handler]] = {
     "remove": _remove,
     "revoke": _revoke,
     "status": _status,
+    "network/use": _use,
+    "usage": _usage,
+    "usage/state": _usage_state,
+    "usage/report": _usage_report,
+    "alerts": _alerts,
+    "alerts/ack": _alerts_ack,
 }
 
 
@@ -355,14 +461,23 @@ def _route(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 async def _dashboard(request: web.Request) -> web.Response:
     """``GET /rspfed/v1/dashboard?t=LINK``: the usage page (HTML), see the module doc."""
     op = request.app[OPERATOR_KEY]
-    build = request.app.get(DASHBOARD_VIEW_KEY, operator_view)
+    build = request.app.get(DASHBOARD_VIEW_KEY)
+    pool = request.app.get(POOL_KEY)
     now = datetime.now(UTC)
+
+    def view(subscription_id: str) -> DashboardView:
+        if build is not None:
+            return build(op, subscription_id, now)
+        if pool is not None:  # the running pool service's figures
+            return pool_view(pool.view(subscription_id))
+        return operator_view(op, subscription_id, now)
+
     try:
         status, page = dashboard_answer(
             request.query.getall("t", []),
             key=op.store.key,
             subscription=op.subscription,
-            view=lambda sub_id: build(op, sub_id, now),
+            view=view,
             now=now,
         )
     except Exception as exc:  # a bug: a plain page, log type and stack only
@@ -388,11 +503,16 @@ async def _sync_loop(op: Operator, interval: float) -> None:
             _log_unexpected("background sync", exc)
 
 
+def _default_pool(op: Operator) -> PoolService:
+    return PoolService(op, now=lambda: datetime.now(UTC), rand=os.urandom)
+
+
 def make_operator_app(
     operator: Operator | Callable[[], Operator],
     *,
     sync_interval: float = 5.0,
     close: Callable[[Operator], None] | None = None,
+    pool_factory: Callable[[Operator], PoolService] | None = None,
     **smdp_options: Any,
 ) -> web.Application:
     """The operator's application: the SM-DP+'s ES9+/ES2+ plus ``/rspfed/v1/...``.
@@ -402,7 +522,9 @@ def make_operator_app(
     cleanup (e.g. :func:`rspfed.federation.datadir.close_operator` for a core
     from :func:`~rspfed.federation.datadir.open_operator`; the SM-DP+ store
     is closed by the SM-DP+ application anyway).  ``sync_interval`` seconds
-    between background :meth:`Operator.sync` runs.  ``smdp_options`` go to
+    between background :meth:`Operator.sync` runs.  ``pool_factory`` makes
+    the shared data pool service (default: a
+    :class:`~rspfed.federation.pool.PoolService` on the system clock).  ``smdp_options`` go to
     :func:`rspfed.smdp.http.make_app` (``es2_requires_client_cert``,
     ``progress_*``, ``deliver_progress``).
     """
@@ -431,6 +553,11 @@ def make_operator_app(
     async def startup(app: web.Application) -> None:
         op = core()
         app[OPERATOR_KEY] = op
+        pool = _POOLS.get(id(op))
+        if pool is None or pool.operator is not op:
+            pool = (pool_factory or _default_pool)(op)
+            _POOLS[id(op)] = pool
+        app[POOL_KEY] = pool
         app[_SYNC_TASK] = asyncio.get_running_loop().create_task(_sync_loop(op, sync_interval))
 
     async def cleanup(app: web.Application) -> None:
@@ -439,6 +566,8 @@ def make_operator_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if made:
+            _POOLS.pop(id(made[0]), None)
         if made and close is not None:
             close(made[0])
 

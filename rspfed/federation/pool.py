@@ -211,6 +211,11 @@ class PoolService:
         return f"PoolService({self._store!r}, {self._gateway!r})"
 
     @property
+    def operator(self) -> Operator:
+        """The operator core."""
+        return self._op
+
+    @property
     def gateway(self) -> Gateway:
         """The in-process packet gateway."""
         return self._gateway

@@ -31,7 +31,15 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from rspfed import errors
-from rspfed.errors import DecodeError, FunctionExecutionError, ProtocolError, RspfedError
+from rspfed.errors import (
+    DecodeError,
+    FunctionExecutionError,
+    ProtocolError,
+    RspfedError,
+    UsageError,
+)
+from rspfed.federation.ledger import AlertKey
+from rspfed.federation.pool import FiredAlert, UsageResult, UsageView
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import (
     Device,
@@ -56,6 +64,8 @@ __all__ = [
     "enrolment_to_json",
     "error_from_json",
     "error_to_json",
+    "fired_alert_from_json",
+    "fired_alert_to_json",
     "join_request_from_json",
     "join_request_to_json",
     "join_ticket_from_json",
@@ -63,6 +73,9 @@ __all__ = [
     "parse_body",
     "services_to_json",
     "time_to_json",
+    "usage_result_from_json",
+    "usage_result_to_json",
+    "usage_view_to_json",
 ]
 
 #: Largest request or answer body accepted (operator messages are small).
@@ -475,3 +488,125 @@ def _plain(cls: type[RspfedError], message: str) -> RspfedError:
         return cls(message)
     except TypeError:  # pragma: no cover - every class in rspfed.errors takes a message
         return ProtocolError(message)
+
+
+# --------------------------------------------------------------------------
+# The shared data pool (rspfed.federation.pool)
+
+
+def fired_alert_to_json(alert: FiredAlert) -> dict[str, Any]:
+    """A :class:`~rspfed.federation.pool.FiredAlert` as JSON (``id`` in hex)."""
+    return _drop_none(
+        {
+            "id": alert.id.hex(),
+            "subscription-id": alert.subscription_id,
+            "scope": alert.scope,
+            "iccid": alert.key.device,
+            "device-id": alert.device_id,
+            "threshold": alert.key.threshold,
+            "period": alert.key.period,
+            "pool-epoch": alert.key.pool_epoch,
+            "used": alert.used,
+            "limit": alert.limit,
+            "fired": time_to_json(alert.fired),
+        }
+    )
+
+
+def fired_alert_from_json(obj: Any) -> FiredAlert:
+    """The inverse of :func:`fired_alert_to_json` (:class:`DecodeError` if malformed)."""
+    r = Reader(obj, "alert")
+    aid = r.hex("id")
+    if len(aid) != 16:
+        raise DecodeError("id: 16 octets", type_name="alert")
+    try:
+        key = AlertKey(
+            r.opt_text("iccid", max_length=20),
+            r.number("threshold"),
+            r.number("period"),
+            r.number("pool-epoch"),
+        )
+    except UsageError as exc:
+        raise DecodeError(f"bad alert key: {exc}", type_name="alert") from None
+    return FiredAlert(
+        aid,
+        r.text("subscription-id", max_length=64),
+        key,
+        r.opt_text("device-id", max_length=64),
+        r.number("used"),
+        r.number("limit"),
+        r.time("fired"),
+    )
+
+
+def usage_result_to_json(result: UsageResult) -> dict[str, Any]:
+    """What ``network/use`` carried, as JSON."""
+    return _drop_none(
+        {
+            "iccid": result.iccid,
+            "requested": result.requested,
+            "carried": result.carried,
+            "counter": result.counter,
+            "used": result.used,
+            "throttled": result.throttled,
+            "refusal": None if result.refusal is None else result.refusal.value,
+        }
+    )
+
+
+def usage_result_from_json(obj: Any) -> UsageResult:
+    """The inverse of :func:`usage_result_to_json`."""
+    r = Reader(obj, "network/use")
+    refusal = r.opt_text("refusal", max_length=64)
+    try:
+        reason = None if refusal is None else RefusalReason(refusal)
+    except ValueError:
+        raise DecodeError("refusal: unknown reason", type_name="network/use") from None
+    return UsageResult(
+        r.text("iccid", max_length=20),
+        r.number("requested"),
+        r.number("carried"),
+        r.number("counter"),
+        r.number("used"),
+        r.flag("throttled"),
+        reason,
+    )
+
+
+def usage_view_to_json(view: UsageView) -> dict[str, Any]:
+    """A :class:`~rspfed.federation.pool.UsageView` as JSON (what ``usage --json`` prints)."""
+    return {
+        "subscription-id": view.subscription_id,
+        "period": {
+            "id": view.period.id,
+            "start": time_to_json(view.period.start),
+            "end": time_to_json(view.period.end),
+        },
+        "pool": {
+            "limit": view.pool_limit,
+            "used": view.pool_used,
+            "percent": round(view.percent, 2),
+            "epoch": view.pool_epoch,
+        },
+        "devices": [
+            _drop_none(
+                {
+                    "device-id": d.device_id,
+                    "name": d.name,
+                    "device-class": d.device_class.value,
+                    "role": d.role.value,
+                    "state": d.state.value,
+                    "iccid": d.iccid,
+                    "used": d.used,
+                    "quota": d.quota,
+                    "reported": d.reported,
+                    "data": d.action.value,
+                    "reason": d.reason or None,
+                }
+            )
+            for d in view.devices
+        ],
+        "alerts": [fired_alert_to_json(a) for a in view.alerts],
+        "points": [{"at": time_to_json(p.at), "used": p.used} for p in view.points],
+        "by-plmn": dict(view.by_plmn),
+    }

@@ -19,6 +19,7 @@ from rspfed.federation import DeviceClass, Service
 from rspfed.federation.pool import FiredAlert, PoolService
 from rspfed.federation.types import Device, Plan
 from tests.federation.world import GB, OperatorWorld, Phone, make_operator_world
+from tests.federation_http.conftest import pki  # noqa: F401 - the HTTPS tests' PKI fixture
 from tests.smdp.helpers import make_world
 
 MB = 1 << 20
