@@ -1,0 +1,7 @@
+"""Fixtures: the test PKI of tests/federation_http (a throwaway CA for the operator's TLS)."""
+
+from __future__ import annotations
+
+from tests.federation_http.conftest import pki
+
+__all__ = ["pki"]
