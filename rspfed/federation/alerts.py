@@ -98,11 +98,18 @@ class Alert:
 
 
 def _check_thresholds(thresholds: Iterable[int]) -> tuple[int, ...]:
-    out = tuple(sorted(set(thresholds)))
-    for t in out:
+    given = list(thresholds)
+    for t in given:
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 1000:
             raise UsageError("alert thresholds are integer percentages from 1 to 1000")
-    return out
+    return tuple(sorted(set(given)))
+
+
+def _check_quota(quota: object) -> None:
+    if quota is None:
+        return
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+        raise UsageError("a device quota is None or a non-negative integer")
 
 
 def due_alerts(
@@ -119,8 +126,13 @@ def due_alerts(
     period's epoch 0 is not recorded); ``quotas`` maps each device's ICCID to
     its quota (``Device.quota_bytes``; ``None`` or 0: none).  Alerts are
     listed by epoch, then pool before devices (ICCID order), then threshold.
+    Thresholds other than integers from 1 to 1000, or a quota other than
+    ``None`` or a non-negative integer, raise
+    :class:`~rspfed.errors.UsageError`.
     """
     levels = _check_thresholds(thresholds)
+    for quota in quotas.values():
+        _check_quota(quota)
     epochs = pool_epochs(state, plan, period)
     usage = period_usage(state, period)
     devices: list[tuple[str, int]] = sorted((i, q) for i, q in quotas.items() if q)

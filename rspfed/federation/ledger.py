@@ -735,8 +735,15 @@ def enforcement(
     quotas (``Device.quota_bytes``; ``None`` or 0: no quota).  The pool is
     exhausted when its usage reaches the current epoch's limit; a device's
     quota when its usage reaches the quota.  The network applies the result.
+    A quota that is not ``None`` or a non-negative integer raises
+    :class:`~rspfed.errors.UsageError`.
     """
     policy = policy or EnforcementPolicy()
+    for quota in quotas.values():
+        if quota is not None and (
+            isinstance(quota, bool) or not isinstance(quota, int) or quota < 0
+        ):
+            raise UsageError("a device quota is None or a non-negative integer")
     usage = period_usage(state, period)
     limit = current_epoch(state, plan, period).limit
     pool_left = max(0, limit - usage.total)
