@@ -33,6 +33,7 @@ from rspfed.federation.ledger import (
     change_plan,
     decode_state,
     encode_state,
+    enforcement,
     open_period,
     period_usage,
     top_up,
@@ -166,6 +167,13 @@ def test_thresholds_are_checked() -> None:
     for bad in ([0], [1001], [True], [50.0]):
         with pytest.raises(UsageError):
             due_alerts(state, plan=PLAN, period=P, quotas={}, thresholds=bad)  # type: ignore[arg-type]
+    for bad_quota in ("5", -1, 1.5, True):
+        with pytest.raises(UsageError):
+            due_alerts(state, plan=PLAN, period=P, quotas={A: bad_quota})  # type: ignore[dict-item]
+        with pytest.raises(UsageError):
+            enforcement(state, PLAN, P, {A: bad_quota})  # type: ignore[dict-item]
+    with pytest.raises(UsageError):
+        due_alerts(state, plan=PLAN, period=P, quotas={}, thresholds=[50, "75"])  # type: ignore[list-item]
     state.add_records([_net(A, 250)])
     custom = due_alerts(state, plan=PLAN, period=P, quotas={}, thresholds=[25, 20, 25])
     assert [a.threshold for a in custom] == [20, 25]
