@@ -80,6 +80,7 @@ __all__ = [
     "DEFAULT_LINK_TTL",
     "LINK_NONCE_SIZE",
     "LINK_VERSION",
+    "MAX_CHART_POINTS",
     "MAX_LINK_TEXT",
     "MAX_LINK_TTL",
     "RESPONSE_HEADERS",
@@ -117,8 +118,13 @@ DEFAULT_LINK_TTL: Final = timedelta(minutes=10)
 MAX_LINK_TTL: Final = timedelta(hours=24)
 """Hard cap on a link's window, at issue and at verification (as for tokens)."""
 
-MAX_LINK_TEXT: Final = 512
-"""Longest ``t`` query value accepted (a valid link is at most 240 characters)."""
+MAX_LINK_TEXT: Final = 1024
+"""Longest ``t`` query value accepted (a valid link is at most 548 characters, with 64
+four-octet characters of subscription id; typically about 210)."""
+
+MAX_CHART_POINTS: Final = 400
+"""Most points the chart draws: more samples are thinned to the last one of each of
+this many equal time slices (usage is cumulative, so the curve keeps its shape)."""
 
 DASHBOARD_PATH: Final = "/rspfed/v1/dashboard"
 """The route that serves the page."""
@@ -694,11 +700,27 @@ _W, _H = 640, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 80, 20, 20, 50
 
 
+def _thin(points: list[UsagePoint]) -> list[UsagePoint]:
+    """At most :data:`MAX_CHART_POINTS`: the last sample of each equal time slice."""
+    if len(points) <= MAX_CHART_POINTS:
+        return points
+    t0 = points[0].at.timestamp()
+    width = (points[-1].at.timestamp() - t0) / MAX_CHART_POINTS or 1.0
+    last: dict[int, UsagePoint] = {}
+    for p in points:
+        last[min(int((p.at.timestamp() - t0) / width), MAX_CHART_POINTS - 1)] = p
+    kept = [last[k] for k in sorted(last)]
+    if kept[0] != points[0]:  # keep the first sample too, in place of slice 0's last
+        kept = [points[0], *kept[1:]] if len(kept) == MAX_CHART_POINTS else [points[0], *kept]
+    return kept
+
+
 def _chart(view: DashboardView) -> str:
-    points = sorted(view.points, key=lambda p: p.at)
+    samples = sorted(view.points, key=lambda p: p.at)
     head = '<section aria-labelledby="ch-h"><h2 id="ch-h">Usage over time</h2>'
-    if not points:
+    if not samples:
         return head + "<p>No usage recorded yet.</p></section>"
+    points = _thin(samples)
     t0 = points[0].at.timestamp()
     t1 = points[-1].at.timestamp()
     span = max(t1 - t0, 1.0)
@@ -726,9 +748,10 @@ def _chart(view: DashboardView) -> str:
             f'stroke-dasharray="4 3"/><text x="{_W - _RIGHT}" y="{ly - 4}" text-anchor="end" '
             f'font-size="11" fill="#a40000">pool limit {_e(format_octets(view.pool_limit))}</text>'
         )
+    thinned = f" (of {len(samples)} samples)" if len(samples) > len(points) else ""
     summary = (
-        f"Line chart of pool usage: {len(points)} points from {first} UTC to {last} UTC, "
-        f"from {format_octets(points[0].used)} to {format_octets(points[-1].used)}"
+        f"Line chart of pool usage: {len(points)} points{thinned} from {first} UTC to "
+        f"{last} UTC, from {format_octets(points[0].used)} to {format_octets(points[-1].used)}"
     )
     svg = (
         f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H}" '

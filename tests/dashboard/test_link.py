@@ -188,6 +188,15 @@ def test_link_text_garbage(text: str) -> None:
     assert len(text) <= MAX_LINK_TEXT
 
 
+def test_longest_link_fits() -> None:
+    sub = "\U0001f4f1" * 64  # 64 characters of 4 octets each
+    der = _link(sub=sub)
+    text = link_text(der)
+    assert len(text) <= MAX_LINK_TEXT
+    assert verify_link(link_from_text(text), primary_public_key=KEY.public_key(), now=NOW)
+    assert parse_link(der).subscription_id == sub
+
+
 def test_link_text_is_canonical() -> None:
     t = link_text(_link())
     with pytest.raises(DecodeError):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rspfed.federation.alerts import fire_alerts
 from rspfed.federation.dashboard import (
     CONTENT_SECURITY_POLICY,
+    MAX_CHART_POINTS,
     AlertEntry,
     DashboardView,
     DeviceUsage,
@@ -147,6 +148,20 @@ def test_chart_points_and_labels() -> None:
     assert "time (UTC)" in page.all_text()
     assert "pool used" in page.all_text()
     assert len(page.text_in("#points")) > 0
+
+
+def test_many_samples_are_thinned() -> None:
+    samples = tuple(UsagePoint(NOW + timedelta(seconds=7 * i), i * 1000) for i in range(5000))
+    page = Page(render_dashboard(_view(pool_used=4999 * 1000, points=samples), now=NOW))
+    circles = page.tags("circle")
+    assert 2 <= len(circles) <= MAX_CHART_POINTS
+    [svg] = page.tags("svg")
+    assert f"{len(circles)} points (of 5000 samples)" in (svg["aria-label"] or "")
+    times = [a["datetime"] for a in page.tags("time")]
+    assert samples[0].at.isoformat() in times  # the first and the latest samples stay
+    assert samples[-1].at.isoformat() in times
+    cx = [float(c["cx"] or 0) for c in circles]
+    assert cx == sorted(cx)
 
 
 def test_alerts_in_time_order() -> None:
