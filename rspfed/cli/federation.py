@@ -1187,3 +1187,120 @@ def sync_command(
                 name=record.name,
             )
         )
+
+
+# --------------------------------------------------------------------------
+# The shared data pool
+
+
+def _percent(used: int, limit: int | None) -> str:
+    return f"{100 * used / limit:5.1f} %" if limit else "     -"
+
+
+def _alert_text(alert: dict[str, Any], names: dict[str, str]) -> str:
+    scope = (
+        "pool"
+        if alert.get("scope") == "pool"
+        else f"device {names.get(str(alert.get('device-id')), alert.get('device-id'))}"
+    )
+    return (
+        f"{scope} at {alert['threshold']} % ({format_size(int(alert['used']))} of "
+        f"{format_size(int(alert['limit']))}), pool epoch {alert['pool-epoch']}, "
+        f"{alert['fired']}  [{alert['id']}]"
+    )
+
+
+@federation.command("usage")
+@_manage_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def usage_command(
+    device: str,
+    euicc: str | None,
+    operator_url: str | None,
+    ca_file: str | None,
+    no_tls: bool,
+    as_json: bool,
+) -> None:
+    """Show the shared data pool: used/limit, each device against its quota, alerts.
+
+    The primary sees every device; a secondary sees the pool and itself.
+    Figures are the network's (billing); "reported" is the device's own count.
+    """
+    with (
+        _open_device(device, create=False) as store,
+        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
+    ):
+        record, key = _registered(store)
+        url = resolve_operator_url(operator_url, record, no_tls)
+        view = operator_call(url, session, ca_file, lambda client: client.usage(key))
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    pool = view["pool"]
+    period = view["period"]
+    click.echo(
+        f"subscription {view['subscription-id']}: period {period['start']} .. {period['end']}"
+    )
+    click.echo(
+        f"  pool  {format_size(int(pool['used']))} of {format_size(int(pool['limit']))} "
+        f"({float(pool['percent']):.1f} %), pool epoch {pool['epoch']}"
+    )
+    click.echo(f"  {'device':20} {'class':8} {'used':>10} {'quota':>10} {'%':>7}  data")
+    names: dict[str, str] = {}
+    for d in view["devices"]:
+        names[str(d["device-id"])] = str(d["name"])
+        quota = d.get("quota") or None
+        data = d["data"] + (f" ({d['reason']})" if d.get("reason") else "")
+        click.echo(
+            f"  {d['name'][:20]:20} {d['device-class']:8} {format_size(int(d['used'])):>10} "
+            f"{format_size(int(quota)) if quota else '-':>10} "
+            f"{_percent(int(d['used']), quota)}  {data}"
+        )
+    alerts = view["alerts"]
+    click.echo(f"  {len(alerts)} alert(s) this period")
+    for alert in alerts:
+        click.echo("    " + _alert_text(alert, names))
+
+
+@federation.command("alerts")
+@_manage_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def alerts_command(
+    device: str,
+    euicc: str | None,
+    operator_url: str | None,
+    ca_file: str | None,
+    no_tls: bool,
+    as_json: bool,
+) -> None:
+    """Fetch this device's new usage alerts, print each, acknowledge them.
+
+    The operator delivers each alert until it is acknowledged by its id, so
+    every alert is printed once (twice only if the acknowledgement is lost).
+    """
+    from rspfed.federation.pool import FiredAlert
+    from rspfed.federation.wire import fired_alert_to_json
+
+    with (
+        _open_device(device, create=False) as store,
+        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
+    ):
+        record, key = _registered(store)
+        url = resolve_operator_url(operator_url, record, no_tls)
+
+        async def work(client: OperatorClient) -> list[FiredAlert]:
+            found = await client.alerts(key)
+            if found:
+                await client.ack_alerts(key, [a.id for a in found])
+            return found
+
+        alerts = operator_call(url, session, ca_file, work)
+    rows = [fired_alert_to_json(a) for a in alerts]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{len(rows)} new alert(s)")
+    for row in rows:
+        click.echo("  " + _alert_text(row, {}))

@@ -5,6 +5,9 @@ Command::
     rspfed network attach --euicc STORE --operator URL
                           [--service data|voice|sms|tethering] [--ca-file PEM] [--no-tls]
 
+    rspfed network use --euicc STORE --operator URL --bytes 300MB
+                       [--ca-file PEM] [--no-tls]
+
 ``attach`` runs EAP-AKA' (RFC 9048) with the operator, the eUICC's enabled
 profile's USIM answering the challenge over APDUs, and prints the services
 the network grants; with ``--service`` the network also checks that one.
@@ -13,8 +16,15 @@ TLS trust is as for ``rspfed federation`` (the CIs the eUICC lists plus
 operator.  The eUICC store's passphrase is read from
 ``RSPFED_EUICC_PASSPHRASE``.
 
-Exit status: 0 attached (and the service granted), 1 refused by the network
+``use`` attaches for data the same way, then carries ``--bytes`` of
+simulated traffic on the bearer the attach opened: the operator's packet
+gateway meters it into the shared data pool and enforces the pool and the
+device's quota.  It prints what was carried and the counters.
+
+Exit status: 0 attached (and the service granted; ``use``: all of it
+carried), 1 refused by the network
 (unknown, barred or removed IMSI, failed authentication, service not
+allowed; ``use``: quota-exhausted or pool-exhausted, after carrying what was
 allowed: one line on stderr naming the reason), 2 any other failure.
 """
 
@@ -24,6 +34,7 @@ import sys
 
 import click
 
+from rspfed.cli._units import SizeType, format_size
 from rspfed.cli._util import reports_errors
 from rspfed.cli.federation import (
     open_euicc,
@@ -101,3 +112,63 @@ def attach_command(
     click.echo(f"attached IMSI {imsi}: services {names}")
     if wanted is not None:
         click.echo(f"service {wanted.value}: granted")
+
+
+@network.command("use")
+@click.option(
+    "--euicc",
+    "euicc",
+    metavar="STORE",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The software eUICC store whose enabled profile's USIM attaches.",
+)
+@click.option(
+    "--operator", "operator_url", metavar="URL", required=True, help="https://HOST[:PORT]"
+)
+@click.option("--bytes", "octets", required=True, type=SizeType(), help="Traffic: 300MB.")
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="PEM file of CAs trusted for the operator's TLS certificate, besides the eUICC's CIs.",
+)
+@click.option("--no-tls", is_flag=True, help="Plain HTTP to an http:// (--no-tls) operator.")
+@reports_errors
+def use_command(
+    euicc: str, operator_url: str, octets: int, ca_file: str | None, no_tls: bool
+) -> None:
+    """Attach for data and carry --bytes of traffic; print what was carried."""
+    from rspfed.errors import UsageError
+    from rspfed.federation.client import OperatorClient
+    from rspfed.federation.pool import UsageResult
+    from rspfed.network import NetworkRefusedError
+    from rspfed.network.usim import eap_usim
+
+    if octets <= 0:
+        raise UsageError("--bytes must be at least 1B")
+    url = resolve_operator_url(operator_url, None, no_tls)
+    with open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session:
+        card = session.euicc.card
+        imsi, mnc_length = usim_identity(session)
+
+        async def work(client: OperatorClient) -> UsageResult:
+            bearer = await client.attach_data(usim=eap_usim(card), imsi=imsi, mnc_length=mnc_length)
+            return await client.use(bearer, octets)
+
+        try:
+            result = operator_call(url, session, ca_file, work)
+        except NetworkRefusedError as exc:
+            click.echo(f"rspfed: refused: data for IMSI {imsi}: {exc}", err=True)
+            sys.exit(REFUSED_EXIT)
+    throttled = " (throttled)" if result.throttled else ""
+    click.echo(
+        f"IMSI {imsi} ICCID {result.iccid}: carried {format_size(result.carried)} of "
+        f"{format_size(result.requested)}{throttled}"
+    )
+    click.echo(
+        f"  gateway counter {format_size(result.counter)}, this period {format_size(result.used)}"
+    )
+    if result.refusal is not None:
+        click.echo(f"rspfed: refused: data for IMSI {imsi}: {result.refusal.value}", err=True)
+        sys.exit(REFUSED_EXIT)

@@ -431,3 +431,73 @@ def devices_command(data: str, subscription_id: str, as_json: bool) -> None:
     )
     for device in devices:
         click.echo(device_line(device))
+
+
+@operator.command("topup")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--subscription", "subscription_id", required=True, help="Subscription id.")
+@click.option("--add", "add", type=SizeType(), default=None, help="Add to this period's pool: 5GB.")
+@click.option(
+    "--auto-at",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Automatic top-up rule: at this % of the pool (with --auto-add).",
+)
+@click.option("--auto-add", type=SizeType(), default=None, help="Automatic top-up size: 5GB.")
+@click.option(
+    "--auto-max",
+    type=click.IntRange(0, 1000),
+    default=2,
+    show_default=True,
+    help="Automatic top-ups at most per period.",
+)
+@click.option("--auto-off", is_flag=True, help="Remove the automatic top-up rule.")
+@reports_errors
+def topup_command(
+    data: str,
+    subscription_id: str,
+    add: int | None,
+    auto_at: int | None,
+    auto_add: int | None,
+    auto_max: int,
+    auto_off: bool,
+) -> None:
+    """Top up a subscription's data pool now (--add), or set its automatic top-up rule.
+
+    A top-up opens a new pool epoch: only the alert thresholds above the
+    ratio it opens at re-arm, and data barred for the pool is allowed again.
+    """
+    import os
+    from datetime import UTC, datetime
+
+    from rspfed.federation.datadir import close_operator, open_operator
+    from rspfed.federation.ledger import AutoTopUp
+    from rspfed.federation.pool import PoolService
+
+    if add is None and auto_add is None and not auto_off:
+        raise UsageError("give --add SIZE, --auto-at N --auto-add SIZE, or --auto-off")
+    if (auto_at is None) != (auto_add is None):
+        raise UsageError("--auto-at and --auto-add go together")
+    if auto_off and auto_add is not None:
+        raise UsageError("--auto-off excludes --auto-add")
+    op = open_operator(data, passphrase=_passphrase())
+    try:
+        pool = PoolService(op, now=lambda: datetime.now(UTC), rand=os.urandom)
+        if auto_off:
+            pool.set_auto_top_up(subscription_id, None)
+            click.echo(f"subscription {subscription_id}: automatic top-up off")
+        if auto_add is not None and auto_at is not None:
+            pool.set_auto_top_up(subscription_id, AutoTopUp(auto_add, auto_at, auto_max))
+            click.echo(
+                f"subscription {subscription_id}: automatic top-up of {format_size(auto_add)} "
+                f"at {auto_at} %, at most {auto_max} per period"
+            )
+        if add is not None:
+            epoch = pool.top_up(subscription_id, add)
+            click.echo(
+                f"subscription {subscription_id}: pool {format_size(epoch.limit)} "
+                f"(+{format_size(add)}, pool epoch {epoch.index}, "
+                f"{format_size(epoch.opening_used)} used)"
+            )
+    finally:
+        close_operator(op)
