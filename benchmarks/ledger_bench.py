@@ -20,7 +20,11 @@ some with ``--only NAME``; a new section is one more function appended there):
     merged with ``ingest_device_batch``: one signature check per batch;
     signing is reported separately.
 
-Run: ``python benchmarks/ledger_bench.py [--quick] [--only merge,codec,ingest]``.
+``sync_latency``
+    The operator's pool service over HTTPS on loopback: ingest rate, and the
+    time from an ingest until every online device's replica shows it.
+
+Run: ``python benchmarks/ledger_bench.py [--quick] [--only merge,codec,ingest,sync_latency]``.
 Single-threaded (one core).  Prints figures; no assertions.
 """
 
@@ -290,10 +294,188 @@ def ingest_section(args: argparse.Namespace) -> None:
     )
 
 
+# --------------------------------------------------------------------------
+# sync latency (the pool integration's section; rspfed.federation.pool)
+
+
+def sync_latency_section(args: argparse.Namespace) -> None:
+    """Ingest rate of the operator's pool service, and ingest -> visible on N devices.
+
+    The operator service over HTTPS on loopback (``make_operator_app``, test
+    PKI, in this process and on the same event loop as the clients: one
+    core).  10 devices (3 with ``--quick``) of one subscription --
+    made active with registered keys directly in the operator store, no eUICC
+    needed for this figure -- each poll ``usage/state`` with ``since`` (the
+    delta after their last version, :func:`rspfed.federation.client.sync_usage`)
+    every 0.25 s.  Every round the gateway's record
+    is ingested in-process; the latency is from the ingest's start until the
+    last device's replica shows it.  Also: ingest rate of single-record
+    ``PoolService.ingest_network_records`` calls (one SQLite transaction each,
+    synchronous=FULL).
+    """
+    import asyncio
+    import contextlib
+    import socket
+    import statistics
+    import tempfile
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from aiohttp import web
+    from cryptography.hazmat.primitives import serialization
+
+    from rspfed.crypto.curves import Curve
+    from rspfed.federation.client import OperatorClient, operator_tls_context, sync_usage
+    from rspfed.federation.datadir import close_operator, init_operator_dir, open_operator
+    from rspfed.federation.http import OPERATOR_KEY, POOL_KEY, make_operator_app
+    from rspfed.federation.pool import PoolService
+    from rspfed.federation.store import KeyRecord
+    from rspfed.federation.token import DeviceClass, primary_key_id
+    from rspfed.federation.types import Device, DeviceRole, DeviceState, Plan, Subscription
+    from rspfed.pki.testpki import TestPki
+    from rspfed.smdp.http import server_ssl_context
+
+    devices = 3 if args.quick else 10
+    rounds = 5 if args.quick else 20
+    poll = 0.25
+
+    def point(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as name:
+            tmp = Path(name)
+            pki = TestPki.create(tmp / "pki", curves=[Curve.NIST], now=datetime.now(UTC))
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            address = f"localhost:{sock.getsockname()[1]}"
+            data = tmp / "op"
+            init_operator_dir(data, pki=pki, address=address, curves=(Curve.NIST,))
+            app = make_operator_app(
+                lambda: open_operator(data), close=close_operator, deliver_progress=False
+            )
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            await web.SockSite(runner, sock, ssl_context=server_ssl_context(data)).start()
+            url = f"https://{address}"
+            ci = pki.material(Curve.NIST).ci.public_bytes(serialization.Encoding.DER)
+            ctx = operator_tls_context("localhost", trust=[ci])
+            pool: PoolService = app[POOL_KEY]
+            store = app[OPERATOR_KEY].store
+            try:
+                plan = Plan(pool_bytes=1 << 62, device_limit=64)
+                now = datetime.now(UTC)
+                subscription = Subscription("s-bench", "ts48", plan, now)
+                store.put_subscription(subscription)
+                keys: list[ec.EllipticCurvePrivateKey] = []
+                iccids: list[str] = []
+                for i in range(devices):
+                    key = ec.generate_private_key(ec.SECP256R1())
+                    iccid = f"890000000000{i:07d}"
+                    device = Device(
+                        id=f"d{i}",
+                        subscription_id=subscription.id,
+                        role=DeviceRole.PRIMARY if i == 0 else DeviceRole.SECONDARY,
+                        device_class=DeviceClass.PHONE if i == 0 else DeviceClass.LAPTOP,
+                        name=f"dev{i}",
+                        state=DeviceState.ACTIVE,
+                        eid=None,
+                        iccid=iccid,
+                        imsi=f"00101{i:010d}",
+                        services=plan.services,
+                        device_key=point(key),
+                        device_key_id=primary_key_id(key.public_key()),
+                    )
+                    store.put_device(device)
+                    store.put_key(
+                        KeyRecord(
+                            primary_key_id(key.public_key()),
+                            point(key),
+                            subscription.id,
+                            device.id,
+                            device.role,
+                            True,
+                            now,
+                        )
+                    )
+                    keys.append(key)
+                    iccids.append(iccid)
+
+                # (a) ingest rate, in-process
+                gateway = pool.gateway
+                period = pool.period(subscription.id).id
+                n = 200 if args.quick else 2000
+                t0 = time.perf_counter()
+                for j in range(n):
+                    record = gateway.carry(iccids[j % devices], period, 1500).record
+                    pool.ingest_network_records(subscription.id, [record])
+                seconds = time.perf_counter() - t0
+                print(f"== sync: the pool service ({devices} devices, HTTPS on loopback, one loop)")
+                print(
+                    f"ingest           {n / seconds:10,.0f} records/s   "
+                    "(one record per call: load, merge, alerts, enforcement, one transaction)"
+                )
+
+                # (b) sync latency
+                replicas = [LedgerState(subscription.id) for _ in range(devices)]
+                versions = [0] * devices
+                seen: list[asyncio.Event] = [asyncio.Event() for _ in range(devices)]
+                target: list[tuple[CounterKey, int]] = []
+                stop = asyncio.Event()
+
+                async def follow(i: int, client: OperatorClient) -> None:
+                    while not stop.is_set():
+                        _, versions[i] = await sync_usage(
+                            client, keys[i], replicas[i], since=versions[i]
+                        )
+                        if target and replicas[i].counters.get(target[0][0]) == target[0][1]:
+                            seen[i].set()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), poll)
+
+                clients = [OperatorClient(url, ssl_context=ctx) for _ in range(devices)]
+                tasks = [
+                    asyncio.get_running_loop().create_task(follow(i, c))
+                    for i, c in enumerate(clients)
+                ]
+                await asyncio.sleep(2 * poll)  # every replica caught up with (a)
+                latencies: list[float] = []
+                for r in range(rounds):
+                    for event in seen:
+                        event.clear()
+                    record = gateway.carry(iccids[r % devices], period, 1_000_000).record
+                    target[:] = [(record.key, record.octets)]
+                    start = time.perf_counter()
+                    pool.ingest_network_records(subscription.id, [record])
+                    await asyncio.gather(*(e.wait() for e in seen))
+                    latencies.append(time.perf_counter() - start)
+                    await asyncio.sleep(poll * (r % 3) / 3)  # vary the phase
+                stop.set()
+                await asyncio.gather(*tasks)
+                converged = all(rep == replicas[0] for rep in replicas)
+                exact = replicas[0] == pool.ledger(subscription.id)
+                median = statistics.median(latencies) * 1e3
+                print(
+                    f"ingest -> all {devices} devices  median {median:7.1f} ms"
+                    f"   max {max(latencies) * 1e3:7.1f} ms"
+                    f"   (poll every {poll:.2f} s; goal <= 5 s)"
+                )
+                print(f"replicas converged {converged}, equal to the operator's ledger {exact}")
+                for client in clients:
+                    await client.close()
+            finally:
+                await runner.cleanup()
+
+    asyncio.run(run())
+
+
 SECTIONS: list[Callable[[argparse.Namespace], None]] = [
     merge_section,
     codec_section,
     ingest_section,
+    sync_latency_section,
 ]
 """The benchmark's sections in order; ``--only`` selects by name without ``_section``."""
 
