@@ -34,7 +34,9 @@ from rspfed.federation.dashboard import (
     MAX_LINK_TEXT,
     MAX_LINK_TTL,
     DashboardLink,
+    DashboardView,
     authorize_link,
+    dashboard_answer,
     issue_link,
     link_from_text,
     link_text,
@@ -301,3 +303,40 @@ def test_authorize_expired_and_revoked() -> None:
     with pytest.raises(TokenRevokedError, match="revoked"):
         _authorize(_link(), [_record(KEY)], revoked=NOW)
     _authorize(_link(), [_record(KEY)], revoked=NOW - timedelta(seconds=1))
+
+
+# --- dashboard_answer: any query gets a page, never a 5xx ----------------------
+
+
+def _answer(values: list[str]) -> tuple[int, str]:
+    records = {r.key_id: r for r in [_record(KEY)]}
+    subs = _subs()
+    return dashboard_answer(
+        values,
+        key=records.get,
+        subscription=lambda s: subs[s],
+        view=lambda s: DashboardView(s, 10**9, 10**8),
+        now=NOW,
+    )
+
+
+@given(st.lists(st.text(max_size=300), max_size=3))
+def test_any_query_is_a_clean_refusal(values: list[str]) -> None:
+    status, page = _answer(values)
+    assert status in (400, 401, 403)
+    assert "<script" not in page
+
+
+@given(st.binary(max_size=300))
+def test_any_blob_is_a_clean_refusal(blob: bytes) -> None:
+    status, _page = _answer([link_text(blob)] if blob else [])
+    assert status in (400, 401, 403)
+
+
+def test_answer_statuses() -> None:
+    assert _answer([link_text(_link())])[0] == 200
+    assert _answer([link_text(_link())] * 2)[0] == 400
+    assert _answer([link_text(_link(OTHER))])[0] == 401
+    status, page = _answer([link_text(_link(sub="sub-B"))])  # KEY is sub-A's
+    assert status == 401
+    assert "primary key" in page
