@@ -795,11 +795,19 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def render_dashboard(view: DashboardView, *, now: datetime) -> str:
+def render_dashboard(view: DashboardView | UsageView, *, now: datetime) -> str:
     """The page for ``view`` as of ``now`` (HTML5 text; serve it with
-    :data:`RESPONSE_HEADERS`)."""
+    :data:`RESPONSE_HEADERS`).
+
+    ``view`` is a :class:`DashboardView` or the pool service's
+    :class:`rspfed.federation.pool.UsageView` (converted by :func:`pool_view`).
+    """
     if not isinstance(view, DashboardView):
-        raise UsageError("view must be a DashboardView")
+        from rspfed.federation.pool import UsageView as _UsageView
+
+        if not isinstance(view, _UsageView):
+            raise UsageError("view must be a DashboardView or a pool UsageView")
+        view = pool_view(view)
     at = _utc_seconds(now, "now")
     period = ""
     if view.period_start is not None and view.period_end is not None:

@@ -30,6 +30,7 @@ from rspfed.federation.dashboard import (
     issue_link,
     link_text,
     link_url,
+    render_dashboard,
 )
 from rspfed.federation.http import POOL_KEY
 from rspfed.federation.types import Plan
@@ -157,6 +158,10 @@ def test_dashboard_in_chromium(tmp_path: Path, pki: TestPki) -> None:
             assert len(page.tags("circle")) == len(view.points) > 0
             assert f"{len(view.points)} points" in (svg["aria-label"] or "")
             assert page.tags("script") == []
+            # the renderer takes the pool service's view as it is, too
+            direct = Page(render_dashboard(view, now=datetime.now(UTC)))
+            assert direct.text_in("#pool-percent") == ["57.5 %"]
+            assert direct.text_in("th.name") == names
 
             # a forged link shows the error page in the browser too
             forged = bytearray(link)
