@@ -666,8 +666,13 @@ class PoolService:
         if len(raw) != 16:
             raise UsageError("the randomness source returned the wrong length")
         bearer = "b" + raw.hex()
-        expires = self._now() + self._bearer_ttl
-        self._store.pool_exec("INSERT INTO bearer VALUES (?, ?, ?)", (bearer, imsi, _t(expires)))
+        now = self._now()
+        expires = now + self._bearer_ttl
+        with self._store.transaction():
+            self._store.pool_exec("DELETE FROM bearer WHERE expires <= ?", (_t(now),))
+            self._store.pool_exec(
+                "INSERT INTO bearer VALUES (?, ?, ?)", (bearer, imsi, _t(expires))
+            )
         return bearer, expires
 
     def use(self, bearer_id: str, octets: int) -> UsageResult:

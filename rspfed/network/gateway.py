@@ -78,7 +78,7 @@ class Gateway:
             raise UsageError("counter_epoch must not be negative")
         self.source_id = source_id
         self.counter_epoch = counter_epoch
-        self._counters: dict[tuple[str, int], int] = {}
+        self._counters: dict[tuple[str, int, str], int] = {}
         self._grants: dict[str, Grant] = {}
 
     def __repr__(self) -> str:
@@ -96,11 +96,11 @@ class Gateway:
         """The decision in force for ``iccid`` (unlimited until one is set)."""
         return self._grants.get(iccid, Grant())
 
-    def counter(self, iccid: str, period: int) -> int:
+    def counter(self, iccid: str, period: int, visited_plmn: str = "") -> int:
         """The cumulative octets metered for ``iccid`` in ``period`` this epoch."""
-        return self._counters.get((iccid, period), 0)
+        return self._counters.get((iccid, period, visited_plmn), 0)
 
-    def record(self, iccid: str, period: int) -> UsageRecord:
+    def record(self, iccid: str, period: int, visited_plmn: str = "") -> UsageRecord:
         """The record of one counter (its current cumulative value)."""
         return UsageRecord(
             SourceKind.NETWORK,
@@ -108,15 +108,19 @@ class Gateway:
             iccid,
             period,
             self.counter_epoch,
-            self.counter(iccid, period),
+            self.counter(iccid, period, visited_plmn),
+            visited_plmn,
         )
 
     def records(self) -> list[UsageRecord]:
         """Every counter's record (what a periodic charging report sends)."""
-        return [self.record(i, p) for (i, p) in sorted(self._counters)]
+        return [self.record(i, p, v) for (i, p, v) in sorted(self._counters)]
 
-    def carry(self, iccid: str, period: int, octets: int) -> Carried:
+    def carry(self, iccid: str, period: int, octets: int, visited_plmn: str = "") -> Carried:
         """Carry up to ``octets`` for ``iccid``; what was carried.
+
+        ``visited_plmn`` (``MCC || MNC``) when roaming: one counter per
+        visited network, so the pool shows usage per network.
 
         Carries at most the grant's ``remaining``; raises
         :class:`~rspfed.network.NetworkRefusedError` when nothing may be
@@ -132,7 +136,8 @@ class Gateway:
         if grant.refusal is not None or grant.remaining is not None:
             left = None if grant.remaining is None else grant.remaining - allowed
             self._grants[iccid] = attrs.evolve(grant, remaining=left)
-        slot = (iccid, period)
+        slot = (iccid, period, visited_plmn)
         value = self._counters.get(slot, 0) + allowed
         self._counters[slot] = value
-        return Carried(iccid, allowed, value, grant.throttled, self.record(iccid, period))
+        record = self.record(iccid, period, visited_plmn)
+        return Carried(iccid, allowed, value, grant.throttled, record)

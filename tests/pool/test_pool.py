@@ -204,3 +204,16 @@ def test_bearers_expire_and_removed_devices_are_refused(family: Family) -> None:
     with pytest.raises(NetworkRefusedError) as refused:
         fam.pool.use(tablet, 1)
     assert refused.value.reason is RefusalReason.NO_BEARER
+
+
+def test_usage_per_visited_network(family: Family) -> None:
+    fam = family
+    iccid = fam.devices["tablet"].iccid
+    period = fam.pool.period(fam.sub_id).id
+    gateway = fam.pool.gateway
+    home = gateway.carry(iccid, period, 5 * MB).record
+    roaming = gateway.carry(iccid, period, 3 * MB, visited_plmn="26201").record
+    fam.pool.ingest_network_records(fam.sub_id, [roaming, home, roaming])
+    view = fam.pool.view(fam.sub_id)
+    assert dict(view.by_plmn) == {"": 5 * MB, "26201": 3 * MB}
+    assert view.pool_used == 8 * MB
