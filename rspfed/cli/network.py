@@ -6,7 +6,7 @@ Command::
                           [--service data|voice|sms|tethering] [--ca-file PEM] [--no-tls]
 
     rspfed network use --euicc STORE --operator URL --bytes 300MB
-                       [--ca-file PEM] [--no-tls]
+                       [--device STORE] [--ca-file PEM] [--no-tls]
 
 ``attach`` runs EAP-AKA' (RFC 9048) with the operator, the eUICC's enabled
 profile's USIM answering the challenge over APDUs, and prints the services
@@ -19,7 +19,12 @@ operator.  The eUICC store's passphrase is read from
 ``use`` attaches for data the same way, then carries ``--bytes`` of
 simulated traffic on the bearer the attach opened: the operator's packet
 gateway meters it into the shared data pool and enforces the pool and the
-device's quota.  It prints what was carried and the counters.
+device's quota.  It prints what was carried and the counters.  With
+``--device`` (the device's registered federation store) the device also
+reports its own count of the traffic, signed with its device key (a
+``DeviceUsageBatch``; a new counter epoch per run, since the command keeps
+no counters between runs): the operator shows it beside the network's
+figures and never bills it.
 
 Exit status: 0 attached (and the service granted; ``use``: all of it
 carried), 1 refused by the network
@@ -31,12 +36,15 @@ allowed: one line on stderr naming the reason), 2 any other failure.
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
 from rspfed.cli._units import SizeType, format_size
 from rspfed.cli._util import reports_errors
 from rspfed.cli.federation import (
+    _open_device,
+    _registered,
     open_euicc,
     operator_call,
     resolve_operator_url,
@@ -128,6 +136,14 @@ def attach_command(
 )
 @click.option("--bytes", "octets", required=True, type=SizeType(), help="Traffic: 300MB.")
 @click.option(
+    "--device",
+    "device",
+    metavar="STORE",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="This device's federation store: also report the device's own signed count.",
+)
+@click.option(
     "--ca-file",
     type=click.Path(dir_okay=False, exists=True),
     default=None,
@@ -136,12 +152,17 @@ def attach_command(
 @click.option("--no-tls", is_flag=True, help="Plain HTTP to an http:// (--no-tls) operator.")
 @reports_errors
 def use_command(
-    euicc: str, operator_url: str, octets: int, ca_file: str | None, no_tls: bool
+    euicc: str,
+    operator_url: str,
+    octets: int,
+    device: str | None,
+    ca_file: str | None,
+    no_tls: bool,
 ) -> None:
     """Attach for data and carry --bytes of traffic; print what was carried."""
     from rspfed.errors import UsageError
     from rspfed.federation.client import OperatorClient
-    from rspfed.federation.pool import UsageResult
+    from rspfed.federation.pool import DeviceMeter, UsageResult
     from rspfed.network import NetworkRefusedError
     from rspfed.network.usim import eap_usim
 
@@ -152,12 +173,28 @@ def use_command(
         card = session.euicc.card
         imsi, mnc_length = usim_identity(session)
 
-        async def work(client: OperatorClient) -> UsageResult:
+        own = None
+        if device is not None:
+            with _open_device(device, create=False) as store:
+                own = _registered(store)
+
+        async def work(client: OperatorClient) -> tuple[UsageResult, int]:
             bearer = await client.attach_data(usim=eap_usim(card), imsi=imsi, mnc_length=mnc_length)
-            return await client.use(bearer, octets)
+            result = await client.use(bearer, octets)
+            merged = 0
+            if own is not None and result.carried:
+                record, key = own
+                if record.device_id is None or record.subscription_id is None:
+                    raise UsageError("the device store names no device: register first")
+                run = time.time_ns() // 1000  # a new counter epoch and sequence per run
+                meter = DeviceMeter(record.device_id, result.iccid, counter_epoch=run)
+                meter.add(result.period, result.carried)
+                batch = meter.batch(key, record.subscription_id, run)
+                merged = await client.report_usage(key, batch)
+            return result, merged
 
         try:
-            result = operator_call(url, session, ca_file, work)
+            result, merged = operator_call(url, session, ca_file, work)
         except NetworkRefusedError as exc:
             click.echo(f"rspfed: refused: data for IMSI {imsi}: {exc}", err=True)
             sys.exit(REFUSED_EXIT)
@@ -169,6 +206,8 @@ def use_command(
     click.echo(
         f"  gateway counter {format_size(result.counter)}, this period {format_size(result.used)}"
     )
+    if merged:
+        click.echo(f"  reported this device's own count: {format_size(result.carried)} (signed)")
     if result.refusal is not None:
         click.echo(f"rspfed: refused: data for IMSI {imsi}: {result.refusal.value}", err=True)
         sys.exit(REFUSED_EXIT)

@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed.errors import AuthorizationError, NotFoundError, ReplayError, UsageError
 from rspfed.federation.alerts import DEFAULT_THRESHOLDS, Alert, alert_id, fire_alerts
@@ -69,6 +70,7 @@ from rspfed.federation.ledger import (
     open_period,
     parse_device_batch,
     period_usage,
+    sign_device_batch,
     top_up,
     verify_device_batch,
 )
@@ -80,6 +82,7 @@ from rspfed.network.errors import NetworkRefusedError, RefusalReason
 from rspfed.network.gateway import Gateway, Grant
 
 __all__ = [
+    "DeviceMeter",
     "DeviceUsage",
     "FiredAlert",
     "PoolService",
@@ -159,7 +162,11 @@ class UsageView:
 
 @attrs.frozen
 class UsageResult:
-    """What :meth:`PoolService.use` carried: ``refusal`` set when not all of it was."""
+    """What :meth:`PoolService.use` carried: ``refusal`` set when not all of it was.
+
+    ``counter`` is the gateway's counter, ``used`` the profile's network use
+    in the billing period ``period`` (its id).
+    """
 
     iccid: str
     requested: int
@@ -168,6 +175,7 @@ class UsageResult:
     used: int
     throttled: bool
     refusal: RefusalReason | None
+    period: int = 0
 
 
 def _t(when: datetime) -> str:
@@ -714,7 +722,7 @@ class PoolService:
                 after = self.decision(device.iccid)
                 refusal = _grant(after).refusal or _refusal(decision.reason)
         used = self.decision(device.iccid).used
-        return UsageResult(device.iccid, octets, carried, counter, used, throttled, refusal)
+        return UsageResult(device.iccid, octets, carried, counter, used, throttled, refusal, period)
 
 
 def _refusal(reason: str) -> RefusalReason:
@@ -727,3 +735,58 @@ def _grant(decision: Decision) -> Grant:
     if decision.action is Action.THROTTLE:
         return Grant(throttled=True)
     return Grant(remaining=decision.remaining)
+
+
+class DeviceMeter:
+    """A device's own meter: its counters, signed in batches with its device key.
+
+    One cumulative counter per (period, visited network) of the device's
+    ICCID under ``counter_epoch`` (change it whenever the counters restart
+    from zero: a device that does not keep them across runs uses a new
+    epoch each run, e.g. its start time).  :meth:`batch` signs them as a
+    ``DeviceUsageBatch`` (:func:`~rspfed.federation.ledger.sign_device_batch`)
+    for ``usage/report``; the operator shows them beside the network's
+    figures, never bills them.
+    """
+
+    __slots__ = ("_counters", "counter_epoch", "device_id", "iccid")
+
+    def __init__(self, device_id: str, iccid: str, *, counter_epoch: int = 0) -> None:
+        self.device_id = device_id
+        self.iccid = iccid
+        self.counter_epoch = counter_epoch
+        self._counters: dict[tuple[int, str], int] = {}
+        self.records()  # checks the ids
+
+    def __repr__(self) -> str:
+        return f"DeviceMeter({self.device_id!r}, epoch {self.counter_epoch})"
+
+    def add(self, period: int, octets: int, visited_plmn: str = "") -> int:
+        """Count ``octets`` in ``period``; the counter's new value."""
+        if isinstance(octets, bool) or not isinstance(octets, int) or octets < 0:
+            raise UsageError("octets must be a non-negative integer")
+        slot = (period, visited_plmn)
+        value = self._counters.get(slot, 0) + octets
+        self._counters[slot] = value
+        return value
+
+    def records(self) -> list[UsageRecord]:
+        """The counters as records of kind ``DEVICE``."""
+        return [
+            UsageRecord(
+                SourceKind.DEVICE, self.device_id, self.iccid, p, self.counter_epoch, v, plmn
+            )
+            for (p, plmn), v in sorted(self._counters.items())
+        ]
+
+    def batch(
+        self, device_key: ec.EllipticCurvePrivateKey, subscription_id: str, sequence: int
+    ) -> bytes:
+        """The signed DER batch of every counter (``sequence`` must grow batch to batch)."""
+        return sign_device_batch(
+            device_key=device_key,
+            subscription_id=subscription_id,
+            device_id=self.device_id,
+            sequence=sequence,
+            records=self.records(),
+        )

@@ -550,6 +550,7 @@ def usage_result_to_json(result: UsageResult) -> dict[str, Any]:
             "used": result.used,
             "throttled": result.throttled,
             "refusal": None if result.refusal is None else result.refusal.value,
+            "period": result.period,
         }
     )
 
@@ -570,6 +571,7 @@ def usage_result_from_json(obj: Any) -> UsageResult:
         r.number("used"),
         r.flag("throttled"),
         reason,
+        r.opt_number("period") or 0,
     )
 
 

@@ -47,15 +47,41 @@ def test_use_usage_topup_alerts(service: Service) -> None:
     )
 
     out = cli(
-        "network", "use", "--euicc", str(phone), "--operator", service.url, "--bytes", "600MB"
+        "network",
+        "use",
+        "--euicc",
+        str(phone),
+        "--operator",
+        service.url,
+        "--bytes",
+        "500MB",
+        "--device",
+        str(device),
     ).stdout
-    assert "carried 600MB of 600MB" in out
+    assert "carried 500MB of 500MB" in out
+    assert "reported this device's own count: 500MB" in out
+    out = cli(
+        "network",
+        "use",
+        "--euicc",
+        str(phone),
+        "--operator",
+        service.url,
+        "--bytes",
+        "100MB",
+        "--device",
+        str(device),
+    ).stdout
+    assert "carried 100MB of 100MB" in out
     view = json.loads(
         cli("federation", "usage", "--device", str(device), "--euicc", str(phone), "--json").stdout
     )
     assert view["pool"]["used"] == 600 * MB
     assert view["pool"]["limit"] == GB
     assert [a["threshold"] for a in view["alerts"]] == [50]
+    [line] = view["devices"]
+    assert line["used"] == 600 * MB
+    assert line["reported"] == 600 * MB  # two runs, two counter epochs of the device's own
 
     out = cli(
         "operator",
