@@ -7,8 +7,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from rspfed.errors import AuthorizationError, ReplayError
 from rspfed.federation import DeviceClass, Service, issue_token
 from rspfed.federation.client import OperatorClient, sync_usage
 from rspfed.federation.http import POOL_KEY
@@ -20,7 +22,7 @@ from rspfed.federation.ledger import (
     sign_device_batch,
 )
 from rspfed.federation.types import Plan
-from rspfed.network import RefusalReason
+from rspfed.network import NetworkRefusedError, RefusalReason
 from rspfed.pki.testpki import TestPki
 from tests.federation_http.conftest import (
     download_and_enable,
@@ -85,6 +87,27 @@ def test_attach_use_alerts_and_sync_over_https(tmp_path: Path, pki: TestPki) -> 
                         ],
                     )
                     assert await lop.report_usage(laptop_key, batch) == 1
+                    with pytest.raises(ReplayError):
+                        await lop.report_usage(laptop_key, batch)
+                    phone_device = next(
+                        d for d in server.operator.store.devices(sub.id) if d.id != device.id
+                    )
+                    phone_batch = sign_device_batch(
+                        device_key=phone_key,
+                        subscription_id=sub.id,
+                        device_id=phone_device.id,
+                        sequence=1,
+                        records=[
+                            UsageRecord(
+                                SourceKind.DEVICE, phone_device.id, phone_device.iccid, period, 0, 9
+                            )
+                        ],
+                    )
+                    with pytest.raises(AuthorizationError):  # the laptop posting the phone's
+                        await lop.report_usage(laptop_key, phone_batch)
+                    with pytest.raises(NetworkRefusedError) as refused:
+                        await lop.use("b" + "0" * 32, 1)
+                    assert refused.value.reason is RefusalReason.NO_BEARER
 
                     # alerts: the laptop's 50/75/90/100 % of quota, to it and to the primary
                     got = await lop.alerts(laptop_key)
