@@ -791,22 +791,60 @@ def ingest_network_records(
 # the LedgerState message
 
 
+def _der_int(value: int) -> bytes:
+    """Contents of a DER INTEGER/ENUMERATED for a non-negative value (minimal two's complement)."""
+    return value.to_bytes(value.bit_length() // 8 + 1, "big")
+
+
+def _entry_der(key: CounterKey, octets: int) -> bytes:
+    """The DER of one ``UsageEntry`` (written directly: the codec's hot path)."""
+    kind, source, iccid, period, epoch, plmn = key
+    source_octets = source.encode("utf-8")
+    period_octets = _der_int(period)
+    epoch_octets = _der_int(epoch)
+    value_octets = _der_int(octets)
+    body = b"".join(
+        (
+            b"\x80\x01",
+            bytes((kind,)),
+            b"\x81",
+            _der_length(len(source_octets)),
+            source_octets,
+            b"\x82\x0a",
+            _iccid_octets(iccid),
+            b"\x83",
+            bytes((len(period_octets),)),
+            period_octets,
+            b"\x84",
+            bytes((len(epoch_octets),)),
+            epoch_octets,
+            b"\x85\x03" + encode_plmn(plmn) if plmn else b"",
+            b"\x86",
+            bytes((len(value_octets),)),
+            value_octets,
+        )
+    )
+    return b"\x30" + _der_length(len(body)) + body
+
+
+def _tlv_end(der: bytes, offset: int) -> int:
+    """The offset just past the (definite-length, one-octet tag) TLV at ``offset``."""
+    first = der[offset + 1]
+    if first < 0x80:
+        return offset + 2 + first
+    count = first & 0x7F
+    length = int.from_bytes(der[offset + 2 : offset + 2 + count], "big")
+    return offset + 2 + count + length
+
+
 def encode_state(state: LedgerState) -> bytes:
-    """The DER ``LedgerState`` of a state or delta (entries, epochs, alerts in canonical order)."""
-    entries = []
-    for key in sorted(state.counters):
-        kind, source, iccid, period, epoch, plmn = key
-        entry: dict[str, object] = {
-            "sourceKind": _KIND_NAMES[SourceKind(kind)],
-            "sourceId": source,
-            "iccid": _iccid_octets(iccid),
-            "period": period,
-            "counterEpoch": epoch,
-            "octets": state.counters[key],
-        }
-        if plmn:
-            entry["visitedPlmn"] = encode_plmn(plmn)
-        entries.append(entry)
+    """The DER ``LedgerState`` of a state or delta (entries, epochs, alerts in canonical order).
+
+    The entries are written directly (checked against ``asn1tools`` by the
+    tests); the rest goes through :func:`rspfed.asn1.encode`.
+    """
+    counters = state.counters
+    entries = b"".join(_entry_der(key, counters[key]) for key in sorted(counters))
     epochs = [
         {
             "period": e.period,
@@ -825,15 +863,30 @@ def encode_state(state: LedgerState) -> bytes:
         {
             "version": LEDGER_VERSION,
             "subscriptionId": state.subscription_id,
-            "entries": entries,
+            "entries": [],
             "poolEpochs": epochs,
             "firedAlerts": fired,
         }
     )
     try:
-        return asn1.encode(value)
+        shell = asn1.encode(value)
     except EncodeError as exc:  # pragma: no cover - every field is checked on entry
         raise UsageError(f"cannot encode the ledger state: {exc}") from None
+    # splice the entries into the empty [2] SEQUENCE OF (A2 00) after version and subscriptionId
+    content_at = 2 if shell[1] < 0x80 else 2 + (shell[1] & 0x7F)
+    cut = _tlv_end(shell, _tlv_end(shell, content_at))
+    if shell[cut : cut + 2] != b"\xa2\x00":  # pragma: no cover - fixed by the schema
+        raise UsageError("unexpected LedgerState layout")
+    content = b"".join(
+        (
+            shell[content_at:cut],
+            b"\xa2",
+            _der_length(len(entries)),
+            entries,
+            shell[cut + 2 :],
+        )
+    )
+    return b"\x30" + _der_length(len(content)) + content
 
 
 def _alert_key_value(key: AlertKey) -> dict[str, object]:
