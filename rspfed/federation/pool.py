@@ -249,28 +249,39 @@ class PoolService:
         self._subscription(subscription_id)
         return self._load(subscription_id)
 
-    def _load(self, subscription_id: str, since: int = 0) -> LedgerState:
-        rows = self._store.pool_rows(
-            "SELECT kind, source_id, iccid, period, counter_epoch, plmn, octets"
-            " FROM ledger_counter WHERE subscription_id = ? AND version > ?",
-            (subscription_id, since),
-        )
-        state = LedgerState(subscription_id, {tuple(r[:6]): r[6] for r in rows})
-        for r in self._store.pool_rows(
-            "SELECT period, idx, reason, lim, opening_used, opening_devices FROM pool_epoch"
-            " WHERE subscription_id = ? AND version > ?",
-            (subscription_id, since),
-        ):
-            devices = {k: int(v) for k, v in json.loads(r[5]).items()}
-            state.add_epoch(PoolEpoch(r[0], r[1], EpochReason(r[2]), r[3], r[4], devices))
-        state.add_fired(
-            AlertKey(r[0], r[1], r[2], r[3])
-            for r in self._store.pool_rows(
-                "SELECT iccid, threshold, period, pool_epoch FROM fired_alert"
-                " WHERE subscription_id = ? AND version > ?",
-                (subscription_id, since),
+    def _load(
+        self, subscription_id: str, since: int = 0, periods: Iterable[int] | None = None
+    ) -> LedgerState:
+        """The stored state written after ``since``; only ``periods`` when given."""
+        state = LedgerState(subscription_id)
+        if periods is None:
+            slices: list[tuple[int, int]] = [(-1, (1 << 63) - 1)]
+        else:
+            slices = [(p, p) for p in sorted(set(periods))]
+        for low, high in slices:
+            params = (subscription_id, since, low, high)
+            rows = self._store.pool_rows(
+                "SELECT kind, source_id, iccid, period, counter_epoch, plmn, octets"
+                " FROM ledger_counter WHERE subscription_id = ? AND version > ?"
+                " AND period BETWEEN ? AND ?",
+                params,
             )
-        )
+            state.counters.update((tuple(r[:6]), r[6]) for r in rows)
+            for r in self._store.pool_rows(
+                "SELECT period, idx, reason, lim, opening_used, opening_devices FROM pool_epoch"
+                " WHERE subscription_id = ? AND version > ? AND period BETWEEN ? AND ?",
+                params,
+            ):
+                devices = {k: int(v) for k, v in json.loads(r[5]).items()}
+                state.add_epoch(PoolEpoch(r[0], r[1], EpochReason(r[2]), r[3], r[4], devices))
+            state.add_fired(
+                AlertKey(r[0], r[1], r[2], r[3])
+                for r in self._store.pool_rows(
+                    "SELECT iccid, threshold, period, pool_epoch FROM fired_alert"
+                    " WHERE subscription_id = ? AND version > ? AND period BETWEEN ? AND ?",
+                    params,
+                )
+            )
         return state
 
     def version(self, subscription_id: str) -> int:
@@ -331,7 +342,7 @@ class PoolService:
             bp = billing_period(sub.created, sub.plan.period, self._now())
         else:
             bp = billing_period(sub.created, sub.plan.period, datetime.fromtimestamp(period, UTC))
-        state = self._load(subscription_id)
+        state = self._load(subscription_id, periods=[bp.id])
         devices = self._devices(subscription_id)
         usage = period_usage(state, bp.id)
         reported = period_usage(state, bp.id, kind=SourceKind.DEVICE)
@@ -382,8 +393,8 @@ class PoolService:
         """The enforcement decision in force for one active profile."""
         device = self._device_by_iccid(iccid)
         sub = self._subscription(device.subscription_id)
-        state = self._load(sub.id)
         bp = billing_period(sub.created, sub.plan.period, self._now())
+        state = self._load(sub.id, periods=[bp.id])
         return enforcement(state, sub.plan, bp.id, {iccid: device.quota_bytes}, self._policy)[iccid]
 
     def _device_by_iccid(self, iccid: str) -> Device:
@@ -399,15 +410,20 @@ class PoolService:
         self,
         sub: Subscription,
         change: Callable[[LedgerState, int], object],
+        periods: Iterable[int] = (),
     ) -> tuple[LedgerState, list[FiredAlert]]:
-        """Load, change, roll over, auto top-up, fire alerts, save what grew; (delta, alerts)."""
+        """Load, change, roll over, auto top-up, fire alerts, save what grew; (delta, alerts).
+
+        Only the current period and ``periods`` (those the change touches)
+        are loaded: the cost does not grow with the subscription's history.
+        """
         now = self._now()
         fired: list[FiredAlert] = []
         with self._store.transaction():
-            state = self._load(sub.id)
-            before = state.copy()
             sub = self._subscription(sub.id)
             period = billing_period(sub.created, sub.plan.period, now).id
+            state = self._load(sub.id, periods={period, *periods})
+            before = state.copy()
             open_period(state, sub.plan, period)
             change(state, period)
             rule = self.auto_top_up_rule(sub.id)
@@ -531,7 +547,7 @@ class PoolService:
         def change(state: LedgerState, _period: int) -> None:
             ingest_network_records(state, batch, known_iccids=known)
 
-        return self._commit(sub, change)[1]
+        return self._commit(sub, change, {r.period for r in batch if isinstance(r, UsageRecord)})[1]
 
     def ingest_device_batch(self, der: bytes, *, device_id: str | None = None) -> LedgerState:
         """Verify a device's signed batch (once) and merge it; the delta.
@@ -576,7 +592,7 @@ class PoolService:
                 raise ReplayError("the batch's sequence number was already used")
             state.add_records(batch.records)
 
-        return self._commit(sub, change)[0]
+        return self._commit(sub, change, {r.period for r in batch.records})[0]
 
     def top_up(self, subscription_id: str, add_bytes: int) -> PoolEpoch:
         """Add ``add_bytes`` to this period's pool (a new pool epoch); the epoch."""
