@@ -73,4 +73,29 @@ def test_demo_runs_and_tells_the_story() -> None:
     laptop_iccid = next(r[1] for r in rows if r[0] == "laptop")
     assert f"laptop's next sync: removed; its LPA deleted {laptop_iccid}" in out
     assert "laptop (3 devices left)" in out
+    # 12: the shared pool: alerts once each, the tablet stopped at its quota, a top-up
+    pool = out.split("12. One 20 GB pool")[1]
+    assert "tablet uses 2.5 GB: carried 2.0 GB, then refused: quota-exhausted" in pool
+    first, _, after_topup = pool.partition("tops the pool up by 5 GB: 25.0 GB")
+    alerts = re.findall(r"alert  (\d+) % of the (pool|tablet's quota)", first)
+    assert sorted(a for a in alerts if a[1] == "pool") == [
+        ("50", "pool"),
+        ("75", "pool"),
+        ("90", "pool"),
+    ]
+    assert sorted(int(a[0]) for a in alerts if a[1] != "pool") == [50, 75, 90, 100]
+    assert "each once (0 on the next fetch)" in first
+    assert "pool: 18.5 GB of 20.0 GB (92.5 %)" in first
+    # the top-up opens at 74 %: only 75 % and above re-arm
+    assert re.findall(r"alert  (\d+) % of the pool", after_topup) == ["75"]
+    assert re.search(r"kitchen +5\.0 GB +5\.0 GB +data barred", after_topup)
+    synced = re.search(
+        r"synced the ledger \(version \d+\): ([\d.]+ GB) used, "
+        r"the same as the operator's ([\d.]+ GB)",
+        after_topup,
+    )
+    assert synced is not None
+    assert synced.group(1) == synced.group(2) == "19.5 GB"
+    assert "dashboard link" in after_topup
+    assert "HTTP 200" in after_topup
     assert re.search(r"done in \d+\.\d+ s", out)

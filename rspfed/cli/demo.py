@@ -28,6 +28,11 @@ issues add chapters (devices joining the subscription, switching, ...).
 10. The phone lists the subscription's four devices: four profiles.
 11. The phone removes the laptop: the network refuses it, its next sync tells
     it, its LPA deletes the profile.
+12. The shared pool: the phone and the tablet carry traffic through the
+    metering gateway; alerts at 50/75/90 % of the pool and of the tablet's
+    quota, each delivered once; the tablet stopped at its quota; a top-up
+    re-arms the thresholds above its opening ratio; the tablet syncs the
+    ledger; the primary's signed dashboard link opens the usage page.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
 import attrs
 import click
 from aiohttp import web
@@ -63,9 +69,13 @@ from rspfed.federation import (
     token_from_uri,
     token_uri,
 )
-from rspfed.federation.client import OperatorClient, operator_tls_context
+from rspfed.federation.client import OperatorClient, operator_tls_context, sync_usage
+from rspfed.federation.dashboard import issue_link, link_url
 from rspfed.federation.datadir import close_operator, init_operator_dir, open_operator
 from rspfed.federation.http import operator_app_for
+from rspfed.federation.ledger import LedgerState, SourceKind
+from rspfed.federation.operator import Operator
+from rspfed.federation.pool import PoolService
 from rspfed.federation.types import Device, Plan
 from rspfed.lpa import (
     ActivationCode,
@@ -247,6 +257,10 @@ class _Device:
         """EAP-AKA' with the enabled profile's USIM; the services the network grants."""
         return await self.client.attach(service=service, **self._usim())
 
+    async def bearer(self) -> str:
+        """Attach for data (EAP-AKA'); the bearer to carry traffic on."""
+        return await self.client.attach_data(**self._usim())
+
     async def register(self) -> Device:
         """A fresh P-256 key registered by EAP-AKA' with this device's USIM."""
         self.key = ec.generate_private_key(ec.SECP256R1())
@@ -263,6 +277,91 @@ class _Device:
         finally:
             es10.close()
         self.iccid = None
+
+
+async def _carry(device: _Device, bearer: str, octets: int) -> str:
+    result = await device.client.use(bearer, octets)
+    said = f"{device.name} uses {_size(octets)}: carried {_size(result.carried)}"
+    if result.refusal is not None:
+        said += f", then refused: {result.refusal.value}"
+    return said
+
+
+def _size(octets: int) -> str:
+    return f"{octets / _GB:.1f} GB" if octets >= _GB // 10 else f"{octets / 10**6:.0f} MB"
+
+
+async def _show_alerts(device: _Device) -> int:
+    assert device.key is not None
+    alerts = await device.client.alerts(device.key)
+    for alert in alerts:
+        what = "pool" if alert.scope == "pool" else "tablet's quota"
+        _say(
+            f"   {click.style('alert', fg='yellow')}  {alert.threshold} % of the {what} "
+            f"({_size(alert.used)} of {_size(alert.limit)})"
+        )
+    await device.client.ack_alerts(device.key, [a.id for a in alerts])
+    return len(alerts)
+
+
+async def _chapter_pool(
+    admin: Operator,
+    subscription_id: str,
+    phone: _Device,
+    tablet: _Device,
+    base: str,
+    facts: dict[str, str],
+) -> None:
+    _chapter(12, "One 20 GB pool: metering, alerts at 50/75/90 %, quotas, a top-up")
+    assert phone.key is not None
+    assert tablet.key is not None
+    phone_bearer, tablet_bearer = await phone.bearer(), await tablet.bearer()
+    _ok("phone and tablet attached for data; the gateway meters each profile")
+    for device, bearer, octets in (
+        (phone, phone_bearer, 8 * _GB),
+        (tablet, tablet_bearer, 3 * _GB),
+        (tablet, tablet_bearer, 2_500_000_000),
+        (phone, phone_bearer, 3 * _GB),
+        (phone, phone_bearer, 2_500_000_000),
+    ):
+        _say(f"   {await _carry(device, bearer, octets)}")
+    shown = await _show_alerts(phone)
+    again = await _show_alerts(phone)
+    _ok(f"{shown} alerts delivered to the phone, each once ({again} on the next fetch)")
+    usage = await phone.client.usage(phone.key)
+    _ok(
+        f"pool: {_size(usage['pool']['used'])} of {_size(usage['pool']['limit'])} "
+        f"({usage['pool']['percent']:.1f} %)"
+    )
+    pool = PoolService(admin, now=lambda: datetime.now(UTC), rand=os.urandom)
+    epoch = pool.top_up(subscription_id, 5 * _GB)
+    _ok(f"the operator tops the pool up by 5 GB: {_size(epoch.limit)} (pool epoch {epoch.index})")
+    _say(f"   {await _carry(phone, phone_bearer, _GB)}")
+    await _show_alerts(phone)
+    usage = await phone.client.usage(phone.key)
+    for d in usage["devices"]:
+        if d["state"] == "active":
+            quota = _size(d["quota"]) if d.get("quota") else "no quota"
+            _say(f"   {d['name']:<8} {_size(d['used']):>8}  {quota:<9} data {d['data']}")
+    replica, version = await sync_usage(tablet.client, tablet.key, LedgerState(subscription_id))
+    total = sum(v for k, v in replica.counters.items() if k[0] == SourceKind.NETWORK)
+    _ok(
+        f"the tablet synced the ledger (version {version}): {_size(total)} used, "
+        f"the same as the operator's {_size(usage['pool']['used'])}"
+    )
+    link = issue_link(
+        phone.key, subscription_id=subscription_id, now=datetime.now(UTC), rand=os.urandom
+    )
+    url = link_url(base, link)
+    async with aiohttp.ClientSession() as session:
+        tls = operator_tls_context("localhost", trust=store_ci_certificates(phone.euicc.store))
+        async with session.get(url, ssl=tls) as response:
+            page = await response.text()
+            status = response.status
+    _ok(f"the phone's dashboard link ({len(url)} characters, 10 minutes): HTTP {status}")
+    if f"{usage['pool']['percent']:.0f}" not in page:  # pragma: no cover - a broken page
+        raise click.ClickException("the dashboard page does not show the pool")
+    facts["pool"] = f"{usage['pool']['percent']:.1f} % of {_size(usage['pool']['limit'])}"
 
 
 def _services(granted: frozenset[Service]) -> str:
@@ -426,6 +525,7 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         if collected is None:  # pragma: no cover - approved just above
             raise click.ClickException("the join request is still pending")
         await tablet.install(collected.activation_code)
+        await tablet.register()
         granted = await tablet.attach(Service.VOICE)
         _ok(
             f"tablet collected its code, installed {tablet.iccid}; "
@@ -455,6 +555,8 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         _ok(f"laptop's next sync: {told.state.value}; its LPA deleted {removed_iccid}")
         remaining = [d for d in await phone.client.devices(phone.key) if d.occupies_slot]
         facts["removed"] = f"laptop ({len(remaining)} devices left)"
+
+        await _chapter_pool(admin, subscription.id, phone, tablet, base, facts)
     finally:
         for client in clients:
             await client.close()
@@ -482,7 +584,7 @@ def demo() -> None:
         root = Path(tmp)
         pki = _chapter_pki(root / "pki", now, os.urandom)
         facts = asyncio.run(_story(root, pki, os.urandom))
-    _chapter(12, "Summary")
+    _chapter(13, "Summary")
     for name, value in facts.items():
         _say(f"   {name:<10} {value}")
     _say()

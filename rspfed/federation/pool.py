@@ -658,7 +658,8 @@ class PoolService:
         rows = self._store.pool_rows(
             "SELECT f.alert_id, f.iccid, f.threshold, f.period, f.pool_epoch, f.used, f.lim,"
             " f.fired FROM alert_outbox o JOIN fired_alert f ON f.alert_id = o.alert_id"
-            " WHERE o.device_id = ? AND o.acked = 0 ORDER BY f.fired, f.version, f.alert_id",
+            " WHERE o.device_id = ? AND o.acked = 0"
+            " ORDER BY f.fired, f.version, f.pool_epoch, f.iccid IS NOT NULL, f.threshold",
             (device_id,),
         )
         return [self._fired(device.subscription_id, r) for r in rows]
