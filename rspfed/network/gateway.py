@@ -28,7 +28,7 @@ from __future__ import annotations
 import attrs
 
 from rspfed.errors import UsageError
-from rspfed.federation.ledger import SourceKind, UsageRecord
+from rspfed.federation.ledger import MAX_OCTETS, SourceKind, UsageRecord
 from rspfed.network.errors import NetworkRefusedError, RefusalReason
 
 __all__ = ["Carried", "Gateway", "Grant"]
@@ -126,6 +126,8 @@ class Gateway:
         :class:`~rspfed.network.NetworkRefusedError` when nothing may be
         carried (the grant's refusal).  A partial carry returns normally
         with fewer octets (the next call is refused).
+        :class:`~rspfed.errors.UsageError` for a bad ICCID, period or PLMN
+        or a counter that would pass 2**63-1; the gateway is unchanged then.
         """
         if isinstance(octets, bool) or not isinstance(octets, int) or octets < 0:
             raise UsageError("octets must be a non-negative integer")
@@ -133,11 +135,23 @@ class Gateway:
         allowed = octets if grant.remaining is None else min(octets, grant.remaining)
         if grant.refusal is not None and allowed == 0:
             raise NetworkRefusedError(grant.refusal, "data")
+        slot = (iccid, period, visited_plmn)
+        value = self._counters.get(slot, 0) + allowed
+        if value > MAX_OCTETS:
+            raise UsageError("the counter would pass 2**63-1 octets")
+        # The record checks the ICCID, period and PLMN before anything changes:
+        # a bad call leaves no counter that would spoil every later report.
+        record = UsageRecord(
+            SourceKind.NETWORK,
+            self.source_id,
+            iccid,
+            period,
+            self.counter_epoch,
+            value,
+            visited_plmn,
+        )
         if grant.refusal is not None or grant.remaining is not None:
             left = None if grant.remaining is None else grant.remaining - allowed
             self._grants[iccid] = attrs.evolve(grant, remaining=left)
-        slot = (iccid, period, visited_plmn)
-        value = self._counters.get(slot, 0) + allowed
         self._counters[slot] = value
-        record = self.record(iccid, period, visited_plmn)
         return Carried(iccid, allowed, value, grant.throttled, record)
