@@ -341,7 +341,13 @@ class PoolService:
         if period is None:
             bp = billing_period(sub.created, sub.plan.period, self._now())
         else:
-            bp = billing_period(sub.created, sub.plan.period, datetime.fromtimestamp(period, UTC))
+            if isinstance(period, bool) or not isinstance(period, int):
+                raise UsageError("a period id is an integer")
+            try:
+                when = datetime.fromtimestamp(period, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise UsageError("no billing period has this id") from None
+            bp = billing_period(sub.created, sub.plan.period, when)
         state = self._load(subscription_id, periods=[bp.id])
         devices = self._devices(subscription_id)
         usage = period_usage(state, bp.id)
@@ -606,15 +612,24 @@ class PoolService:
         return opened[0]
 
     def change_plan(self, subscription_id: str, plan: Plan) -> PoolEpoch:
-        """Move the subscription to ``plan`` within the period (a new pool epoch); the epoch."""
+        """Move the subscription to ``plan`` within the period (a new pool epoch); the epoch.
+
+        The billing period's length stays: :class:`~rspfed.errors.UsageError`
+        for a plan with another ``period`` (periods are counted from the
+        subscription's creation, so a new length would move the current
+        period's start and drop the usage already counted in it).
+        """
         if not isinstance(plan, Plan):
             raise UsageError("change_plan takes a Plan")
         old = self._subscription(subscription_id)
         opened: list[PoolEpoch] = []
 
         def change(state: LedgerState, period: int) -> None:
-            opened.append(change_plan(state, old.plan, plan, period))
-            self._store.put_subscription(attrs.evolve(old, plan=plan))
+            current = self._subscription(subscription_id)  # in the transaction: no lost update
+            if plan.period != current.plan.period:
+                raise UsageError("a plan change keeps the billing period's length")
+            opened.append(change_plan(state, current.plan, plan, period))
+            self._store.put_subscription(attrs.evolve(current, plan=plan))
 
         self._commit(old, change)
         return opened[0]

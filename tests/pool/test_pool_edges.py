@@ -1,0 +1,50 @@
+"""Pool service edge cases: plan changes keep the period, past periods, bad period ids."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+import pytest
+
+from rspfed.errors import UsageError
+from tests.pool.conftest import MB, PLAN, POOL, Family
+from tests.pool.test_pool import attach_bearer
+
+
+def test_a_plan_change_keeps_the_period_and_its_usage(family: Family) -> None:
+    fam = family
+    fam.ow.clock.advance(timedelta(days=20))
+    fam.pool.use(attach_bearer(fam, "tablet"), 100 * MB)
+    before = fam.pool.view(fam.sub_id)
+    with pytest.raises(UsageError):
+        fam.pool.change_plan(fam.sub_id, attrs.evolve(PLAN, period=timedelta(days=7)))
+    after = fam.pool.view(fam.sub_id)
+    assert after.period == before.period
+    assert after.pool_used == before.pool_used == 100 * MB
+    assert after.pool_epoch == before.pool_epoch
+    epoch = fam.pool.change_plan(fam.sub_id, attrs.evolve(PLAN, pool_bytes=2 * POOL))
+    bigger = fam.pool.view(fam.sub_id)
+    assert bigger.period == before.period
+    assert bigger.pool_used == 100 * MB
+    assert (bigger.pool_limit, bigger.pool_epoch) == (2 * POOL, epoch.index)
+
+
+def test_a_past_period_stays_readable_by_its_id(family: Family) -> None:
+    fam = family
+    fam.pool.use(attach_bearer(fam, "phone"), 30 * MB)
+    first = fam.pool.view(fam.sub_id)
+    fam.ow.clock.advance(PLAN.period)
+    fam.pool.use(attach_bearer(fam, "phone"), 5 * MB)
+    second = fam.pool.view(fam.sub_id)
+    assert second.period.start == first.period.end
+    assert second.pool_used == 5 * MB
+    past = fam.pool.view(fam.sub_id, period=first.period.id)
+    assert past.period == first.period
+    assert past.pool_used == 30 * MB
+
+
+@pytest.mark.parametrize("bad", [2**62, 2**63 - 1, -(2**62), True, "1"])
+def test_a_bad_period_id_is_a_usage_error(family: Family, bad: object) -> None:
+    with pytest.raises(UsageError):
+        family.pool.view(family.sub_id, period=bad)  # type: ignore[arg-type]
