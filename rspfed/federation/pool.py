@@ -737,24 +737,35 @@ class PoolService:
         sub = self._subscription(device.subscription_id)
         period = billing_period(sub.created, sub.plan.period, now).id
         decision = self.decision(device.iccid)
-        self._gateway.set_grant(device.iccid, _grant(decision))
         refusal: RefusalReason | None = None
         carried = 0
-        throttled = decision.action is Action.THROTTLE
+        throttled = False
         counter = self._gateway.counter(device.iccid, period)
-        try:
-            result = self._gateway.carry(device.iccid, period, octets)
-        except NetworkRefusedError as exc:
-            refusal = exc.reason
-        else:
-            carried, counter = result.octets, result.counter
-            if carried:
+        # Carry what the grant allows and ingest it; an ingest may lift the
+        # limit (an automatic top-up at its threshold), so carry the rest
+        # under the new decision while each round carries something.
+        for _ in range(_MAX_ROUNDS):
+            self._gateway.set_grant(device.iccid, _grant(decision))
+            throttled = throttled or decision.action is Action.THROTTLE
+            try:
+                result = self._gateway.carry(device.iccid, period, octets - carried)
+            except NetworkRefusedError as exc:
+                refusal = exc.reason
+                break
+            carried, counter = carried + result.octets, result.counter
+            if result.octets:
                 self.ingest_network_records(sub.id, [result.record])
-            if carried < octets:
-                after = self.decision(device.iccid)
-                refusal = _grant(after).refusal or _refusal(decision.reason)
-        used = self.decision(device.iccid).used
+            decision = self.decision(device.iccid)
+            if carried == octets or not result.octets:
+                break
+        if carried < octets and refusal is None:
+            refusal = _grant(decision).refusal or _refusal(decision.reason)
+        used = decision.used
         return UsageResult(device.iccid, octets, carried, counter, used, throttled, refusal, period)
+
+
+_MAX_ROUNDS = 8
+"""Grants one :meth:`PoolService.use` goes through at most (a bound, not a rule)."""
 
 
 def _refusal(reason: str) -> RefusalReason:

@@ -8,6 +8,8 @@ import attrs
 import pytest
 
 from rspfed.errors import UsageError
+from rspfed.federation.ledger import AutoTopUp
+from rspfed.network import RefusalReason
 from tests.pool.conftest import MB, PLAN, POOL, Family
 from tests.pool.test_pool import attach_bearer
 
@@ -48,3 +50,19 @@ def test_a_past_period_stays_readable_by_its_id(family: Family) -> None:
 def test_a_bad_period_id_is_a_usage_error(family: Family, bad: object) -> None:
     with pytest.raises(UsageError):
         family.pool.view(family.sub_id, period=bad)  # type: ignore[arg-type]
+
+
+def test_a_carry_across_the_limit_continues_after_an_automatic_top_up(family: Family) -> None:
+    fam = family
+    fam.pool.set_auto_top_up(fam.sub_id, AutoTopUp(add_bytes=POOL, at_percent=90))
+    bearer = attach_bearer(fam, "tablet")
+    result = fam.pool.use(bearer, POOL + 100 * MB)
+    assert result.refusal is None
+    assert result.carried == result.used == POOL + 100 * MB
+    view = fam.pool.view(fam.sub_id)
+    assert (view.pool_used, view.pool_limit) == (POOL + 100 * MB, 2 * POOL)
+    fam.pool.set_auto_top_up(fam.sub_id, None)
+    last = fam.pool.use(bearer, 2 * POOL)  # no rule now: carried up to the limit, then refused
+    assert last.carried == POOL - 100 * MB
+    assert last.refusal is RefusalReason.POOL_EXHAUSTED
+    assert fam.pool.view(fam.sub_id).pool_used == 2 * POOL
