@@ -310,10 +310,15 @@ class PoolService:
         return {d.iccid: d.quota_bytes for d in devices if d.state is DeviceState.ACTIVE}
 
     def alerts(self, subscription_id: str) -> list[FiredAlert]:
-        """Every alert fired for the subscription, oldest first."""
+        """Every alert fired for the subscription, oldest first.
+
+        Alerts one write fired are in pool epoch, then scope (the pool first,
+        then each device by ICCID), then threshold order.
+        """
         rows = self._store.pool_rows(
             "SELECT alert_id, iccid, threshold, period, pool_epoch, used, lim, fired"
-            " FROM fired_alert WHERE subscription_id = ? ORDER BY fired, version, alert_id",
+            " FROM fired_alert WHERE subscription_id = ?"
+            " ORDER BY fired, version, pool_epoch, iccid IS NOT NULL, iccid, threshold, alert_id",
             (subscription_id,),
         )
         return [self._fired(subscription_id, r) for r in rows]

@@ -10,7 +10,7 @@ import pytest
 from rspfed.errors import UsageError
 from rspfed.federation.ledger import AutoTopUp
 from rspfed.network import RefusalReason
-from tests.pool.conftest import MB, PLAN, POOL, Family
+from tests.pool.conftest import MB, PLAN, POOL, QUOTA, Family
 from tests.pool.test_pool import attach_bearer
 
 
@@ -66,3 +66,22 @@ def test_a_carry_across_the_limit_continues_after_an_automatic_top_up(family: Fa
     assert last.carried == POOL - 100 * MB
     assert last.refusal is RefusalReason.POOL_EXHAUSTED
     assert fam.pool.view(fam.sub_id).pool_used == 2 * POOL
+
+
+def test_alerts_of_one_ingest_are_listed_in_threshold_order(family: Family) -> None:
+    fam = family
+    fam.pool.use(attach_bearer(fam, "laptop"), QUOTA)  # the laptop's whole quota: 25 % of the pool
+    fam.pool.use(attach_bearer(fam, "tablet"), POOL - QUOTA)  # the rest of the pool at once
+    listed = [(a.scope, a.threshold) for a in fam.pool.alerts(fam.sub_id)]
+    assert listed == [
+        ("device", 50),
+        ("device", 75),
+        ("device", 90),
+        ("device", 100),
+        ("pool", 50),
+        ("pool", 75),
+        ("pool", 90),
+        ("pool", 100),
+    ]
+    assert [(a.scope, a.threshold) for a in fam.pool.view(fam.sub_id).alerts] == listed
+    assert [(a.scope, a.threshold) for a in fam.fired] == listed
