@@ -31,7 +31,11 @@ Theory of operation
 * **Alerts** fired by an ingest are recorded once (the fired set), queued in
   an outbox for the primary and the affected device (delivered at least
   once until acknowledged by id, :meth:`pending_alerts` /
-  :meth:`ack_alerts`) and handed to ``on_alert`` after the commit.
+  :meth:`ack_alerts`) and handed to ``on_alert`` after the commit.  The
+  callback should not raise: an exception propagates to the caller (a
+  :meth:`use` then fails although its octets were carried and counted) and
+  the alerts after it in that write are not handed over (they stay in the
+  outbox).
 * **Sync**: every write bumps the subscription's ledger version and stamps
   the rows it wrote; :meth:`state_since` answers the delta since a version
   (the whole state for version 0), which a device merges into its replica.
