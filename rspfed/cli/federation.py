@@ -267,6 +267,44 @@ def _maybe_euicc(
         yield session
 
 
+@attrs.frozen
+class _Connected:
+    """A registered device's store, optional eUICC session, record, key and
+    operator URL, as the management and status commands open them."""
+
+    store: DeviceStore
+    session: EuiccSession | None
+    record: DeviceRecord
+    key: ec.EllipticCurvePrivateKey
+    url: str
+    ca_file: str | None
+
+    def call(self, work: Callable[[OperatorClient], Awaitable[T]]) -> T:
+        """:func:`operator_call` with this device's URL, session and CA file."""
+        return operator_call(self.url, self.session, self.ca_file, work)
+
+
+@contextlib.contextmanager
+def _connected(
+    device: str,
+    euicc: str | None,
+    operator_url: str | None,
+    ca_file: str | None,
+    no_tls: bool,
+    *,
+    primary: bool,
+) -> Iterator[_Connected]:
+    """Open the device store (and the eUICC with ``euicc``), check the device is
+    registered (and the primary with ``primary``) and resolve the operator URL."""
+    with (
+        _open_device(device, create=False) as store,
+        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
+    ):
+        record, key = _primary(store) if primary else _registered(store)
+        url = resolve_operator_url(operator_url, record, no_tls)
+        yield _Connected(store, session, record, key, url, ca_file)
+
+
 # --------------------------------------------------------------------------
 # Shared options
 
@@ -938,13 +976,8 @@ def requests_command(
     as_json: bool,
 ) -> None:
     """List the subscription's join requests (primary only)."""
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _primary(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
-        found = operator_call(url, session, ca_file, lambda client: client.requests(key))
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=True) as conn:
+        found = conn.call(lambda client: client.requests(conn.key))
     if as_json:
         rows = [
             {
@@ -995,30 +1028,25 @@ def approve_command(
     """Approve join request REQUEST_ID: sign a token for its EID and class and post it."""
     from rspfed.errors import NotFoundError
 
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _primary(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=True) as conn:
 
         async def approve(client: OperatorClient) -> Any:
-            pending = {r.id: r for r in await client.requests(key)}
+            pending = {r.id: r for r in await client.requests(conn.key)}
             request = pending.get(request_id)
             if request is None:
                 raise NotFoundError(f"no join request {request_id}")
             der = _issue(
-                key,
-                record,
+                conn.key,
+                conn.record,
                 eid=request.eid,
                 device_class=request.device_class,
                 services=_services_of(services, request.device_class),
                 quota=quota,
                 ttl=ttl,
             )
-            return await client.approve(key, request_id, der)
+            return await client.approve(conn.key, request_id, der)
 
-        approved = operator_call(url, session, ca_file, approve)
+        approved = conn.call(approve)
     click.echo(
         f"approved join request {approved.id}: {approved.device_class.value} "
         f"{approved.name!r} EID {approved.eid} ({approved.state.value})"
@@ -1038,17 +1066,12 @@ def devices_command(
     as_json: bool,
 ) -> None:
     """List the subscription's devices (primary only)."""
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _primary(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
-        found = operator_call(url, session, ca_file, lambda client: client.devices(key))
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=True) as conn:
+        found = conn.call(lambda client: client.devices(conn.key))
     if as_json:
         click.echo(json.dumps([device_row(d) for d in found], indent=2))
         return
-    click.echo(f"{len(found)} device(s) in subscription {record.subscription_id}")
+    click.echo(f"{len(found)} device(s) in subscription {conn.record.subscription_id}")
     for d in found:
         click.echo(device_line(d))
 
@@ -1067,13 +1090,8 @@ def remove_command(
 ) -> None:
     """Remove secondary DEVICE_ID (primary only): its slot is freed and the network
     refuses its IMSI; the device's LPA deletes its profile at its next `sync`."""
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _primary(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
-        removed = operator_call(url, session, ca_file, lambda client: client.remove(key, device_id))
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=True) as conn:
+        removed = conn.call(lambda client: client.remove(conn.key, device_id))
     click.echo(
         f"removed device {removed.id} ({removed.device_class.value} {removed.name!r}, "
         f"ICCID {removed.iccid})"
@@ -1106,13 +1124,8 @@ def revoke_command(
             raw = b""
         if len(raw) != TOKEN_ID_SIZE:
             raise UsageError(f"TOKEN_ID is {TOKEN_ID_SIZE} octets in hexadecimal")
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _primary(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
-        cancelled = operator_call(url, session, ca_file, lambda client: client.revoke(key, raw))
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=True) as conn:
+        cancelled = conn.call(lambda client: client.revoke(conn.key, raw))
     what = f"token {token_id}" if token_id is not None else "every outstanding token"
     click.echo(f"revoked {what}; {cancelled} pending order(s) cancelled")
 
@@ -1154,13 +1167,8 @@ def sync_command(
     from rspfed.federation.device import DeviceRecord
     from rspfed.federation.types import DeviceState
 
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _registered(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
-        status = operator_call(url, session, ca_file, lambda client: client.status(key))
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=False) as conn:
+        status = conn.call(lambda client: client.status(conn.key))
         if status.state is not DeviceState.REMOVED:
             click.echo(
                 f"device {status.id} ({status.role.value} {status.device_class.value} "
@@ -1169,22 +1177,22 @@ def sync_command(
             )
             return
         click.echo(f"device {status.id} was removed from subscription {status.subscription_id}")
-        if session is None:
+        if conn.session is None:
             click.echo(
                 f"  its profile {status.iccid} is still on the eUICC: run sync with --euicc "
                 "STORE to delete it"
             )
             return
-        if _delete_profile(session, status.iccid):
-            click.echo(f"  deleted profile {status.iccid} from eUICC {session.eid}")
+        if _delete_profile(conn.session, status.iccid):
+            click.echo(f"  deleted profile {status.iccid} from eUICC {conn.session.eid}")
         else:
-            click.echo(f"  profile {status.iccid} is not on eUICC {session.eid}")
-        store.set_record(
+            click.echo(f"  profile {status.iccid} is not on eUICC {conn.session.eid}")
+        conn.store.set_record(
             DeviceRecord(
-                operator_url=record.operator_url,
-                eid=record.eid,
-                device_class=record.device_class,
-                name=record.name,
+                operator_url=conn.record.operator_url,
+                eid=conn.record.eid,
+                device_class=conn.record.device_class,
+                name=conn.record.name,
             )
         )
 
@@ -1227,13 +1235,8 @@ def usage_command(
     The primary sees every device; a secondary sees the pool and itself.
     Figures are the network's (billing); "reported" is the device's own count.
     """
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _registered(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
-        view = operator_call(url, session, ca_file, lambda client: client.usage(key))
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=False) as conn:
+        view = conn.call(lambda client: client.usage(conn.key))
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
@@ -1283,20 +1286,15 @@ def alerts_command(
     from rspfed.federation.pool import FiredAlert
     from rspfed.federation.wire import fired_alert_to_json
 
-    with (
-        _open_device(device, create=False) as store,
-        _maybe_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
-    ):
-        record, key = _registered(store)
-        url = resolve_operator_url(operator_url, record, no_tls)
+    with _connected(device, euicc, operator_url, ca_file, no_tls, primary=False) as conn:
 
         async def work(client: OperatorClient) -> list[FiredAlert]:
-            found = await client.alerts(key)
+            found = await client.alerts(conn.key)
             if found:
-                await client.ack_alerts(key, [a.id for a in found])
+                await client.ack_alerts(conn.key, [a.id for a in found])
             return found
 
-        alerts = operator_call(url, session, ca_file, work)
+        alerts = conn.call(work)
     rows = [fired_alert_to_json(a) for a in alerts]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
