@@ -43,21 +43,21 @@ from typing import Any
 
 import click
 
+from rspfed.cli._datadir import (
+    curves_of,
+    echo_tls_files,
+    init_options,
+    open_test_pki,
+    pki_passphrase_option,
+)
+from rspfed.cli._datadir import smdp_passphrase as _passphrase
 from rspfed.cli._units import DurationType, SizeType, format_duration, format_size
 from rspfed.cli._util import reports_errors
-from rspfed.crypto.curves import Curve
 from rspfed.errors import UsageError
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import Device
 
 __all__ = ["device_line", "device_row", "operator", "parse_classes", "parse_services"]
-
-
-def _passphrase() -> bytes | None:
-    from rspfed.smdp.datadir import PASSPHRASE_ENV
-
-    value = os.environ.get(PASSPHRASE_ENV)
-    return value.encode() if value else None
 
 
 def _names(text: str) -> list[str]:
@@ -104,43 +104,9 @@ def operator() -> None:
 
 
 @operator.command("init")
-@click.option(
-    "--data",
-    "data",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory to create (new or empty).",
-)
-@click.option(
-    "--pki",
-    "pki_dir",
-    required=True,
-    type=click.Path(file_okay=False, exists=True),
-    help="Test PKI directory (rspfed pki init) whose CI certifies the SM-DP+.",
-)
-@click.option(
-    "--address",
-    required=True,
-    help="Service address FQDN[:PORT], as activation codes and clients will use it.",
-)
-@click.option(
-    "--curve",
-    type=click.Choice(["nist", "brainpool", "both"]),
-    default="both",
-    show_default=True,
-    help="Curve(s) for CERT.DPauth and CERT.DPpb.",
-)
-@click.option(
-    "--operator",
-    "operator_name",
-    default="rspfed test operator",
-    show_default=True,
-    help="Operator name in the ES2+ client certificate.",
-)
-@click.option(
-    "--callback-url",
-    default=None,
-    help="Operator URL for HandleDownloadProgressInfo (e.g. https://op.example/).",
+@init_options(
+    address_help="Service address FQDN[:PORT], as activation codes and clients will use it.",
+    operator_help="Operator name in the ES2+ client certificate.",
 )
 @click.option(
     "--network-name",
@@ -169,12 +135,7 @@ def operator() -> None:
     show_default=True,
     help="How often the server reconciles with the SM-DP+ (lapsed orders, expiry).",
 )
-@click.option(
-    "--pki-passphrase-file",
-    default=None,
-    type=click.Path(dir_okay=False, exists=True),
-    help="Passphrase of the test PKI's keys (rspfed pki init --passphrase-file).",
-)
+@pki_passphrase_option
 @reports_errors
 def init_command(
     data: Path,
@@ -193,35 +154,25 @@ def init_command(
     operator's and the network's stores and settings."""
     from rspfed.federation.datadir import init_operator_dir
     from rspfed.federation.types import OperatorConfig
-    from rspfed.pki.testpki import TestPki
-    from rspfed.smdp.datadir import tls_paths
 
     if not network_name.isascii():
         raise UsageError("the network name must be ASCII")
-    pki_passphrase = None
-    if pki_passphrase_file is not None:
-        pki_passphrase = Path(pki_passphrase_file).read_bytes().rstrip(b"\r\n") or None
-    pki = TestPki.open(pki_dir, passphrase=pki_passphrase)
-    curves = [Curve.NIST, Curve.BRAINPOOL] if curve == "both" else [Curve(curve)]
     config = OperatorConfig(
         network_name=network_name.encode("ascii"), order_ttl=order_ttl, join_ttl=join_ttl
     )
     init_operator_dir(
         data,
-        pki=pki,
+        pki=open_test_pki(pki_dir, pki_passphrase_file),
         address=address,
         config=config,
         sync_seconds=sync_interval.total_seconds(),
         passphrase=_passphrase(),
-        curves=curves,
+        curves=curves_of(curve),
         operator=operator_name,
         progress_callback_url=callback_url,
     )
-    files = tls_paths(data)
     click.echo(f"operator data directory {data} created for {address}")
-    click.echo(f"  operator ES2+ certificate: {files.operator_cert}")
-    click.echo(f"  operator ES2+ key:         {files.operator_key}")
-    click.echo(f"  CA for clients (--ca-file): {files.server_ca}")
+    echo_tls_files(data)
     click.echo("  next: rspfed smdp template add --data DIR NAME PACKAGE --metadata FILE")
 
 
@@ -467,7 +418,6 @@ def topup_command(
     A top-up opens a new pool epoch: only the alert thresholds above the
     ratio it opens at re-arm, and data barred for the pool is allowed again.
     """
-    import os
     from datetime import UTC, datetime
 
     from rspfed.federation.datadir import close_operator, open_operator

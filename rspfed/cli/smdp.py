@@ -20,25 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from rspfed.cli._datadir import (
+    curves_of,
+    echo_tls_files,
+    init_options,
+    open_test_pki,
+    pki_passphrase_option,
+)
+from rspfed.cli._datadir import smdp_passphrase as _passphrase
 from rspfed.cli._util import reports_errors
-from rspfed.crypto.curves import Curve
 from rspfed.errors import UsageError
 
 __all__ = ["smdp"]
-
-
-def _passphrase() -> bytes | None:
-    from rspfed.smdp.datadir import PASSPHRASE_ENV
-
-    value = os.environ.get(PASSPHRASE_ENV)
-    return value.encode() if value else None
 
 
 @click.group("smdp")
@@ -47,82 +46,35 @@ def smdp() -> None:
 
 
 @smdp.command("init")
-@click.option(
-    "--data",
-    "data",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory to create (new or empty).",
+@init_options(
+    address_help="SM-DP+ address FQDN[:PORT], as activation codes will carry it.",
+    operator_help="Operator name in the ES2+ client certificate (the ES2+ requester).",
 )
-@click.option(
-    "--pki",
-    "pki_dir",
-    required=True,
-    type=click.Path(file_okay=False, exists=True),
-    help="Test PKI directory (rspfed pki init) whose CI certifies the SM-DP+.",
-)
-@click.option(
-    "--address",
-    required=True,
-    help="SM-DP+ address FQDN[:PORT], as activation codes will carry it.",
-)
-@click.option(
-    "--curve",
-    type=click.Choice(["nist", "brainpool", "both"]),
-    default="both",
-    show_default=True,
-    help="Curve(s) for CERT.DPauth and CERT.DPpb.",
-)
-@click.option(
-    "--operator",
-    default="rspfed test operator",
-    show_default=True,
-    help="Operator name in the ES2+ client certificate (the ES2+ requester).",
-)
-@click.option(
-    "--callback-url",
-    default=None,
-    help="Operator URL for HandleDownloadProgressInfo (e.g. https://op.example/).",
-)
-@click.option(
-    "--pki-passphrase-file",
-    default=None,
-    type=click.Path(dir_okay=False, exists=True),
-    help="Passphrase of the test PKI's keys (rspfed pki init --passphrase-file).",
-)
+@pki_passphrase_option
 @reports_errors
 def init_command(
     data: Path,
     pki_dir: str,
     address: str,
     curve: str,
-    operator: str,
+    operator_name: str,
     callback_url: str | None,
     pki_passphrase_file: str | None,
 ) -> None:
     """Create an SM-DP+ data directory: certificates, keys, trust, config, store."""
-    from rspfed.pki.testpki import TestPki
-    from rspfed.smdp.datadir import init_data_dir, tls_paths
+    from rspfed.smdp.datadir import init_data_dir
 
-    pki_passphrase = None
-    if pki_passphrase_file is not None:
-        pki_passphrase = Path(pki_passphrase_file).read_bytes().rstrip(b"\r\n") or None
-    pki = TestPki.open(pki_dir, passphrase=pki_passphrase)
-    curves = [Curve.NIST, Curve.BRAINPOOL] if curve == "both" else [Curve(curve)]
     init_data_dir(
         data,
-        pki,
+        open_test_pki(pki_dir, pki_passphrase_file),
         address=address,
         passphrase=_passphrase(),
-        curves=curves,
-        operator=operator,
+        curves=curves_of(curve),
+        operator=operator_name,
         progress_callback_url=callback_url,
     )
-    files = tls_paths(data)
     click.echo(f"SM-DP+ data directory {data} created for {address}")
-    click.echo(f"  operator ES2+ certificate: {files.operator_cert}")
-    click.echo(f"  operator ES2+ key:         {files.operator_key}")
-    click.echo(f"  CA for clients (--ca-file): {files.server_ca}")
+    echo_tls_files(data)
 
 
 @smdp.group("template")
