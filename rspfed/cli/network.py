@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -58,36 +59,48 @@ __all__ = ["REFUSED_EXIT", "network"]
 REFUSED_EXIT = 1
 
 
+def _usim_options(func: Any) -> Any:
+    """``--euicc`` (the attaching USIM's store) and ``--operator``."""
+    func = click.option(
+        "--operator", "operator_url", metavar="URL", required=True, help="https://HOST[:PORT]"
+    )(func)
+    return click.option(
+        "--euicc",
+        "euicc",
+        metavar="STORE",
+        required=True,
+        type=click.Path(dir_okay=False, exists=True),
+        help="The software eUICC store whose enabled profile's USIM attaches.",
+    )(func)
+
+
+def _tls_options(func: Any) -> Any:
+    """``--ca-file`` and ``--no-tls``."""
+    func = click.option(
+        "--no-tls", is_flag=True, help="Plain HTTP to an http:// (--no-tls) operator."
+    )(func)
+    return click.option(
+        "--ca-file",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="PEM file of CAs trusted for the operator's TLS certificate, besides the eUICC's CIs.",
+    )(func)
+
+
 @click.group("network")
 def network() -> None:
     """The operator's simulated network core: attach and service checks."""
 
 
 @network.command("attach")
-@click.option(
-    "--euicc",
-    "euicc",
-    metavar="STORE",
-    required=True,
-    type=click.Path(dir_okay=False, exists=True),
-    help="The software eUICC store whose enabled profile's USIM attaches.",
-)
-@click.option(
-    "--operator", "operator_url", metavar="URL", required=True, help="https://HOST[:PORT]"
-)
+@_usim_options
 @click.option(
     "--service",
     type=click.Choice([s.value for s in Service], case_sensitive=False),
     default=None,
     help="A service to use; the network refuses it when the device may not.",
 )
-@click.option(
-    "--ca-file",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="PEM file of CAs trusted for the operator's TLS certificate, besides the eUICC's CIs.",
-)
-@click.option("--no-tls", is_flag=True, help="Plain HTTP to an http:// (--no-tls) operator.")
+@_tls_options
 @reports_errors
 def attach_command(
     euicc: str, operator_url: str, service: str | None, ca_file: str | None, no_tls: bool
@@ -123,17 +136,7 @@ def attach_command(
 
 
 @network.command("use")
-@click.option(
-    "--euicc",
-    "euicc",
-    metavar="STORE",
-    required=True,
-    type=click.Path(dir_okay=False, exists=True),
-    help="The software eUICC store whose enabled profile's USIM attaches.",
-)
-@click.option(
-    "--operator", "operator_url", metavar="URL", required=True, help="https://HOST[:PORT]"
-)
+@_usim_options
 @click.option("--bytes", "octets", required=True, type=SizeType(), help="Traffic: 300MB.")
 @click.option(
     "--device",
@@ -143,13 +146,7 @@ def attach_command(
     type=click.Path(dir_okay=False, exists=True),
     help="This device's federation store: also report the device's own signed count.",
 )
-@click.option(
-    "--ca-file",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="PEM file of CAs trusted for the operator's TLS certificate, besides the eUICC's CIs.",
-)
-@click.option("--no-tls", is_flag=True, help="Plain HTTP to an http:// (--no-tls) operator.")
+@_tls_options
 @reports_errors
 def use_command(
     euicc: str,
