@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "init_options",
     "open_test_pki",
     "pki_passphrase_option",
+    "run_server",
     "smdp_passphrase",
 ]
 
@@ -113,3 +116,51 @@ def echo_tls_files(data: Path) -> None:
     click.echo(f"  operator ES2+ certificate: {files.operator_cert}")
     click.echo(f"  operator ES2+ key:         {files.operator_key}")
     click.echo(f"  CA for clients (--ca-file): {files.server_ca}")
+
+
+def run_server(
+    name: str,
+    data: str,
+    *,
+    bind: str,
+    port: int | None,
+    workers: int,
+    no_tls: bool,
+    serve: Callable[..., Coroutine[Any, Any, None]],
+    check_workers: bool = False,
+) -> None:
+    """``serve`` the data directory (``port`` defaults to the address's, else 443),
+    saying ``rspfed NAME: serving ...`` once it listens and ``stopped`` at the end;
+    with ``check_workers``, refuse fewer than one worker."""
+    from rspfed.errors import UsageError
+    from rspfed.smdp.datadir import read_settings, split_address
+
+    address = str(read_settings(data).get("address", ""))
+    if port is None:
+        port = split_address(address)[1] or 443
+    if check_workers and workers < 1:
+        raise UsageError("--workers must be at least 1")
+    scheme = "http" if no_tls else "https"
+
+    def ready(actual: int) -> None:
+        host = f"[{bind}]" if ":" in bind else bind
+        click.echo(
+            f"rspfed {name}: serving {address} on {scheme}://{host}:{actual}/ "
+            f"({workers} worker{'s' if workers > 1 else ''})"
+        )
+        sys.stdout.flush()
+
+    if no_tls:
+        click.echo(f"rspfed {name}: warning: --no-tls is for local testing only", err=True)
+    asyncio.run(
+        serve(
+            data,
+            bind=bind,
+            port=port,
+            tls=not no_tls,
+            workers=workers,
+            ready=ready,
+            passphrase=smdp_passphrase(),
+        )
+    )
+    click.echo(f"rspfed {name}: stopped")

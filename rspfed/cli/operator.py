@@ -32,10 +32,8 @@ Errors: exit status 2 and one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +47,7 @@ from rspfed.cli._datadir import (
     init_options,
     open_test_pki,
     pki_passphrase_option,
+    run_server,
 )
 from rspfed.cli._datadir import smdp_passphrase as _passphrase
 from rspfed.cli._units import DurationType, SizeType, format_duration, format_size
@@ -190,37 +189,17 @@ def init_command(
 def serve_command(data: str, bind: str, port: int | None, workers: int, no_tls: bool) -> None:
     """Serve ES9+, ES2+ and the federation API (/rspfed/v1/) until SIGINT or SIGTERM."""
     from rspfed.federation.http import serve_operator
-    from rspfed.smdp.datadir import read_settings, split_address
 
-    address = str(read_settings(data).get("address", ""))
-    if port is None:
-        port = split_address(address)[1] or 443
-    if workers < 1:
-        raise UsageError("--workers must be at least 1")
-    scheme = "http" if no_tls else "https"
-
-    def ready(actual: int) -> None:
-        host = f"[{bind}]" if ":" in bind else bind
-        click.echo(
-            f"rspfed operator: serving {address} on {scheme}://{host}:{actual}/ "
-            f"({workers} worker{'s' if workers > 1 else ''})"
-        )
-        sys.stdout.flush()
-
-    if no_tls:
-        click.echo("rspfed operator: warning: --no-tls is for local testing only", err=True)
-    asyncio.run(
-        serve_operator(
-            data,
-            bind=bind,
-            port=port,
-            tls=not no_tls,
-            workers=workers,
-            ready=ready,
-            passphrase=_passphrase(),
-        )
+    run_server(
+        "operator",
+        data,
+        bind=bind,
+        port=port,
+        workers=workers,
+        no_tls=no_tls,
+        serve=serve_operator,
+        check_workers=True,
     )
-    click.echo("rspfed operator: stopped")
 
 
 @operator.command("subscribe")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from rspfed.cli._datadir import (
     init_options,
     open_test_pki,
     pki_passphrase_option,
+    run_server,
 )
 from rspfed.cli._datadir import smdp_passphrase as _passphrase
 from rspfed.cli._util import reports_errors
@@ -144,36 +144,9 @@ def inventory_command(data: str, profile_type: str | None) -> None:
 @reports_errors
 def serve_command(data: str, bind: str, port: int | None, workers: int, no_tls: bool) -> None:
     """Serve ES9+ and ES2+ until SIGINT or SIGTERM."""
-    from rspfed.smdp.datadir import read_settings, split_address
     from rspfed.smdp.http import serve
 
-    address = str(read_settings(data).get("address", ""))
-    if port is None:
-        port = split_address(address)[1] or 443
-    scheme = "http" if no_tls else "https"
-
-    def ready(actual: int) -> None:
-        host = f"[{bind}]" if ":" in bind else bind
-        click.echo(
-            f"rspfed smdp: serving {address} on {scheme}://{host}:{actual}/ "
-            f"({workers} worker{'s' if workers > 1 else ''})"
-        )
-        sys.stdout.flush()
-
-    if no_tls:
-        click.echo("rspfed smdp: warning: --no-tls is for local testing only", err=True)
-    asyncio.run(
-        serve(
-            data,
-            bind=bind,
-            port=port,
-            tls=not no_tls,
-            workers=workers,
-            ready=ready,
-            passphrase=_passphrase(),
-        )
-    )
-    click.echo("rspfed smdp: stopped")
+    run_server("smdp", data, bind=bind, port=port, workers=workers, no_tls=no_tls, serve=serve)
 
 
 @smdp.command("order")
