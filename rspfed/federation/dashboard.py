@@ -51,9 +51,6 @@ from rspfed.errors import (
     RspfedError,
     SignatureError,
     StorageError,
-    TokenError,
-    TokenExpiredError,
-    TokenNotYetValidError,
     TokenRevokedError,
     UsageError,
 )
@@ -67,7 +64,7 @@ from rspfed.federation.ledger import (
     period_usage,
 )
 from rspfed.federation.store import KeyRecord
-from rspfed.federation.token import primary_key_id
+from rspfed.federation.token import primary_key_id, verify_signed_window
 from rspfed.federation.types import Device, DeviceRole, DeviceState, Plan, Subscription
 
 if TYPE_CHECKING:
@@ -319,18 +316,18 @@ def verify_link(
         raise UsageError("the primary key must be a P-256 public key")
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise UsageError("now must be a timezone-aware datetime")
-    instant = now.astimezone(UTC)
     link, tbs_der, signature = _decode(der)
-    if link.primary_key_id != primary_key_id(primary_public_key):
-        raise SignatureError("the dashboard link names another key")
-    ecdsa.verify(primary_public_key, tbs_der, signature)
-    window = link.not_after - link.not_before
-    if window <= timedelta(0) or window > MAX_LINK_TTL:
-        raise TokenError("the dashboard link's window is empty or longer than the cap")
-    if instant < link.not_before:
-        raise TokenNotYetValidError("the dashboard link is not valid yet")
-    if instant >= link.not_after:
-        raise TokenExpiredError("the dashboard link has expired: ask the primary for a new one")
+    verify_signed_window(
+        "dashboard link",
+        key_id=link.primary_key_id,
+        public_key=primary_public_key,
+        tbs_der=tbs_der,
+        signature=signature,
+        not_before=link.not_before,
+        not_after=link.not_after,
+        now=now,
+        cap=MAX_LINK_TTL,
+    )
     return link
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "issue_token",
     "parse_token",
     "primary_key_id",
+    "verify_signed_window",
     "verify_token",
 ]
 
@@ -263,6 +264,40 @@ def parse_token(der: bytes) -> FederationToken:
     return _decode(der)[0]
 
 
+def verify_signed_window(
+    subject: str,
+    *,
+    key_id: bytes,
+    public_key: ec.EllipticCurvePublicKey,
+    tbs_der: bytes,
+    signature: bytes,
+    not_before: datetime,
+    not_after: datetime,
+    now: datetime,
+    cap: timedelta,
+) -> None:
+    """The checks shared by everything the primary signs for a time window
+    (federation tokens, dashboard links), in this order: ``key_id`` is
+    :func:`primary_key_id` of ``public_key`` and the r||s ``signature`` over
+    ``tbs_der`` verifies (:class:`~rspfed.errors.SignatureError`); the window
+    is not empty and at most ``cap`` (:class:`~rspfed.errors.TokenError`);
+    ``not_before <= now`` (:class:`~rspfed.errors.TokenNotYetValidError`);
+    ``now < not_after`` (:class:`~rspfed.errors.TokenExpiredError`).
+    ``subject`` names the thing in the messages.
+    """
+    instant = now.astimezone(UTC)
+    if key_id != primary_key_id(public_key):
+        raise SignatureError(f"the {subject} names another primary key")
+    ecdsa.verify(public_key, tbs_der, signature)
+    window = not_after - not_before
+    if window <= timedelta(0) or window > cap:
+        raise TokenError(f"the {subject}'s validity window is empty or longer than the cap")
+    if instant < not_before:
+        raise TokenNotYetValidError(f"the {subject} is not valid yet")
+    if instant >= not_after:
+        raise TokenExpiredError(f"the {subject} has expired")
+
+
 def verify_token(
     der: bytes,
     *,
@@ -287,18 +322,18 @@ def verify_token(
     _check_p256(primary_public_key)
     if now.tzinfo is None or now.utcoffset() is None:
         raise UsageError("now must be a timezone-aware datetime")
-    instant = now.astimezone(UTC)
     token, tbs_der, signature = _decode(der)
-    if token.primary_key_id != primary_key_id(primary_public_key):
-        raise SignatureError("the token names another primary key")
-    ecdsa.verify(primary_public_key, tbs_der, signature)
-    window = token.not_after - token.not_before
-    if window <= timedelta(0) or window > MAX_TTL:
-        raise TokenError("the token's validity window is empty or longer than the cap")
-    if instant < token.not_before:
-        raise TokenNotYetValidError("the federation token is not valid yet")
-    if instant >= token.not_after:
-        raise TokenExpiredError("the federation token has expired")
+    verify_signed_window(
+        "federation token",
+        key_id=token.primary_key_id,
+        public_key=primary_public_key,
+        tbs_der=tbs_der,
+        signature=signature,
+        not_before=token.not_before,
+        not_after=token.not_after,
+        now=now,
+        cap=MAX_TTL,
+    )
     if expected_eid is not None and token.eid != expected_eid:
         raise TokenEidMismatchError("the federation token was issued for another EID")
     return token
