@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the test suite uses.  Later issues add iproute2 (network
-# namespaces), chromium.
+# System packages the test suite uses.  iproute2: `ip netns` for the LAN
+# pairing tests between two network namespaces.
 # PC/SC: pcscd with the vsmartcard vpcd virtual reader, pcsc-tools (pcsc_scan,
 # scriptor); swig, libpcsclite-dev and a C compiler build pyscard from source.
-APT_PACKAGES=(openssl pcscd vsmartcard-vpcd pcsc-tools swig libpcsclite-dev gcc)
+APT_PACKAGES=(openssl pcscd vsmartcard-vpcd pcsc-tools swig libpcsclite-dev gcc iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
