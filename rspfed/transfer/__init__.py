@@ -1,0 +1,1 @@
+"""Device-to-device pairing and transfer (issue G): short codes, secure channel, pairing protocol."""
