@@ -66,7 +66,7 @@ import click
 from rspfed.cli._units import DurationType, SizeType, format_size
 from rspfed.cli._util import reports_errors
 from rspfed.cli.operator import device_line, device_row, parse_services
-from rspfed.errors import RspfedError, StateError, UsageError
+from rspfed.errors import StateError, UsageError
 from rspfed.federation.token import TOKEN_ID_SIZE, DeviceClass, Service
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from rspfed.euicc.euicc import Euicc
     from rspfed.federation.client import OperatorClient
     from rspfed.federation.device import DeviceRecord, DeviceStore
+    from rspfed.federation.enrol import EnrolResult
     from rspfed.federation.types import Device, Enrolment
     from rspfed.lpa import Lpa
 
@@ -698,49 +699,53 @@ def _enrolled(
     device_class: DeviceClass | None,
     name: str | None,
 ) -> None:
-    """Print the activation code; download, enable and register as the options allow."""
-    from rspfed.federation.device import DeviceRecord
-    from rspfed.lpa import ActivationCode, Consent
+    """Print the activation code; download, enable and register as the options allow
+    (:func:`rspfed.federation.enrol.enrol`)."""
+    from rspfed.federation.enrol import EnrolEvent, EnrolStep, enrol
+    from rspfed.lpa import Consent
 
-    click.echo(f"device {enrolment.device_id}: profile ICCID {enrolment.iccid}")
-    click.echo(enrolment.activation_code)
-    if store is not None:
-        old = store.record()
-        store.set_record(
-            DeviceRecord(
-                operator_url=url,
-                subscription_id=subscription_id,
-                device_id=enrolment.device_id,
-                role="secondary",
-                eid=eid,
-                device_class=device_class or (old.device_class if old else None),
-                name=name or (old.name if old else None),
+    def progress(event: EnrolEvent) -> None:
+        if event.step is EnrolStep.REDEEMED:
+            click.echo(f"device {enrolment.device_id}: profile ICCID {enrolment.iccid}")
+            click.echo(enrolment.activation_code)
+        elif event.step is EnrolStep.DOWNLOADED:
+            assert event.download is not None
+            note = event.download.notification
+            if note is not None and not note.delivered:
+                click.echo("installation notification not delivered (kept on the eUICC)", err=True)
+        elif event.step is EnrolStep.ENABLED:
+            assert event.download is not None
+            metadata = event.download.metadata
+            click.echo(
+                f"installed and enabled {event.download.iccid}: {metadata.profile_name} "
+                f"[{metadata.service_provider_name}]"
             )
+        elif event.step is EnrolStep.REGISTERED:
+            assert event.device is not None
+            _describe_registration(event.device, False)
+
+    async def work(client: OperatorClient) -> EnrolResult:
+        return await enrol(
+            enrolment,
+            client=client,
+            eid=eid,
+            lpa=session.lpa if session is not None else None,
+            card=session.euicc.card if session is not None else None,
+            store=store,
+            subscription_id=subscription_id,
+            device_class=device_class,
+            name=name,
+            operator_url=url,
+            consent=_accept(Consent),
+            progress=progress,
         )
-    if session is None:
-        return
-    lpa = session.lpa
-    result = asyncio.run(
-        lpa.download(ActivationCode.parse(enrolment.activation_code), consent=_accept(Consent))
-    )
-    note = result.notification
-    if note is not None and not note.delivered:
-        click.echo("installation notification not delivered (kept on the eUICC)", err=True)
-    lpa.enable(result.iccid)
-    click.echo(
-        f"installed and enabled {result.iccid}: {result.metadata.profile_name} "
-        f"[{result.metadata.service_provider_name}]"
-    )
-    if store is None:
-        return
-    try:
-        device = _register(session, store, url, ca_file)
-    except RspfedError as exc:
+
+    result = operator_call(url, session, ca_file, work)
+    if result.registration_error is not None:
         raise StateError(
-            f"profile installed, but registering this device failed ({exc}); "
-            "run rspfed federation register later"
+            f"profile installed, but registering this device failed "
+            f"({result.registration_error}); run rspfed federation register later"
         ) from None
-    _describe_registration(device, False)
 
 
 def _accept(consent: Any) -> Callable[[Any], Any]:
