@@ -30,6 +30,11 @@ class RefusalReason(enum.Enum):
     """Data barred: the subscription's shared data pool is used up."""
     NO_BEARER = "no-bearer"
     """No such (or an expired) data bearer: attach again."""
+    NO_COVERAGE = "no-coverage"
+    """The PLMN asked for is not on air now (no cell of this operator at this PLMN/RAT)."""
+    ROAMING_NOT_ALLOWED = "plmn-not-allowed"
+    """The PLMN is neither the subscriber's HPLMN nor a roaming partner
+    (EMM cause #11, PLMN not allowed: the device adds it to EF.FPLMN)."""
 
 
 class NetworkRefusedError(PolicyError):
