@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the asn1crypto schemas of ``rspfed/asn1/``: rsp, saip, federation, ledger.
+"""Generate the asn1crypto schemas of ``rspfed/asn1/``: rsp, saip, federation, ledger, transfer.
 
 Usage::
 
@@ -627,6 +627,11 @@ def generate(modules_dir: Path = MODULES) -> dict[str, str]:
             "RSPFedLedger",
             "rspfed usage ledger RSPFedLedger (ASN.1 schemas).",
         ),
+        "transfer.py": (
+            "transfer.asn",
+            "RSPFedTransfer",
+            "rspfed pairing and transfer RSPFedTransfer (ASN.1 schemas).",
+        ),
     }
     out = {}
     for filename, (asn, module_name, title) in sources.items():
@@ -657,7 +662,7 @@ def generate(modules_dir: Path = MODULES) -> dict[str, str]:
             text += "\n".join(const_lines) + "\n\n"
         text += "\n" + "\n".join(extra_lines) + body
         text = text.rstrip() + "\n"
-        if module_name in ("RSPFedFederation", "RSPFedLedger"):
+        if module_name in ("RSPFedFederation", "RSPFedLedger", "RSPFedTransfer"):
             # its __all__ is already in ruff's (isort-style) order
             text = text.replace("# ruff: noqa: RUF012, RUF022", "# ruff: noqa: RUF012", 1)
         out[filename] = text

@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from asn1crypto import core, crl, x509
 
-from rspfed.asn1 import _strict, federation, ledger, rsp, saip
+from rspfed.asn1 import _strict, federation, ledger, rsp, saip, transfer
 from rspfed.asn1._base import UNKNOWN_ALTERNATIVE, Opaque
 from rspfed.errors import DecodeError, EncodeError, UsageError
 
@@ -69,6 +69,7 @@ __all__ = [
     "received_der",
     "rsp",
     "saip",
+    "transfer",
     "type_name",
     "types_for_tag",
 ]
@@ -91,6 +92,7 @@ def _build_registry() -> dict[str, type[core.Asn1Value]]:
         (saip, "PEDefinitions"),
         (federation, "RSPFedFederation"),
         (ledger, "RSPFedLedger"),
+        (transfer, "RSPFedTransfer"),
     ):
         for asn1_name, class_name in module.TYPE_NAMES.items():
             # a name both modules define (UICCCapability) is SGP.22's unqualified;
