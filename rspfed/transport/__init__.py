@@ -1,7 +1,7 @@
 """Transports for device-to-device pairing: byte streams over memory, LAN and BLE.
 
 Every transport produces a :class:`~rspfed.transport.stream.ByteStream`; the
-sans-IO pairing core runs over one through :mod:`rspfed.transport.drive`.
+sans-IO pairing core runs over one through :class:`~rspfed.transport.drive.Driver`.
 
 * :mod:`rspfed.transport.stream`: the protocol and an in-memory pair with fault
   injection (:func:`memory_stream_pair`), for tests of every layer.
@@ -12,6 +12,7 @@ sans-IO pairing core runs over one through :mod:`rspfed.transport.drive`.
 
 from __future__ import annotations
 
+from rspfed.transport.drive import Driver, SansIOConnection
 from rspfed.transport.stream import (
     DEFAULT_MAX_RECEIVE,
     ByteStream,
@@ -24,8 +25,10 @@ from rspfed.transport.stream import (
 __all__ = [
     "DEFAULT_MAX_RECEIVE",
     "ByteStream",
+    "Driver",
     "MemoryLink",
     "MemoryStream",
+    "SansIOConnection",
     "Tamper",
     "memory_stream_pair",
 ]
