@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import struct
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -224,7 +225,7 @@ class TcpStream:
         if sock is not None:
             # SO_LINGER 0 turns the close into a reset even with unread data.
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self._writer.transport.abort()
 
     async def aclose(self) -> None:
