@@ -8,8 +8,8 @@ Grammar (ABNF, RFC 5234; see ``docs/federation-token.md``)::
     type       = 1*( %x61-7A / DIGIT / "-" ) ; lower case, e.g. "token"
     payload    = 1*( ALPHA / DIGIT / "-" / "_" ) ; base64url, no padding
 
-Known types (:data:`URI_TYPES`): ``token`` (a DER ``FederationToken``).
-Other parts of rspfed add their own (pairing offers).  The whole URI is at
+Known types (:data:`URI_TYPES`): ``token`` (a DER ``FederationToken``) and
+``pair`` (a DER ``PairingOffer``, :mod:`rspfed.transfer.offer`).  The whole URI is at
 most :data:`MAX_URI_LENGTH` characters, so it always fits a QR code.  SGP.22
 activation codes keep their own ``LPA:1$`` form (:mod:`rspfed.lpa`).
 """
@@ -42,7 +42,7 @@ URI_SCHEME = "rspfed"
 URI_VERSION = 1
 """The grammar version this implementation writes and reads."""
 
-URI_TYPES = frozenset({"token"})
+URI_TYPES = frozenset({"token", "pair"})
 """Payload types this version knows."""
 
 MAX_URI_LENGTH = 1024
