@@ -69,7 +69,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final
 
@@ -115,7 +115,13 @@ from rspfed.smdp.types import (
     SmdpCredential,
 )
 
-__all__ = ["EID_INVALID_FORMAT", "MATCHING_ID_INVALID_ASSOCIATION", "Smdp"]
+__all__ = [
+    "EID_INVALID_FORMAT",
+    "MATCHING_ID_INVALID_ASSOCIATION",
+    "PROFILE_FILE_CANDIDATES",
+    "ProfileFiles",
+    "Smdp",
+]
 
 EID_INVALID_FORMAT: Final = StatusCodeData("8.1.1", "2.1")
 """ES2+: an EID that is not 32 digits with valid check digits."""
@@ -256,19 +262,47 @@ class _LoadedType:
         return self._meta_head + encode_iccid(iccid) + self._meta_tail
 
 
-_PREPARED: dict[bytes, PreparedTemplate] = {}
+_PREPARED: dict[tuple[bytes, tuple[str, ...]], PreparedTemplate] = {}
 _PREPARED_MAX = 64
 
 
-def _prepared(package: bytes) -> PreparedTemplate:
-    """The :class:`PreparedTemplate` of ``package``, prepared once per process."""
-    key = hashlib.sha256(package).digest()
+def _prepared(package: bytes, files: tuple[str, ...] = ()) -> PreparedTemplate:
+    """The :class:`PreparedTemplate` of ``package`` and EF ``files``, prepared once per process."""
+    key = (hashlib.sha256(package).digest(), files)
     found = _PREPARED.get(key)
     if found is None:
-        found = PreparedTemplate(package)
+        found = PreparedTemplate(package, files=files)
         if len(_PREPARED) >= _PREPARED_MAX:
             _PREPARED.clear()
         _PREPARED[key] = found
+    return found
+
+
+PROFILE_FILE_CANDIDATES: Final = (
+    "ef-plmnwact",
+    "ef-oplmnwact",
+    "ef-hpplmn",
+    "ef-fplmn",
+    "ef-ehplmn",
+)
+"""The EFs :meth:`Smdp.set_profile_files` offers a hook (those a template can personalise)."""
+_FILE_SIZES: dict[bytes, dict[str, int]] = {}
+ProfileFiles = Callable[[ProfileType, Mapping[str, int]], Mapping[str, bytes]]
+"""The hook of :meth:`Smdp.set_profile_files`: (profile type, EF sizes) → EF contents."""
+
+
+def _file_sizes(package: bytes) -> dict[str, int]:
+    """The personalisable EFs of :data:`PROFILE_FILE_CANDIDATES` in ``package``: name → size."""
+    key = hashlib.sha256(package).digest()
+    found = _FILE_SIZES.get(key)
+    if found is None:
+        found = {}
+        for name in PROFILE_FILE_CANDIDATES:
+            try:
+                found[name] = _prepared(package, (name,)).offsets["file." + name][1]
+            except (UsageError, KeyError):
+                continue  # the template has no single fillFileContent for it
+        _FILE_SIZES[key] = found
     return found
 
 
@@ -314,6 +348,19 @@ class Smdp:
         self._eums: dict[bytes, RspCertificate] = {}
         self._callbacks = dict(config.callback_urls)
         self._initiated = 0
+        self._profile_files: ProfileFiles | None = None
+
+    def set_profile_files(self, hook: ProfileFiles | None) -> None:
+        """Extra EF contents for every profile bound from now on (or ``None``: none).
+
+        ``hook(profile_type, sizes)`` gets the profile type and the sizes of
+        the EFs of :data:`PROFILE_FILE_CANDIDATES` its template can
+        personalise (one ``fillFileContent`` each), and returns EF contents
+        by name (:attr:`rspfed.saip.personalise.Personalisation.files`, each
+        exactly its size).  The operator service sets it (its roaming
+        partners in EF.OPLMNwAcT, see :mod:`rspfed.federation.cells`).
+        """
+        self._profile_files = hook
 
     @property
     def config(self) -> SmdpConfig:
@@ -733,14 +780,19 @@ class Smdp:
     ) -> bytes:
         loaded = self._loaded(item.profile_type)
         ptype = loaded.profile_type
+        files: Mapping[str, bytes] = {}
+        if self._profile_files is not None:
+            files = self._profile_files(ptype, _file_sizes(ptype.package))
         values = Personalisation(
             iccid=item.iccid,
             imsi=item.imsi,
             k=item.k,
             opc=item.opc if ptype.algorithm == "milenage" else None,
             algorithm=ptype.algorithm,
+            files=files,
         )
-        package = loaded.prepared.personalise(values)
+        prepared = _prepared(ptype.package, tuple(sorted(files))) if files else loaded.prepared
+        package = prepared.personalise(values)
         try:
             euicc_public = ecka.decode_public_key(cred.curve, otpk)
         except DecodeError:  # euiccOtpk not a point on the session's curve
