@@ -7,7 +7,7 @@ the operator's own API under ``/rspfed/v1/`` (all ``POST``, JSON bodies,
 =================  ======  ==============================================================
 route              signed  request → answer
 =================  ======  ==============================================================
-``eap``            no      ``{"eap-id", "purpose", "eid"?, "service"?}`` then
+``eap``            no      ``{"eap-id", "purpose", "eid"?, "service"?, "plmn"?}`` then
                            ``{"session", "eap-relay-packet"}`` →
                            ``{"session", "eap-relay-packet", "done", "device"?, "services"?}``
 ``redeem``         no      ``{"token", "eid"}`` → Enrolment
@@ -21,6 +21,10 @@ route              signed  request → answer
 ``status``         yes     ``{}`` → ``{"device": Device}``
 ``network/use``    no      ``{"bearer", "octets"}`` → UsageResult (the bearer id a finished
                            attach ``eap`` answer carries as ``"bearer"`` is the capability)
+``network/cells``  no      ``{}`` → ``{"cells": [{"plmn", "rat", "signal_dbm", "country",
+                           "name"}]}``: the simulated radio on air now, strongest first
+                           (an attach's ``"plmn"`` must be on air and home or a roaming
+                           partner: ``no-coverage``, ``plmn-not-allowed``)
 ``usage``          yes     ``{}`` → UsageView (primary: every device; others: the pool and
                            their own line)
 ``usage/state``    yes     ``{"since"?}`` → ``{"state": base64 DER LedgerState, "version"}``
@@ -153,6 +157,7 @@ ROUTES: Final = (
     "revoke",
     "status",
     "network/use",
+    "network/cells",
     "usage",
     "usage/state",
     "usage/report",
@@ -274,6 +279,7 @@ def _eap(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
             purpose=r.enum("purpose", EapPurpose),
             eid=r.opt_text("eid", max_length=32),
             service=r.opt_enum("service", Service),
+            plmn=r.opt_text("plmn", max_length=6),
         )
     answer: dict[str, Any] = {
         "session": step.session_id,
@@ -286,10 +292,14 @@ def _eap(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
         answer["services"] = services_to_json(step.services)
         session = op.store.eap_session(step.session_id)
         if Service.DATA in step.services and session is not None:
-            bearer, expires = _pool(op).open_bearer(session.imsi)
+            bearer, expires = _pool(op).open_bearer(session.imsi, session.plmn)
             answer["bearer"] = bearer
             answer["bearer-expires"] = time_to_json(expires)
     return 200, answer
+
+
+def _cells(op: Operator, _r: Reader, _caller: Caller | None) -> Answer:
+    return 200, {"cells": [v.to_json() for v in op.cells()]}
 
 
 def _redeem(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
@@ -413,6 +423,7 @@ _HANDLERS: Final[dict[str, Handler]] = {
     "revoke": _revoke,
     "status": _status,
     "network/use": _use,
+    "network/cells": _cells,
     "usage": _usage,
     "usage/state": _usage_state,
     "usage/report": _usage_report,

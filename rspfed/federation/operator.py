@@ -73,6 +73,7 @@ from rspfed.errors import (
 )
 from rspfed.federation import _state
 from rspfed.federation._state import Event
+from rspfed.federation.cells import check_attach, profile_files, radio_environment
 from rspfed.federation.signing import parse_authorization, verify_request
 from rspfed.federation.store import (
     EapSessionRecord,
@@ -108,6 +109,7 @@ from rspfed.lpa.activation import ActivationCode
 from rspfed.network.auc import Auc, Subscriber
 from rspfed.network.eap import NetworkEapAuc
 from rspfed.network.nai import imsi_from_identity
+from rspfed.network.radio import VisibleNetwork
 from rspfed.network.service import DEVICE_CLASS_SERVICES, ServicePolicy
 from rspfed.pki.eid import is_valid_eid
 from rspfed.smdp import ItemState, Smdp
@@ -159,6 +161,7 @@ class Operator:
         self._config = config or OperatorConfig()
         self._clock = now
         self._rand = rand
+        smdp.set_profile_files(lambda _ptype, sizes: profile_files(self._store, sizes))
 
     def __repr__(self) -> str:
         return f"Operator({self._store!r})"
@@ -784,17 +787,26 @@ class Operator:
         purpose: EapPurpose,
         eid: str | None = None,
         service: Service | None = None,
+        plmn: str | None = None,
     ) -> EapStep:
         """Start EAP-AKA' for a permanent identity: the EAP-Request/AKA-Challenge.
 
         ``register`` needs the device's ``eid``, which must be the one the
         operator bound the IMSI's profile to.  The AuC refuses unknown, barred
         and removed IMSIs (:class:`~rspfed.network.NetworkRefusedError`).
+        An ``attach`` goes through the network ``plmn`` (``MCC || MNC``;
+        ``None``: the home network): it must be on air and be the home PLMN
+        or a roaming partner (:func:`rspfed.federation.cells.check_attach`:
+        ``no-coverage``, ``plmn-not-allowed``); a data bearer opened by the
+        attach is metered against it.
         """
         purpose = EapPurpose(purpose)
         imsi = imsi_from_identity(identity)
         self.sync()
         now = self._now()
+        visited = ""
+        if purpose is EapPurpose.ATTACH:
+            visited = check_attach(self._store, imsi, plmn, now)
         if purpose is EapPurpose.REGISTER:
             if eid is None:
                 raise UsageError("registration needs the device's EID")
@@ -819,6 +831,7 @@ class Operator:
             service=None if service is None else Service(service),
             snapshot=server.snapshot(),
             expires=now + self._config.eap_ttl,
+            plmn=visited,
         )
         self._store.put_eap_session(session)
         return EapStep(session.id, packet, done=False)
@@ -898,6 +911,10 @@ class Operator:
         return device
 
     # -- network ---------------------------------------------------------------
+
+    def cells(self, now: datetime | None = None) -> list[VisibleNetwork]:
+        """What a scan of the operator's simulated radio shows at ``now`` (default: the clock)."""
+        return radio_environment(self._store).scan(self._now() if now is None else now)
 
     def check_service(self, imsi: str, service: Service) -> None:
         """Whether the network lets ``imsi`` use ``service`` (NetworkRefusedError if not)."""

@@ -702,11 +702,16 @@ class PoolService:
 
     # -- bearers and traffic ---------------------------------------------------
 
-    def open_bearer(self, imsi: str) -> tuple[str, datetime]:
+    def open_bearer(self, imsi: str, visited_plmn: str = "") -> tuple[str, datetime]:
         """A data bearer for an attached ``imsi`` (after EAP-AKA' attach): its id and expiry.
 
         The AuC must grant the IMSI data (:class:`NetworkRefusedError` if not).
+        ``visited_plmn`` (``MCC || MNC``, ``""`` at home) is the network the
+        attach went through: the bearer's traffic is metered against it
+        (the ledger's ``visited_plmn``).
         """
+        if visited_plmn and not (visited_plmn.isdigit() and len(visited_plmn) in (5, 6)):
+            raise UsageError("visited_plmn is MCC || MNC (5 or 6 digits) or empty")
         self._op.check_service(imsi, Service.DATA)
         device = self._store.device_by_imsi(imsi)
         if device is None or device.state is not DeviceState.ACTIVE:
@@ -720,7 +725,8 @@ class PoolService:
         with self._store.transaction():
             self._store.pool_exec("DELETE FROM bearer WHERE expires <= ?", (_t(now),))
             self._store.pool_exec(
-                "INSERT INTO bearer VALUES (?, ?, ?)", (bearer, imsi, _t(expires))
+                "INSERT INTO bearer (id, imsi, expires, plmn) VALUES (?, ?, ?, ?)",
+                (bearer, imsi, _t(expires), visited_plmn),
             )
         return bearer, expires
 
@@ -734,11 +740,13 @@ class PoolService:
         """
         if isinstance(octets, bool) or not isinstance(octets, int) or octets <= 0:
             raise UsageError("carry at least one octet")
-        rows = self._store.pool_rows("SELECT imsi, expires FROM bearer WHERE id = ?", (bearer_id,))
+        rows = self._store.pool_rows(
+            "SELECT imsi, expires, plmn FROM bearer WHERE id = ?", (bearer_id,)
+        )
         now = self._now()
         if not rows or datetime.fromisoformat(rows[0][1]) <= now:
             raise NetworkRefusedError(RefusalReason.NO_BEARER)
-        imsi = str(rows[0][0])
+        imsi, plmn = str(rows[0][0]), str(rows[0][2])
         self._op.check_service(imsi, Service.DATA)
         device = self._store.device_by_imsi(imsi)
         if device is None or device.state is not DeviceState.ACTIVE:
@@ -749,7 +757,7 @@ class PoolService:
         refusal: RefusalReason | None = None
         carried = 0
         throttled = False
-        counter = self._gateway.counter(device.iccid, period)
+        counter = self._gateway.counter(device.iccid, period, plmn)
         # Carry what the grant allows and ingest it; an ingest may lift the
         # limit (an automatic top-up at its threshold), so carry the rest
         # under the new decision while each round carries something.
@@ -757,7 +765,7 @@ class PoolService:
             self._gateway.set_grant(device.iccid, _grant(decision))
             throttled = throttled or decision.action is Action.THROTTLE
             try:
-                result = self._gateway.carry(device.iccid, period, octets - carried)
+                result = self._gateway.carry(device.iccid, period, octets - carried, plmn)
             except NetworkRefusedError as exc:
                 refusal = exc.reason
                 break

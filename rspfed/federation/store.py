@@ -16,6 +16,11 @@ the ledger's version, usage samples, device batch sequences, automatic
 top-up rules, bearers, gateway counter epochs), used through
 :class:`rspfed.federation.pool.PoolService` with the generic
 :meth:`~SqliteOperatorStore.pool_exec` / :meth:`~SqliteOperatorStore.pool_rows`.
+Version 3 adds the simulated radio (:mod:`rspfed.network.radio`): the cells
+the operator's network broadcasts with their signal schedules, the roaming
+partner PLMNs, network settings (EF.HPPLMN of new profiles), and the visited
+PLMN of an attach's EAP session and of a data bearer (``""``: the home
+network or no radio model).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any, Final
 
 import attrs
 
-from rspfed.errors import StorageError
+from rspfed.errors import RspfedError, StorageError
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import (
     Device,
@@ -44,6 +49,7 @@ from rspfed.federation.types import (
     Subscription,
     TokenState,
 )
+from rspfed.network.radio import Cell, Rat
 
 __all__ = [
     "MIGRATIONS",
@@ -93,6 +99,8 @@ class EapSessionRecord:
     expires: datetime
     done: bool = False
     version: int = 0
+    plmn: str = ""
+    """The visited PLMN of an attach (``""``: the home network, or no radio model)."""
 
 
 MIGRATIONS: Final[Sequence[Sequence[str]]] = (
@@ -169,6 +177,17 @@ MIGRATIONS: Final[Sequence[Sequence[str]]] = (
             id TEXT PRIMARY KEY, imsi TEXT NOT NULL, expires TEXT NOT NULL)""",
         """CREATE TABLE gateway (
             source_id TEXT PRIMARY KEY, counter_epoch INTEGER NOT NULL)""",
+    ),
+    (  # version 3: the simulated radio (rspfed.network.radio)
+        """CREATE TABLE cell (
+            plmn TEXT NOT NULL, rat TEXT NOT NULL, country TEXT NOT NULL, name TEXT NOT NULL,
+            signal TEXT NOT NULL, PRIMARY KEY (plmn, rat))""",
+        """CREATE TABLE roaming_partner (
+            plmn TEXT PRIMARY KEY, added TEXT NOT NULL)""",
+        """CREATE TABLE network_setting (
+            name TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        "ALTER TABLE eap_session ADD COLUMN plmn TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE bearer ADD COLUMN plmn TEXT NOT NULL DEFAULT ''",
     ),
 )
 """``MIGRATIONS[v]``: the statements that take a store from version ``v - 1`` to ``v``."""
@@ -633,7 +652,7 @@ class SqliteOperatorStore:
     def put_eap_session(self, session: EapSessionRecord) -> None:
         """Insert a new EAP session."""
         self._write(
-            "INSERT INTO eap_session VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO eap_session VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session.id,
                 session.purpose.value,
@@ -644,6 +663,7 @@ class SqliteOperatorStore:
                 _t(session.expires),
                 int(session.done),
                 session.version,
+                session.plmn,
             ),
         )
 
@@ -666,7 +686,11 @@ class SqliteOperatorStore:
 
     def eap_session(self, session_id: str) -> EapSessionRecord | None:
         """An EAP session."""
-        row = self._one("SELECT * FROM eap_session WHERE id = ?", (session_id,))
+        row = self._one(
+            "SELECT id, purpose, imsi, eid, service, snapshot, expires, done, version, plmn"
+            " FROM eap_session WHERE id = ?",
+            (session_id,),
+        )
         if row is None:
             return None
         return EapSessionRecord(
@@ -679,7 +703,65 @@ class SqliteOperatorStore:
             expires=_dtn(row[6]),
             done=bool(row[7]),
             version=int(row[8]),
+            plmn=str(row[9]),
         )
+
+    # -- the simulated radio (schema v3) ---------------------------------------
+
+    def cells(self) -> list[Cell]:
+        """Every cell the operator's network broadcasts (by PLMN, then RAT)."""
+        rows = self._all("SELECT plmn, rat, country, name, signal FROM cell ORDER BY plmn, rat")
+        out: list[Cell] = []
+        for plmn, rat, country, name, signal in rows:
+            try:
+                steps = tuple(
+                    (datetime.fromisoformat(when), None if dbm is None else int(dbm))
+                    for when, dbm in json.loads(signal)
+                )
+                out.append(Cell(plmn, Rat(rat), country, name, steps))
+            except (ValueError, TypeError, RspfedError) as exc:
+                raise StorageError(f"malformed cell {plmn}/{rat}: {exc}") from None
+        return out
+
+    def put_cell(self, cell: Cell) -> None:
+        """Insert or replace the cell of ``(cell.plmn, cell.rat)``."""
+        signal = json.dumps([[_t(when), dbm] for when, dbm in cell.signal])
+        self._write(
+            "INSERT OR REPLACE INTO cell VALUES (?, ?, ?, ?, ?)",
+            (cell.plmn, cell.rat.value, cell.country, cell.name, signal),
+        )
+
+    def delete_cell(self, plmn: str, rat: Rat) -> bool:
+        """Delete a cell; False if there was none."""
+        return self._write("DELETE FROM cell WHERE plmn = ? AND rat = ?", (plmn, rat.value)) == 1
+
+    def partners(self) -> tuple[str, ...]:
+        """The roaming partner PLMNs, in the order they were added."""
+        rows = self._all("SELECT plmn FROM roaming_partner ORDER BY added, plmn")
+        return tuple(str(r[0]) for r in rows)
+
+    def add_partner(self, plmn: str, now: datetime) -> bool:
+        """Add a roaming partner PLMN; False if it was one already."""
+        return (
+            self._write("INSERT OR IGNORE INTO roaming_partner VALUES (?, ?)", (plmn, _t(now)))
+            == 1
+        )
+
+    def remove_partner(self, plmn: str) -> bool:
+        """Remove a roaming partner PLMN; False if it was none."""
+        return self._write("DELETE FROM roaming_partner WHERE plmn = ?", (plmn,)) == 1
+
+    def network_setting(self, name: str) -> str | None:
+        """A network setting (``None``: not set)."""
+        row = self._one("SELECT value FROM network_setting WHERE name = ?", (name,))
+        return None if row is None else str(row[0])
+
+    def set_network_setting(self, name: str, value: str | None) -> None:
+        """Set (or with ``None`` clear) a network setting."""
+        if value is None:
+            self._write("DELETE FROM network_setting WHERE name = ?", (name,))
+        else:
+            self._write("INSERT OR REPLACE INTO network_setting VALUES (?, ?)", (name, value))
 
     # -- the shared data pool (schema v2) ---------------------------------------
 

@@ -6,11 +6,13 @@
   2-digit MNC has ``F`` as MNC digit 3.  ``FFFFFF`` is an unused entry.
   E.g. MCC 246, MNC 81 is ``42 F6 18``; MCC 001, MNC 01 is ``00 F1 10``.
 - The access technology identifier (TS 31.102 §4.2.5) is a 2-octet bitmap.
-  Octet 1: b8 UTRAN, b7 E-UTRAN (in later releases "in WB-S1 mode"), b6
-  E-UTRAN in NB-S1 mode, b4 NG-RAN; octet 2: b8 GSM, b7 GSM COMPACT, b6/b5
-  cdma2000.  :func:`encode_act` sets b8 (UTRAN), b7 (E-UTRAN), b4 (NG-RAN)
-  and octet 2 b8 (GSM); :func:`decode_act` also reads b6 (NB-S1) as
-  E-UTRAN and GSM COMPACT as GSM, and ignores cdma2000 and the reserved bits.
+  Octet 1: b8 UTRAN, b7 E-UTRAN, b6 E-UTRAN in WB-S1 mode, b5 E-UTRAN in
+  NB-S1 mode (b6/b5 refine b7, Rel-13 on), b4 NG-RAN, b3-b1 the satellite
+  variants (Rel-17); octet 2: b8 GSM, b7 GSM COMPACT, b6/b5 cdma2000.
+  :func:`encode_act` sets octet 1 b8 (UTRAN), b7 (E-UTRAN: WB-S1 and NB-S1),
+  b4 (NG-RAN) and octet 2 b8 (GSM); :func:`decode_act` also reads b6/b5 as
+  E-UTRAN and GSM COMPACT as GSM, and ignores the satellite, cdma2000 and
+  reserved bits.
 - EF.PLMNwAcT (``6F60``), EF.OPLMNwAcT (``6F61``) and EF.HPLMNwAcT
   (``6F62``): entries of 5 octets, a PLMN then its access technologies,
   in priority order (TS 31.102 §4.2.5, §4.2.53, §4.2.54).
@@ -76,7 +78,7 @@ ACT_BITS: dict[Rat, int] = {
     Rat.GSM: 0x0080,
 }
 """The access technology bit :func:`encode_act` sets for each RAT (octet 1 in the high byte)."""
-_EUTRAN_NB_S1 = 0x2000
+_EUTRAN_MODES = 0x2000 | 0x1000  # E-UTRAN in WB-S1 mode, in NB-S1 mode
 _GSM_COMPACT = 0x0040
 
 _UNUSED = b"\xff\xff\xff"
@@ -135,7 +137,7 @@ def decode_act(data: bytes) -> frozenset[Rat]:
         raise DecodeError("an access technology identifier is 2 octets", type_name="AcT")
     value = int.from_bytes(data, "big")
     rats = {rat for rat, bit in ACT_BITS.items() if value & bit}
-    if value & _EUTRAN_NB_S1:
+    if value & _EUTRAN_MODES:
         rats.add(Rat.EUTRAN)
     if value & _GSM_COMPACT:
         rats.add(Rat.GSM)
