@@ -26,9 +26,11 @@ Rules:
   :class:`~rspfed.errors.TransportError`.  ``None`` waits for ever (use it
   only where a human decides, and bound that elsewhere).
 * When the transport fails (cut, reset, time-out) the driver tells the
-  connection the stream ended (``receive_data(b"")``, as h11 asks after a
-  reset, so the connection moves to its closed state and burns the offer),
-  closes the stream and raises the :class:`~rspfed.errors.TransportError`.
+  connection: its ``abort()`` when it has one (as
+  :class:`~rspfed.transfer.connection.PairingConnection` does: closed, offer
+  burnt, nothing sent), else ``receive_data(b"")`` (what h11 asks after a
+  reset); then it closes the stream and raises the
+  :class:`~rspfed.errors.TransportError`.
 * When the connection raises (a bad record, a refused message), the driver
   still writes what the connection queued before failing (a refusal or bye
   for the peer, best effort within a short bound), closes the stream and
@@ -145,8 +147,12 @@ class Driver(Generic[E]):
     async def _fail_transport(self, exc: TransportError) -> TransportError:
         if not self._eof:
             self._eof = True
+            abort = getattr(self.conn, "abort", None)
             with contextlib.suppress(RspfedError):
-                self.conn.receive_data(b"")
+                if callable(abort):
+                    abort()
+                else:
+                    self.conn.receive_data(b"")
         await self.aclose()
         return exc
 

@@ -189,3 +189,26 @@ def test_context_manager_closes_the_stream() -> None:
         assert await b.receive() == b""
 
     asyncio.run(main())
+
+
+class _Abortable(LineConnection):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_transport_failure_aborts_a_connection_that_can_abort() -> None:
+    async def main() -> None:
+        a, _b = memory_stream_pair()
+        conn = _Abortable()
+        d = Driver(conn, a, need_data=NEED_DATA)
+        a.link.cut()
+        with pytest.raises(TransportError):
+            await d.next_event()
+        assert conn.aborted
+        assert not conn.eof_seen  # abort() instead of an end of stream
+
+    asyncio.run(main())
