@@ -7,5 +7,3 @@ from spake2.spake2 import SPAKEError as SPAKEError
 
 __version__: str
 
-__all__ = ["SPAKE2_A", "SPAKE2_B", "SPAKE2_Symmetric", "SPAKEError"]
-

@@ -4,5 +4,3 @@ class _Params:
     S_str: bytes
     def __init__(self, group: object, M: bytes = ..., N: bytes = ..., S: bytes = ...) -> None: ...
 
-ParamsEd25519: _Params
-DefaultParams: _Params
