@@ -13,10 +13,10 @@
   subprocess and waits until both ports are bound (readiness is checked by
   trying to bind them, so no probe connection disturbs bumble's TCP server,
   which serves one client at a time); :meth:`ControllerProcess.close` stops it
-  with SIGINT, then SIGTERM, then SIGKILL.  bumble's app takes exactly two
+  with SIGTERM, then SIGKILL.  bumble's app takes exactly two
   transports; for more radios use :class:`LocalRadio`.
 
-``python -m rspfed.transport.ble.radio`` starts a :class:`ControllerProcess`,
+``python -m rspfed.transport.ble`` starts a :class:`ControllerProcess`,
 prints the two ``--ble-hci`` specs and runs until interrupted.
 """
 
@@ -155,10 +155,14 @@ class ControllerProcess:
         return self
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the subprocess (SIGINT, then SIGTERM, then SIGKILL); idempotent."""
+        """Stop the subprocess (SIGTERM, then SIGKILL); idempotent.
+
+        (Not SIGINT: a process started from a non-interactive shell's
+        background job inherits SIGINT ignored.)
+        """
         process = self.process
         if process.poll() is None:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(sig)
                 try:
@@ -181,8 +185,16 @@ class ControllerProcess:
         self.close()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Run two linked virtual controllers until interrupted, printing their specs."""
+    """Run two linked virtual controllers until interrupted, printing their specs.
+
+    SIGINT or SIGTERM stops the controllers and exits.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     radio = ControllerProcess.start()
     try:
         print(f"--ble-hci {radio.specs[0]}", flush=True)
@@ -192,7 +204,3 @@ def main() -> None:
         pass
     finally:
         radio.close()
-
-
-if __name__ == "__main__":
-    main()
