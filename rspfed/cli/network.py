@@ -2,11 +2,30 @@
 
 Command::
 
-    rspfed network attach --euicc STORE --operator URL
+    rspfed network scan --euicc STORE --operator URL [--operator URL ...]
+                        [--json] [--ca-file PEM] [--no-tls]
+
+    rspfed network attach --euicc STORE --operator URL [--plmn PLMN|auto]
                           [--service data|voice|sms|tethering] [--ca-file PEM] [--no-tls]
 
-    rspfed network use --euicc STORE --operator URL --bytes 300MB
+    rspfed network use --euicc STORE --operator URL --bytes 300MB [--plmn PLMN|auto]
                        [--device STORE] [--ca-file PEM] [--no-tls]
+
+``scan`` asks every ``--operator`` for the cells its simulated network has
+on air (``network/cells``; an operator out of reach shows nothing), reads
+the enabled profile's PLMN lists from its USIM files (EF.IMSI/EF.AD,
+EF.EHPLMN, EF.PLMNwAcT, EF.OPLMNwAcT, EF.FPLMN, EF.HPPLMN) and prints each
+visible network with its priority class (TS 23.122 automatic mode, see
+``docs/network-selection.md``), the one selected marked ``*`` and why.
+
+``attach`` and ``use`` go through a network: ``--plmn PLMN`` names it;
+without ``--plmn`` (or with ``--plmn auto``) the device selects one
+automatically from the operator's cells (as ``scan`` does, and on a
+``no-coverage`` or ``plmn-not-allowed`` refusal the next one; a
+``plmn-not-allowed`` PLMN is written to EF.FPLMN when the card allows).
+When the operator publishes no cells at all, an attach without ``--plmn``
+goes to the home network without a radio check, as before the radio existed
+(``--plmn auto`` then fails).
 
 ``attach`` runs EAP-AKA' (RFC 9048) with the operator, the eUICC's enabled
 profile's USIM answering the challenge over APDUs, and prints the services
@@ -87,13 +106,198 @@ def _tls_options(func: Any) -> Any:
     )(func)
 
 
+def _plmn_option(func: Any) -> Any:
+    """``--plmn PLMN|auto``."""
+    return click.option(
+        "--plmn",
+        default=None,
+        metavar="PLMN|auto",
+        help="The network to attach through (MCC MNC digits); default/auto: select automatically.",
+    )(func)
+
+
+def _selection_line(selection: Any, reason: str) -> str:
+    net = selection.network
+    label = f" {net.name}" if net.name else ""
+    country = f" {net.country}" if net.country else ""
+    roaming = "roaming" if selection.roaming else "home"
+    return (
+        f"network PLMN {net.plmn}{label}{country} {net.rat.value} {net.signal_dbm} dBm: "
+        f"{selection.priority.name.lower().replace('_', '-')}, {roaming} ({reason})"
+    )
+
+
+_MAX_TRIES = 8
+
+
+async def _through(
+    client: Any,
+    card: Any,
+    plmn: str | None,
+    attach: Any,
+    echo: Any,
+) -> Any:
+    """``attach(plmn)`` with an explicit PLMN or one selected automatically (module doc)."""
+    from datetime import UTC, datetime
+
+    from rspfed.errors import UsageError
+    from rspfed.network import NetworkRefusedError, RefusalReason
+    from rspfed.network.radio import check_plmn
+    from rspfed.network.selection import (
+        NetworkSelected,
+        NetworkSelector,
+        NoNetwork,
+        PlmnForbidden,
+        read_plmn_lists,
+        write_fplmn,
+    )
+
+    if plmn is not None and plmn.lower() != "auto":
+        return await attach(check_plmn(plmn))
+    visible = await client.cells()
+    if not visible:
+        if plmn is not None:
+            raise UsageError("the operator publishes no cells: nothing to select from")
+        return await attach(None)
+    selector = NetworkSelector(read_plmn_lists(card), period=None)
+    events: list[Any] = selector.on_scan(visible, datetime.now(UTC))
+    for _ in range(_MAX_TRIES):
+        chosen = None
+        for event in events:
+            if isinstance(event, PlmnForbidden):
+                written = write_fplmn(card, event.forbidden)
+                where = "EF.FPLMN" if written else "the forbidden list (no EF.FPLMN)"
+                echo(f"network PLMN {event.plmn}: not allowed, added to {where}")
+            elif isinstance(event, NetworkSelected):
+                chosen = event.selection
+                echo(_selection_line(chosen, event.reason.value))
+            elif isinstance(event, NoNetwork):
+                raise NetworkRefusedError(
+                    event.refusal or RefusalReason.NO_COVERAGE,
+                    f"no network can be selected ({event.reason.value})",
+                )
+        if chosen is None:
+            raise NetworkRefusedError(RefusalReason.NO_COVERAGE, "no network selected")
+        try:
+            return await attach(chosen.network.plmn)
+        except NetworkRefusedError as exc:
+            if exc.reason not in (RefusalReason.NO_COVERAGE, RefusalReason.ROAMING_NOT_ALLOWED):
+                raise
+            echo(f"network PLMN {chosen.network.plmn}: refused ({exc.reason.value})")
+            events = selector.on_refused(chosen.network.plmn, exc.reason, datetime.now(UTC))
+    raise NetworkRefusedError(RefusalReason.NO_COVERAGE, "no network accepted the attach")
+
+
 @click.group("network")
 def network() -> None:
-    """The operator's simulated network core: attach and service checks."""
+    """The operator's simulated network core: scan, attach and service checks."""
+
+
+@network.command("scan")
+@click.option(
+    "--euicc",
+    "euicc",
+    metavar="STORE",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The software eUICC store whose enabled profile selects.",
+)
+@click.option(
+    "--operator",
+    "operator_urls",
+    metavar="URL",
+    required=True,
+    multiple=True,
+    help="https://HOST[:PORT] of an operator whose cells to scan (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_tls_options
+@reports_errors
+def scan_command(
+    euicc: str, operator_urls: tuple[str, ...], as_json: bool, ca_file: str | None, no_tls: bool
+) -> None:
+    """List the visible networks with their priority class; mark the selection and why."""
+    import asyncio
+    import json
+
+    from rspfed.cli.federation import _tls
+    from rspfed.federation.client import OperatorClient, scan
+    from rspfed.network.selection import classify, read_plmn_lists, select_network
+
+    urls = [resolve_operator_url(u, None, no_tls) for u in operator_urls]
+    with open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session:
+        lists = read_plmn_lists(session.euicc.card)
+        contexts = [_tls(u, session, ca_file) for u in urls]
+
+        async def run() -> list[Any]:
+            clients = [
+                OperatorClient(u, ssl_context=c) for u, c in zip(urls, contexts, strict=True)
+            ]
+            try:
+                return await scan(clients)
+            finally:
+                for client in clients:
+                    await client.close()
+
+        visible = asyncio.run(run())
+    selection = select_network(lists, visible)
+    if selection is None:
+        why = "no allowed network visible" if visible else "no network visible"
+    else:
+        why = (
+            f"{selection.priority.name.lower().replace('_', '-')}: the first class with a "
+            "network on air; signal ranks within the class"
+        )
+    rows = []
+    for net in visible:
+        cls = classify(lists, net)
+        rows.append(
+            {
+                **net.to_json(),
+                "priority": "forbidden" if cls is None else cls.name.lower().replace("_", "-"),
+                "selected": selection is not None and selection.network == net,
+            }
+        )
+    if as_json:
+        out = {
+            "hplmn": lists.hplmn,
+            "ehplmn": list(lists.ehplmn),
+            "forbidden": list(lists.forbidden),
+            "hpplmnPeriod": None
+            if lists.hpplmn_period is None
+            else int(lists.hpplmn_period.total_seconds()),
+            "networks": rows,
+            "selected": None if selection is None else selection.network.plmn,
+            "roaming": None if selection is None else selection.roaming,
+            "reason": why,
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    period = "off" if lists.hpplmn_period is None else str(lists.hpplmn_period)
+    click.echo(
+        f"HPLMN {lists.hplmn}"
+        + (f", EHPLMN {','.join(lists.ehplmn)}" if lists.ehplmn else "")
+        + (f", forbidden {','.join(lists.forbidden)}" if lists.forbidden else "")
+        + f", higher priority search {period}"
+    )
+    if not visible:
+        click.echo("  no network visible")
+    for row in rows:
+        mark = "*" if row["selected"] else " "
+        click.echo(
+            f"{mark} {row['plmn']:6} {row['rat']:6} {row['signal_dbm']:5} dBm "
+            f"{row['country'] or '--':2} {row['priority']:18} {row['name']}"
+        )
+    if selection is None:
+        click.echo(f"selected: none ({why})")
+    else:
+        roaming = "roaming" if selection.roaming else "home"
+        click.echo(f"selected: {selection.network.plmn} ({roaming}; {why})")
 
 
 @network.command("attach")
 @_usim_options
+@_plmn_option
 @click.option(
     "--service",
     type=click.Choice([s.value for s in Service], case_sensitive=False),
@@ -103,7 +307,12 @@ def network() -> None:
 @_tls_options
 @reports_errors
 def attach_command(
-    euicc: str, operator_url: str, service: str | None, ca_file: str | None, no_tls: bool
+    euicc: str,
+    operator_url: str,
+    plmn: str | None,
+    service: str | None,
+    ca_file: str | None,
+    no_tls: bool,
 ) -> None:
     """Attach with the eUICC's enabled USIM (EAP-AKA'); print the services granted."""
     from rspfed.network import NetworkRefusedError, RefusalReason
@@ -114,15 +323,21 @@ def attach_command(
     with open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session:
         card = session.euicc.card
         imsi, mnc_length = usim_identity(session)
+
+        async def work(client: Any) -> Any:
+            async def attach(target: str | None) -> Any:
+                return await client.attach(
+                    usim=eap_usim(card),
+                    imsi=imsi,
+                    mnc_length=mnc_length,
+                    service=wanted,
+                    plmn=target,
+                )
+
+            return await _through(client, card, plmn, attach, click.echo)
+
         try:
-            granted = operator_call(
-                url,
-                session,
-                ca_file,
-                lambda client: client.attach(
-                    usim=eap_usim(card), imsi=imsi, mnc_length=mnc_length, service=wanted
-                ),
-            )
+            granted = operator_call(url, session, ca_file, work)
         except NetworkRefusedError as exc:
             what = "attach"
             if wanted is not None and exc.reason is RefusalReason.SERVICE_NOT_ALLOWED:
@@ -137,6 +352,7 @@ def attach_command(
 
 @network.command("use")
 @_usim_options
+@_plmn_option
 @click.option("--bytes", "octets", required=True, type=SizeType(), help="Traffic: 300MB.")
 @click.option(
     "--device",
@@ -151,6 +367,7 @@ def attach_command(
 def use_command(
     euicc: str,
     operator_url: str,
+    plmn: str | None,
     octets: int,
     device: str | None,
     ca_file: str | None,
@@ -176,7 +393,13 @@ def use_command(
                 own = _registered(store)
 
         async def work(client: OperatorClient) -> tuple[UsageResult, int]:
-            bearer = await client.attach_data(usim=eap_usim(card), imsi=imsi, mnc_length=mnc_length)
+            async def attach(target: str | None) -> str:
+                bearer: str = await client.attach_data(
+                    usim=eap_usim(card), imsi=imsi, mnc_length=mnc_length, plmn=target
+                )
+                return bearer
+
+            bearer = await _through(client, card, plmn, attach, click.echo)
             result = await client.use(bearer, octets)
             merged = 0
             if own is not None and result.carried:

@@ -13,6 +13,19 @@ Commands::
                          [--services data,voice,...] [--name phone]
                          [--qr PNG | --qr-terminal]
     rspfed operator devices --data DIR --subscription ID [--json]
+    rspfed operator cells --data DIR [--set PLMN:RAT:DBM[:COUNTRY[:NAME]]] [--off PLMN[:RAT]]
+                         [--in 10s] [--partner PLMN] [--no-partner PLMN]
+                         [--search-period 6m|off|template] [--json]
+
+``cells`` lists and changes the operator's simulated radio
+(:mod:`rspfed.federation.cells`): ``--set`` puts a cell on air at a signal
+level (dBm, e.g. ``-80`` strong, ``-115`` weak; RAT ``gsm``, ``utran``,
+``eutran``, ``ngran``), ``--off`` takes a PLMN's cells (or one RAT's) off
+air, ``--in`` schedules these changes that much later instead of now;
+``--partner``/``--no-partner`` edit the roaming partners (the PLMNs its
+subscribers may attach through besides home; new profiles carry them in
+EF.OPLMNwAcT), ``--search-period`` the EF.HPPLMN new profiles get.  A running
+``serve`` sees the changes at once.  ``--data-dir`` is an alias of ``--data``.
 
 The data directory is an SM-DP+ data directory (``rspfed smdp init``'s
 layout, so ``rspfed smdp template add`` and ``rspfed smdp inventory`` work on
@@ -55,6 +68,7 @@ from rspfed.cli._util import reports_errors
 from rspfed.errors import UsageError
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import Device
+from rspfed.network.radio import Rat
 
 __all__ = ["device_line", "device_row", "operator", "parse_classes", "parse_services"]
 
@@ -430,3 +444,151 @@ def topup_command(
             )
     finally:
         close_operator(op)
+
+
+def _parse_cell(text: str) -> tuple[str, Rat, int, str | None, str | None]:
+    parts = text.split(":", 4)
+    if len(parts) < 3:
+        raise UsageError("--set takes PLMN:RAT:DBM[:COUNTRY[:NAME]]")
+    plmn, rat, dbm = parts[0], parts[1].lower(), parts[2]
+    try:
+        level = int(dbm)
+        kind = Rat(rat)
+    except ValueError:
+        raise UsageError(
+            f"--set {text}: RAT is one of {', '.join(r.value for r in Rat)}, DBM an integer"
+        ) from None
+    country = parts[3].upper() if len(parts) > 3 else None
+    name = parts[4] if len(parts) > 4 else None
+    return plmn, kind, level, country, name
+
+
+def _parse_off(text: str) -> tuple[str, Rat | None]:
+    plmn, _, rat = text.partition(":")
+    if not rat:
+        return plmn, None
+    try:
+        return plmn, Rat(rat.lower())
+    except ValueError:
+        raise UsageError(f"--off {text}: RAT is one of {', '.join(r.value for r in Rat)}") from None
+
+
+@operator.command("cells")
+@click.option(
+    "--data", "--data-dir", "data", required=True, type=click.Path(file_okay=False, exists=True)
+)
+@click.option(
+    "--set",
+    "set_cells",
+    multiple=True,
+    metavar="PLMN:RAT:DBM[:COUNTRY[:NAME]]",
+    help="Put a cell on air at DBM (repeatable).",
+)
+@click.option("--off", "off_cells", multiple=True, metavar="PLMN[:RAT]", help="Take cells off air.")
+@click.option(
+    "--in",
+    "delay",
+    type=DurationType(),
+    default=None,
+    help="Schedule the --set/--off changes this much later (10s, 2m) instead of now.",
+)
+@click.option("--partner", "partners", multiple=True, metavar="PLMN", help="Add a roaming partner.")
+@click.option(
+    "--no-partner", "non_partners", multiple=True, metavar="PLMN", help="Remove a roaming partner."
+)
+@click.option(
+    "--search-period",
+    default=None,
+    metavar="6m|off|template",
+    help="EF.HPPLMN of new profiles: a period (6-minute steps), off (00), or template (unset).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def cells_command(
+    data: str,
+    set_cells: tuple[str, ...],
+    off_cells: tuple[str, ...],
+    delay: timedelta | None,
+    partners: tuple[str, ...],
+    non_partners: tuple[str, ...],
+    search_period: str | None,
+    as_json: bool,
+) -> None:
+    """List (and change) the cells of the operator's simulated network and its roaming partners."""
+    from datetime import UTC, datetime
+
+    from rspfed.cli._units import parse_duration
+    from rspfed.federation import cells as radio
+    from rspfed.federation.datadir import open_operator_store
+
+    now = datetime.now(UTC)
+    at = None if delay is None else now + delay
+    store = open_operator_store(data)
+    try:
+        with store.transaction():
+            for text in set_cells:
+                plmn, rat, level, country, name = _parse_cell(text)
+                radio.set_cell(store, plmn, rat, level, now=now, at=at, country=country, name=name)
+            for text in off_cells:
+                plmn, maybe_rat = _parse_off(text)
+                if at is None:
+                    radio.set_off(store, plmn, maybe_rat, now=now)
+                else:
+                    for cell in store.cells():
+                        if cell.plmn == plmn and maybe_rat in (None, cell.rat):
+                            radio.set_cell(store, plmn, cell.rat, None, now=now, at=at)
+            for plmn in partners:
+                radio.add_partner(store, plmn, now=now)
+            for plmn in non_partners:
+                radio.remove_partner(store, plmn)
+            if search_period is not None:
+                choice = search_period.strip().lower()
+                if choice == "off":
+                    radio.set_hpplmn_period(store, None, off=True)
+                elif choice == "template":
+                    radio.set_hpplmn_period(store, None, off=False)
+                else:
+                    radio.set_hpplmn_period(store, parse_duration(choice), off=False)
+        cells = store.cells()
+        partner_list = store.partners()
+        period = radio.hpplmn_period(store)
+        period_set = store.network_setting(radio.HPPLMN_SETTING) is not None
+    finally:
+        store.close()
+    if as_json:
+        out = {
+            "cells": [
+                {
+                    "plmn": c.plmn,
+                    "rat": c.rat.value,
+                    "country": c.country,
+                    "name": c.name,
+                    "signal_dbm": c.level(now),
+                    "schedule": [[w.isoformat(), d] for w, d in c.signal],
+                }
+                for c in cells
+            ],
+            "partners": list(partner_list),
+            "searchPeriod": None if period is None else int(period.total_seconds()),
+            "searchPeriodSet": period_set,
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not cells:
+        click.echo("no cells (no radio model: attaches go to the home network unchecked)")
+    for cell in cells:
+        dbm_now = cell.level(now)
+        state = "off air" if dbm_now is None else f"{dbm_now} dBm"
+        later = cell.next_change(now)
+        plan = ""
+        if later is not None:
+            upcoming = cell.level(later)
+            what = "off air" if upcoming is None else f"{upcoming} dBm"
+            plan = f"  (then {what} at {later.isoformat(timespec='seconds')})"
+        click.echo(
+            f"  {cell.plmn:6} {cell.rat.value:6} {cell.country or '--':2} "
+            f"{state:10} {cell.name}{plan}"
+        )
+    click.echo(f"roaming partners: {', '.join(partner_list) or '-'}")
+    if period_set:
+        click.echo(f"EF.HPPLMN of new profiles: {'off' if period is None else period}")

@@ -18,6 +18,7 @@ the server's TLS certificate refused is a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from collections.abc import Callable, Collection, Sequence
@@ -55,8 +56,9 @@ from rspfed.federation.wire import (
 from rspfed.lpa.es9 import _certificate_error, tls_context
 from rspfed.network.errors import NetworkRefusedError, RefusalReason
 from rspfed.network.nai import permanent_identity
+from rspfed.network.radio import VisibleNetwork, check_plmn
 
-__all__ = ["USER_AGENT", "OperatorClient", "operator_tls_context", "sync_usage"]
+__all__ = ["USER_AGENT", "OperatorClient", "operator_tls_context", "scan", "sync_usage"]
 
 #: ``User-Agent`` of the client.
 USER_AGENT: Final = "rspfed-operator-client"
@@ -257,11 +259,15 @@ class OperatorClient:
         mnc_length: int,
         service: Service | None = None,
         network_name: bytes | None = None,
+        plmn: str | None = None,
     ) -> frozenset[Service]:
         """Attach to the simulated network by EAP-AKA'; the services granted.
 
         With ``service``, the network also checks that one
-        (:class:`~rspfed.network.NetworkRefusedError` when refused).
+        (:class:`~rspfed.network.NetworkRefusedError` when refused).  With
+        ``plmn`` (``MCC || MNC``) the attach goes through that network: it
+        must be on air (``no-coverage``) and be the home PLMN or a roaming
+        partner (``plmn-not-allowed``); without it, the home network.
         """
         identity = permanent_identity(imsi, mnc_length=mnc_length)
         peer = EapAkaPrimePeer(identity=identity, usim=usim, network_name=network_name)
@@ -271,6 +277,8 @@ class OperatorClient:
         }
         if service is not None:
             first["service"] = Service(service).value
+        if plmn is not None:
+            first["plmn"] = check_plmn(plmn)
         answer = await self._eap(peer, first)
         return answer.services("services")
 
@@ -348,11 +356,14 @@ class OperatorClient:
         imsi: str,
         mnc_length: int,
         network_name: bytes | None = None,
+        plmn: str | None = None,
     ) -> str:
         """Attach by EAP-AKA' for data; the short-lived bearer id to carry traffic on.
 
         :class:`~rspfed.network.NetworkRefusedError` when the network refuses
-        the IMSI or data (``service-not-allowed``).
+        the IMSI or data (``service-not-allowed``), or the network ``plmn``
+        (as for :meth:`attach`).  The bearer's traffic is metered against
+        ``plmn`` when it is a visited network.
         """
         identity = permanent_identity(imsi, mnc_length=mnc_length)
         peer = EapAkaPrimePeer(identity=identity, usim=usim, network_name=network_name)
@@ -361,8 +372,21 @@ class OperatorClient:
             "purpose": EapPurpose.ATTACH.value,
             "service": Service.DATA.value,
         }
+        if plmn is not None:
+            first["plmn"] = check_plmn(plmn)
         answer = await self._eap(peer, first)
         return answer.text("bearer", max_length=64)
+
+    async def cells(self) -> list[VisibleNetwork]:
+        """The operator's simulated radio on air now (``network/cells``), strongest first."""
+        _, answer = await self._call("network/cells", {})
+        cells = answer.obj.get("cells")
+        if not isinstance(cells, list):
+            raise DecodeError("cells: a list", type_name="network/cells")
+        try:
+            return [VisibleNetwork.from_json(c) for c in cells]
+        except UsageError as exc:
+            raise DecodeError(f"cells: {exc}", type_name="network/cells") from None
 
     async def use(self, bearer: str, octets: int) -> UsageResult:
         """Carry ``octets`` on a bearer; what the network carried (``refusal`` if not all)."""
@@ -416,3 +440,28 @@ async def sync_usage(
     """
     delta, version = await client.usage_state(key, since)
     return replica.merge(delta), version
+
+
+async def scan(clients: Sequence[OperatorClient]) -> list[VisibleNetwork]:
+    """What a device sees: every operator's cells on air now (``network/cells``).
+
+    The union of the operators' answers (asked concurrently), one entry per
+    ``(PLMN, RAT)`` (the strongest when several operators simulate it),
+    strongest first (ties by PLMN, then RAT).  An operator that cannot be
+    reached (:class:`~rspfed.errors.TransportError`) contributes nothing, as
+    a network out of range would; any other error is raised.  With no
+    operator reachable at all the result is empty.
+    """
+    answers = await asyncio.gather(*(c.cells() for c in clients), return_exceptions=True)
+    best: dict[tuple[str, str], VisibleNetwork] = {}
+    for answer in answers:
+        if isinstance(answer, TransportError):
+            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        for net in answer:
+            key = (net.plmn, net.rat.value)
+            old = best.get(key)
+            if old is None or net.signal_dbm > old.signal_dbm:
+                best[key] = net
+    return sorted(best.values(), key=lambda v: (-v.signal_dbm, v.plmn, v.rat.value))
