@@ -196,6 +196,8 @@ class GattStream(abc.ABC):
     async def _guarded(self, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` unless the link is lost first (TransportError)."""
         if self._lost.is_set():
+            if isinstance(awaitable, Coroutine):
+                awaitable.close()  # never started: do not leave it un-awaited
             raise self._current_error()
         task: asyncio.Future[_T] = asyncio.ensure_future(awaitable)
         lost = asyncio.ensure_future(self._lost.wait())
