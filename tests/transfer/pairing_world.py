@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -58,6 +59,7 @@ PRIMARY_KEY = ec.derive_private_key(
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
 
 
+@cache
 def token_for(eid: str, device_class: DeviceClass = DeviceClass.LAPTOP) -> bytes:
     """A real federation token for ``eid`` (deterministic)."""
     return issue_token(

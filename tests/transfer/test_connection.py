@@ -281,27 +281,46 @@ def _check_cut(r: Run, n: int, grant_end: int) -> None:
         assert conn.next_event() == ConnectionClosed()
 
 
-@pytest.mark.parametrize("offerer_role", [DeviceRole.PRIMARY, DeviceRole.SECONDARY])
-def test_cut_at_every_offset_qr(offerer_role: DeviceRole) -> None:
-    clean = pair(offerer_role=offerer_role)
+def _sampled_offsets(clean: Run, stride: int) -> list[int]:
+    """Every frame boundary (and its neighbours) plus every ``stride``-th offset."""
+    boundaries = set()
+    pos = 0
+    for _, chunk in clean.transcript:
+        for frame_start in _frame_starts(chunk):
+            q = pos + frame_start
+            boundaries.update({q - 1, q, q + 2})
+        pos += len(chunk)
+    return sorted({n for n in boundaries if 0 <= n < clean.total} | set(range(0, pos, stride)))
+
+
+def _frame_starts(chunk: bytes) -> list[int]:
+    starts = []
+    i = 0
+    while i < len(chunk):
+        starts.append(i)
+        i += 2 + int.from_bytes(chunk[i : i + 2], "big")
+    return starts
+
+
+def test_cut_at_every_offset_qr() -> None:
+    clean = pair()
     grant_end = _grant_end(clean)
     for n in range(clean.total):
-        r = pair(offerer_role=offerer_role, cut_at=n)
+        r = pair(cut_at=n)
         assert r.total == n
         _check_cut(r, n, grant_end)
 
 
-def test_cut_at_sampled_offsets_code() -> None:
-    clean = pair(method="code")
+@pytest.mark.parametrize(
+    ("method", "offerer_role", "stride"),
+    [("qr", DeviceRole.SECONDARY, 5), ("code", DeviceRole.PRIMARY, 40)],
+)
+def test_cut_at_sampled_offsets(method: str, offerer_role: DeviceRole, stride: int) -> None:
+    clean = pair(method=method, offerer_role=offerer_role)
     grant_end = _grant_end(clean)
-    boundaries = set()
-    pos = 0
-    for _, chunk in clean.transcript:
-        boundaries.update({pos - 1, pos, pos + 1, pos + 2, pos + 3})
-        pos += len(chunk)
-    offsets = sorted({n for n in boundaries if 0 <= n < clean.total} | set(range(0, pos, 29)))
-    for n in offsets:
-        _check_cut(pair(method="code", cut_at=n), n, grant_end)
+    for n in _sampled_offsets(clean, stride):
+        r = pair(method=method, offerer_role=offerer_role, cut_at=n)
+        _check_cut(r, n, grant_end)
 
 
 def test_flipped_bit_anywhere_fails_the_receiver() -> None:
