@@ -190,3 +190,39 @@ def test_one_central_per_offer() -> None:
         assert await peripheral.receive() == b"still here"
 
     _run(body)
+
+
+def test_two_identifiers_one_peripheral_and_the_stream_outlives_it() -> None:
+    """QR secret id and nameplate id: the central finds the second (scan response)."""
+
+    async def main() -> None:
+        radio = LocalRadio()
+        qr_id, nameplate_id = os.urandom(16), os.urandom(16)
+        peripheral = BumblePeripheral([qr_id, nameplate_id], hci=radio.endpoint())
+        await peripheral.start()
+        acceptors = peripheral.acceptors()
+        assert [a.discovery_id for a in acceptors] == [qr_id, nameplate_id]
+        waiting = [asyncio.create_task(a.accept(timeout=5)) for a in acceptors]
+        async with asyncio.timeout(15):
+            central = await ble_connect(nameplate_id, hci=radio.endpoint(), timeout=5)
+            done, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            assert done == {waiting[1]}
+            for task in pending:
+                task.cancel()
+            stream = waiting[1].result()
+            assert stream.discovery_id == nameplate_id == central.discovery_id
+            # The listener closes every acceptor: the accepted stream lives on.
+            for acceptor in acceptors:
+                await acceptor.aclose()
+            await central.send(b"ping")
+            assert await stream.receive() == b"ping"
+            await stream.send(b"pong")
+            assert await central.receive() == b"pong"
+            closing = asyncio.create_task(stream.aclose())
+            assert await central.receive() == b""
+            await central.aclose()
+            await closing
+            with pytest.raises(TransportError):
+                await peripheral.accept(timeout=0.1)
+
+    asyncio.run(main())

@@ -102,6 +102,7 @@ class BleCentralStream(GattStream):
         timeout: float,
     ) -> None:
         svc = str(service_uuid(discovery_id))
+        self.discovery_id = discovery_id
         client = BleakClient(
             device,
             self._on_disconnected,

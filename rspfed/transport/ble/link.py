@@ -73,6 +73,8 @@ class GattStream(abc.ABC):
         close_grace: float = 2.0,
     ) -> None:
         self.role = role
+        #: The discovery identifier whose service carries this stream.
+        self.discovery_id: bytes | None = None
         self.mtu = mtu
         self.max_message_size = max_message_size
         self.close_grace = close_grace
@@ -106,6 +108,11 @@ class GattStream(abc.ABC):
     def peer(self) -> str:
         """``ble:<peer address>``, for display only."""
         return self._peer
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._closed
 
     @property
     def is_lost(self) -> bool:
