@@ -238,6 +238,8 @@ def _event_for(message: Message) -> Event:
         return JoinResultReceived(message)
     if isinstance(message, LedgerState):
         return LedgerStateReceived(message)
+    # a message type added later (issues H, I) needs its event class here
+    assert isinstance(message, Bye), type(message).__name__
     return ByeReceived(message)
 
 
@@ -353,6 +355,11 @@ class PairingConnection:
     def paired(self) -> bool:
         """True once the secure channel was up (the pairing succeeded)."""
         return self._channel is not None
+
+    @property
+    def local_hello(self) -> Hello:
+        """Our hello (sent when the channel comes up)."""
+        return self._local
 
     @property
     def peer_hello(self) -> Hello | None:

@@ -571,7 +571,7 @@ class PairingMachine(RuleBasedStateMachine):
             assert len(got) <= 1
             if got:
                 assert granter.granted == [got[0].message]
-                assert parse_token(got[0].message.token).eid == conn._local.eid
+                assert parse_token(got[0].message.token).eid == conn.local_hello.eid
 
     @invariant()
     def closed_stays_closed(self) -> None:

@@ -11,7 +11,10 @@ page's ephemeral keys and opens every record to ``00 || der``, and
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
+from collections.abc import Callable
 from typing import Any
 
 import asn1tools
@@ -19,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from noise.connection import Keypair, NoiseConnection
+from spake2 import SPAKE2_Symmetric
 
 from rspfed.federation.ledger import LedgerState as LedgerReplica
 from rspfed.federation.ledger import encode_state
@@ -41,12 +45,14 @@ from rspfed.transfer import (
     LedgerStateReceived,
     Paired,
     PairingConnection,
+    PairingMethod,
     PairingOffer,
     Role,
     TokenGrant,
     TokenGranted,
     encode_message,
 )
+from rspfed.transfer.code import ShortCode
 from tests.paths import ASN1_MODULES, REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore:One of ephemeral keypairs:UserWarning")
@@ -55,9 +61,9 @@ DOC = REPO / "docs" / "pairing.md"
 TOKEN_DOC = REPO / "docs" / "federation-token.md"
 
 
-def _vector() -> dict[str, str]:
+def _vector(name: str = "pairing-vector-1") -> dict[str, str]:
     text = DOC.read_text(encoding="utf-8")
-    body = re.search(r"```text pairing-vector-1\n(.*?)```", text, flags=re.S)
+    body = re.search(rf"```text {name}\n(.*?)```", text, flags=re.S)
     assert body is not None
     fields = {}
     for line in body.group(1).strip().splitlines():
@@ -66,11 +72,15 @@ def _vector() -> dict[str, str]:
     return fields
 
 
+def _frames(v: dict[str, str]) -> list[tuple[str, bytes]]:
+    keys = sorted((k for k in v if k.startswith("frame-")), key=lambda k: int(k[6:]))
+    return [(v[k].split()[0], bytes.fromhex(v[k].split()[1])) for k in keys]
+
+
 V = _vector()
-FRAMES = [
-    (V[k].split()[0], bytes.fromhex(V[k].split()[1]))
-    for k in sorted((k for k in V if k.startswith("frame-")), key=lambda k: int(k[6:]))
-]
+FRAMES = _frames(V)
+V2 = _vector("pairing-vector-2")
+FRAMES2 = _frames(V2)
 
 
 def _token_der() -> bytes:
@@ -155,12 +165,50 @@ def test_messages_der() -> None:
     assert encode_message(Bye()).hex() == V["bye-der"]
 
 
+def _stream(data: bytes) -> Callable[[int], bytes]:
+    """``rand`` that returns the next octets of ``data``."""
+    pos = 0
+
+    def rand(n: int) -> bytes:
+        nonlocal pos
+        out = data[pos : pos + n]
+        pos += n
+        assert len(out) == n
+        return out
+
+    return rand
+
+
 def test_rspfed_replays_the_pairing() -> None:
     offer = _offer()
     e_o = bytes.fromhex(V["offerer-ephemeral-private"])
     e_j = bytes.fromhex(V["joiner-ephemeral-private"])
     o = PairingConnection(Role.OFFERER, local=OFFERER_HELLO, offer=offer, rand=lambda n: e_o)
     j = PairingConnection(Role.JOINER, local=JOINER_HELLO, offer=offer, rand=lambda n: e_j)
+    _replay(o, j, V, FRAMES)
+
+
+def test_rspfed_replays_the_code_pairing() -> None:
+    code = ShortCode.parse(V2["code"])
+    o = PairingConnection(
+        Role.OFFERER,
+        local=OFFERER_HELLO,
+        offer=_offer(),
+        code=code,
+        rand=_stream(bytes.fromhex(V2["offerer-rand"])),
+    )
+    j = PairingConnection(
+        Role.JOINER,
+        local=JOINER_HELLO,
+        code=code,
+        rand=_stream(bytes.fromhex(V2["joiner-rand"])),
+    )
+    _replay(o, j, V2, FRAMES2)
+
+
+def _replay(
+    o: PairingConnection, j: PairingConnection, v: dict[str, str], frames: list[tuple[str, bytes]]
+) -> None:
     wire: list[tuple[str, bytes]] = []
 
     def move(src: PairingConnection, dst: PairingConnection, name: str) -> None:
@@ -169,9 +217,14 @@ def test_rspfed_replays_the_pairing() -> None:
         dst.receive_data(data)
 
     move(j, o, "joiner>offerer")
+    if j.method is PairingMethod.CODE:  # SPAKE2 and confirmations first
+        assert o.next_event() is NEED_DATA
+        move(o, j, "offerer>joiner")
+        assert j.next_event() is NEED_DATA
+        move(j, o, "joiner>offerer")
     paired = o.next_event()
     assert isinstance(paired, Paired)
-    assert paired.handshake_hash.hex() == V["handshake-hash"]
+    assert paired.handshake_hash.hex() == v["handshake-hash"]
     assert o.next_event() is NEED_DATA
     move(o, j, "offerer>joiner")
     assert isinstance(j.next_event(), Paired)
@@ -195,17 +248,17 @@ def test_rspfed_replays_the_pairing() -> None:
     assert j.next_event() == ByeReceived(Bye())
     assert o.state is ConnectionState.CLOSED
     assert j.state is ConnectionState.CLOSED
-    assert [(d, f.hex()) for d, f in wire] == [(d, f.hex()) for d, f in FRAMES]
+    assert [(d, f.hex()) for d, f in wire] == [(d, f.hex()) for d, f in frames]
 
 
-def _noise(*, initiator: bool, ephemeral: str) -> NoiseConnection:
+def _noise(*, initiator: bool, ephemeral: str, v: dict[str, str] = V) -> NoiseConnection:
     conn = NoiseConnection.from_name(b"Noise_NNpsk0_25519_ChaChaPoly_SHA256")
     if initiator:
         conn.set_as_initiator()
     else:
         conn.set_as_responder()
-    conn.set_psks(psk=bytes.fromhex(V["psk"]))
-    conn.set_prologue(bytes.fromhex(V["prologue"]))
+    conn.set_psks(psk=bytes.fromhex(v["psk"]))
+    conn.set_prologue(bytes.fromhex(v["prologue"]))
     conn.set_keypair_from_private_bytes(Keypair.EPHEMERAL, bytes.fromhex(ephemeral))
     conn.start_handshake()
     return conn
@@ -264,3 +317,61 @@ def test_independent_noise_and_asn1() -> None:
     assert offer["secret"].hex() == V["secret"]
     assert offer["offererRole"] == V["offerer-role"]
     assert offer["transports"] == {"lan": {"host": V["lan-host"], "port": 47000}, "ble": {}}
+
+
+def _hkdf(ikm: bytes, info: bytes, n: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=n, salt=None, info=info).derive(ikm)
+
+
+def test_independent_code_path() -> None:
+    f = [frame for _, frame in FRAMES2]
+    o_rand = bytes.fromhex(V2["offerer-rand"])
+    j_rand = bytes.fromhex(V2["joiner-rand"])
+    password = V2["code"].encode("ascii")
+    # SPAKE2 with the spake2 package itself, fed the documented randomness
+    ours = SPAKE2_Symmetric(password, idSymmetric=b"rspfed-pair-v1", entropy_f=_stream(o_rand))
+    theirs = SPAKE2_Symmetric(password, idSymmetric=b"rspfed-pair-v1", entropy_f=_stream(j_rand))
+    m_o, m_j = ours.start(), theirs.start()
+    assert f[0] == (1 + 33).to_bytes(2, "big") + b"\x02" + m_j
+    assert f[1] == (33).to_bytes(2, "big") + m_o
+    k = ours.finish(m_j)
+    assert theirs.finish(m_o) == k
+    assert k.hex() == V2["spake2-key"]
+    # confirmations and keys with cryptography's HKDF and the standard library's HMAC
+    k_c = _hkdf(k, b"rspfed pake confirm v1")
+    transcript = b"".join(sorted((m_o, m_j)))
+
+    def confirmation(message: bytes) -> bytes:
+        side = b"\x01" if transcript.startswith(message) else b"\x02"
+        data = b"rspfed-pake-confirm-v1" + side + transcript
+        return hmac.new(k_c, data, hashlib.sha256).digest()
+
+    assert f[2] == (32).to_bytes(2, "big") + confirmation(m_o)
+    assert f[3] == (32).to_bytes(2, "big") + confirmation(m_j)
+    key = _hkdf(k, b"rspfed pake key v1")
+    assert key.hex() == V2["pairing-key"]
+    assert _hkdf(key, b"rspfed pairing psk code v1").hex() == V2["psk"]
+    nameplate = int(V2["nameplate"]).to_bytes(2, "big")
+    did = _hkdf(nameplate, b"rspfed pairing nameplate discovery v1", 16)
+    assert did.hex() == V2["discovery-id"]
+    assert V2["prologue"] == (b"rspfed-pair-v1" + b"\x02" + did).hex()
+    # Noise with noiseprotocol, the ephemeral keys being the last 32 octets of each rand
+    joiner = _noise(initiator=True, ephemeral=j_rand[64:96].hex(), v=V2)
+    offerer = _noise(initiator=False, ephemeral=o_rand[64:96].hex(), v=V2)
+    assert joiner.write_message() == f[4][2:]
+    assert offerer.read_message(f[4][2:]) == b""
+    assert offerer.write_message() == f[5][2:]
+    assert joiner.read_message(f[5][2:]) == b""
+    assert joiner.get_handshake_hash().hex() == V2["handshake-hash"]
+    keys = [
+        "offerer-hello-der",
+        "joiner-hello-der",
+        "join-request-der",
+        "token-grant-der",
+        "join-result-der",
+        "ledger-state-der",
+        "bye-der",
+    ]
+    for (direction, frame), key_name in zip(FRAMES2[6:], keys, strict=True):
+        receiver = joiner if direction == "offerer>joiner" else offerer
+        assert receiver.decrypt(frame[2:]) == b"\x00" + bytes.fromhex(V[key_name])
