@@ -718,7 +718,13 @@ async def offer_join(
                 services=allowed_services(request.device_class, request.services, authority.plan),
                 peer=stream.peer,
             )
-            say(FlowEvent(FlowStep.JOIN_REQUESTED, ask.question))
+            say(
+                FlowEvent(
+                    FlowStep.JOIN_REQUESTED,
+                    f"{ask.name} asks to join as a {ask.device_class.value} "
+                    f"({describe_services(ask.services)})",
+                )
+            )
             reason = _policy(ask, authority.plan)
             if reason is None and not await approve(ask):
                 reason = RefusalReason.DENIED
