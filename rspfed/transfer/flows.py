@@ -103,6 +103,7 @@ if TYPE_CHECKING:
     from rspfed.federation import ledger as _ledger
     from rspfed.federation.enrol import EnrolEvent, EnrolResult
     from rspfed.federation.types import Plan
+    from rspfed.transport.ble.hci import HciSpec
     from rspfed.transport.stream import ByteStream
 
 __all__ = [
@@ -362,7 +363,7 @@ class TransportConfig:
     """
 
     kind: str = "lan"
-    ble_hci: str | None = None
+    ble_hci: HciSpec | None = None
     lan_addresses: tuple[str, ...] | None = None
     lan_interfaces: tuple[str, ...] | None = None
     advertise: bool = True
@@ -464,7 +465,10 @@ async def listen(
 
 
 async def _ble_acceptors(config: TransportConfig, discovery_ids: Sequence[bytes]) -> list[Any]:
-    raise UsageError("the BLE transport is not available yet")
+    from rspfed.transport.ble import ble_advertise
+
+    peripheral = await ble_advertise(list(discovery_ids), hci=config.ble_hci)
+    return list(peripheral.acceptors())
 
 
 async def connect(
@@ -491,7 +495,9 @@ async def connect(
 async def _ble_connect(
     config: TransportConfig, discovery_id: bytes, *, timeout: float
 ) -> ByteStream:
-    raise UsageError("the BLE transport is not available yet")
+    from rspfed.transport.ble import ble_connect
+
+    return await ble_connect(discovery_id, hci=config.ble_hci, timeout=timeout)
 
 
 # --------------------------------------------------------------------------
