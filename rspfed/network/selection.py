@@ -151,8 +151,9 @@ class PlmnLists:
         return self.ehplmn if self.ehplmn else (self.hplmn,)
 
     def is_home(self, plmn: str) -> bool:
-        """True if ``plmn`` is the HPLMN or an EHPLMN (not roaming there)."""
-        return plmn == self.hplmn or plmn in self.ehplmn
+        """True if ``plmn`` is not a VPLMN: in :attr:`home` (TS 23.122 §3.1's VPLMN definition:
+        a PLMN other than the HPLMN, or than an EHPLMN when the EHPLMN list is not empty)."""
+        return plmn in self.home
 
     def with_forbidden(self, plmn: str) -> PlmnLists:
         """A copy with ``plmn`` appended to the forbidden list (once)."""
@@ -593,6 +594,7 @@ class NetworkSelector:
         still = [n for n in scan if (n.plmn, n.rat) == (current.network.plmn, current.network.rat)]
         if not still:
             self._selected = None
+            self._deadline = None
             return self._select(now, SelectionReason.LOST, current)
         # keep the selection, refresh its signal level
         self._selected = attrs.evolve(current, network=still[0])

@@ -73,7 +73,9 @@ def test_radio_over_https(tmp_path: Path, pki: TestPki) -> None:
             assert lists.hplmn == HOME
             assert lists.operator == ((PARTNER, frozenset(Rat)),)
             assert lists.hpplmn_period == timedelta(minutes=12)
-            assert lists.forbidden == () and lists.ehplmn == () and lists.user == ()
+            assert lists.forbidden == ()
+            assert lists.ehplmn == ()
+            assert lists.user == ()
 
             async with OperatorClient(server.url, ssl_context=tls_for(phone)) as op:
                 visible = await op.cells()
@@ -138,7 +140,8 @@ def test_radio_over_https(tmp_path: Path, pki: TestPki) -> None:
                 (selected,) = [e for e in events if isinstance(e, NetworkSelected)]
                 assert selected.selection.network.plmn == PARTNER
                 assert selected.selection.priority is PriorityClass.OPERATOR
-                assert selected.selection.roaming and selected.country == "FR"
+                assert selected.selection.roaming
+                assert selected.country == "FR"
                 assert await op.attach(**usim_of(phone), plmn=PARTNER)
 
     asyncio.run(story())
