@@ -35,6 +35,7 @@ from rspfed.transfer import (
     ConnectionClosed,
     ConnectionState,
     HelloReceived,
+    JoinFailure,
     JoinRequested,
     JoinResult,
     JoinResultReceived,
@@ -43,13 +44,16 @@ from rspfed.transfer import (
     Paired,
     PairingConnection,
     PairingMethod,
+    Refusal,
+    RefusalReason,
     Refused,
     Role,
+    Side,
     TokenGrant,
     TokenGranted,
     encode_message,
 )
-from rspfed.transfer.messages import DeviceRole
+from rspfed.transfer.messages import DeviceRole, Message, message_kind
 from tests.transfer.pairing_world import (
     CODE,
     ICCID,
@@ -66,7 +70,6 @@ from tests.transfer.pairing_world import (
     counter_rand,
     make_offer,
     pair,
-    pump,
     run,
     token_for,
 )
@@ -522,15 +525,29 @@ class PairingMachine(RuleBasedStateMachine):
         return (self.o, self.oa) if name == "o" else (self.j, self.ja)
 
     def _pump(self, name: str) -> None:
+        """Events one at a time; each received message moves the state by its table row."""
         conn, app = self._side(name)
-        before = conn.state
         n_events = len(app.events)
-        pump(conn, app)
+        while True:
+            before = conn.state
+            try:
+                event = conn.next_event()
+            except RspfedError as exc:
+                assert app.error is None, "an error is raised once"
+                app.error = exc
+                assert conn.state is S.CLOSED
+                continue
+            if event is NEED_DATA or isinstance(event, ConnectionClosed):
+                break
+            if isinstance(event, Paired):
+                assert conn.state is S.AWAIT_HELLO
+            else:
+                kind = message_kind(event.message)
+                assert conn.state is TRANSITIONS[(before, Side.THEM, kind)]
+            app.on_event(conn, event)
         self.wire[name] += conn.data_to_send()
         if self.closed[name]:
             assert len(app.events) == n_events
-        if conn.state is not before:
-            assert conn.state in set(TRANSITIONS.values()) | {S.CLOSED}
 
     @rule(sender=st.sampled_from(["o", "j"]), size=st.integers(1, 400))
     def deliver(self, sender: str, size: int) -> None:
@@ -543,6 +560,36 @@ class PairingMachine(RuleBasedStateMachine):
         conn, _ = self._side(receiver)
         conn.receive_data(data)
         self._pump(receiver)
+
+    @rule(who=st.sampled_from(["o", "j"]), which=st.integers(0, 5))
+    def send_anything(self, who: str, which: int) -> None:
+        """Send a message the application may or may not be allowed to send now."""
+        conn, app = self._side(who)
+        peer = conn.peer_hello
+        messages: list[Message] = [
+            JOIN_REQUEST,
+            TokenGrant(token_for(peer.eid if peer else SECONDARY_EID), OPERATOR_URL),
+            Refusal(RefusalReason.BUSY),
+            JoinResult.failed(JoinFailure.CANCELLED),
+            LedgerState(LEDGER_DER),
+            Bye(ByeReason.CANCELLED),
+        ]
+        message = messages[which]
+        kind = message_kind(message)
+        before = conn.state
+        allowed = (before, Side.US, kind) in TRANSITIONS
+        if isinstance(message, TokenGrant) and not app.granter:
+            return  # only the granting application hands out tokens
+        if allowed:
+            conn.send(message)
+            if isinstance(message, TokenGrant):
+                app.granted.append(message)
+            assert conn.state is TRANSITIONS[(before, Side.US, kind)]
+        else:
+            with pytest.raises(StateError):
+                conn.send(message)
+            assert conn.state is before
+        self.wire[who] += conn.data_to_send()
 
     @rule(who=st.sampled_from(["o", "j"]))
     def abort(self, who: str) -> None:
