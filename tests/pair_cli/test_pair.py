@@ -42,7 +42,9 @@ def _rspfed(*args: str, stdin: bool = False) -> subprocess.Popen[str]:
 class Show:
     """A running ``pair show``: its offer URI and short code, read from its output."""
 
-    def __init__(self, primary: Primary, *extra: str, yes: bool = True) -> None:
+    def __init__(
+        self, primary: Primary, *extra: str, yes: bool = True, transport: tuple[str, ...] = ()
+    ) -> None:
         self.proc = _rspfed(
             "pair",
             "show",
@@ -51,8 +53,7 @@ class Show:
             "--euicc",
             str(primary.euicc),
             "--no-qr",
-            "--lan-address",
-            LO,
+            *(transport or ("--lan-address", LO)),
             "--timeout",
             "30",
             "--wait",
@@ -91,7 +92,9 @@ class Show:
         return self.proc.returncode, "".join(self.lines) + out + err
 
 
-def join(service: Service, name: str, cls: str, *target: str) -> tuple[int, str, Path, Path]:
+def join(
+    service: Service, name: str, cls: str, *target: str, transport: tuple[str, ...] = ()
+) -> tuple[int, str, Path, Path]:
     """``pair join`` for a new device (its eUICC made here); exit status, output, stores."""
     euicc, _ = service.euicc(name)
     device = service.tmp / f"{name}.device"
@@ -106,8 +109,7 @@ def join(service: Service, name: str, cls: str, *target: str) -> tuple[int, str,
         cls,
         "--name",
         name,
-        "--lan-address",
-        LO,
+        *(transport or ("--lan-address", LO)),
         "--timeout",
         "30",
         *target,
@@ -254,3 +256,27 @@ def test_denied_join_issues_no_token(service: Service, primary: Primary) -> None
     ).stdout
     assert eid not in listing
     assert json.loads(cli("lpa", "profiles", "--euicc", str(euicc), "--json").stdout) == []
+
+
+def test_join_over_the_ble_virtual_radio(service: Service, primary: Primary) -> None:
+    from rspfed.transport.ble import ControllerProcess
+
+    with ControllerProcess.start() as radio:
+        offerer, joiner = radio.specs
+        show = Show(primary, transport=("--transport", "ble", "--ble-hci", offerer))
+        code, out, euicc, _ = join(
+            service,
+            "ble-tablet",
+            "tablet",
+            "--code",
+            show.code,
+            transport=("--transport", "ble", "--ble-hci", joiner),
+        )
+        shown_code, shown = show.finish()
+    assert code == 0, out
+    assert shown_code == 0, shown
+    assert "connected: ble:" in out
+    assert "paired by short code" in out
+    assert "waiting for a device to join over BLE" in shown
+    listed = devices(primary)[eid_of(euicc)]
+    assert (listed["class"], listed["state"]) == ("tablet", "active")
