@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
@@ -106,18 +107,16 @@ def decode_plmn(data: bytes) -> str | None:
         raise DecodeError("a PLMN is 3 octets", type_name="PLMN")
     if data == _UNUSED:
         return None
-    nibbles = (
-        data[0] & 0x0F, data[0] >> 4, data[1] & 0x0F,  # MCC1 MCC2 MCC3
-        data[2] & 0x0F, data[2] >> 4, data[1] >> 4,  # MNC1 MNC2 MNC3
-    )  # fmt: skip
-    digits = list(nibbles[:5])
-    if any(n > 9 for n in digits):
+    h = data.hex()  # "21" "F3" "54" for MCC 123, MNC 45: each octet low nibble first
+    digits = h[1] + h[0] + h[3] + h[5] + h[4]
+    if not digits.isdigit():
         raise DecodeError("a PLMN digit is not decimal", type_name="PLMN")
-    if nibbles[5] != 0xF:
-        if nibbles[5] > 9:
-            raise DecodeError("MNC digit 3 is neither decimal nor F", type_name="PLMN", offset=1)
-        digits.append(nibbles[5])
-    return "".join(str(n) for n in digits)
+    mnc3 = h[2]
+    if mnc3 == "f":
+        return digits
+    if not mnc3.isdigit():
+        raise DecodeError("MNC digit 3 is neither decimal nor F", type_name="PLMN", offset=1)
+    return digits + mnc3
 
 
 def encode_act(rats: Iterable[Rat]) -> bytes:
@@ -135,7 +134,11 @@ def decode_act(data: bytes) -> frozenset[Rat]:
     data = bytes(data)
     if len(data) != 2:
         raise DecodeError("an access technology identifier is 2 octets", type_name="AcT")
-    value = int.from_bytes(data, "big")
+    return _act(int.from_bytes(data, "big"))
+
+
+@functools.lru_cache(maxsize=256)
+def _act(value: int) -> frozenset[Rat]:
     rats = {rat for rat, bit in ACT_BITS.items() if value & bit}
     if value & _EUTRAN_MODES:
         rats.add(Rat.EUTRAN)

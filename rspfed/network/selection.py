@@ -34,6 +34,7 @@ See ``docs/network-selection.md``.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
@@ -177,21 +178,36 @@ class Selection:
         return self.network.country or mcc_country(self.network.plmn)
 
 
-def _rank_key(lists: PlmnLists, network: VisibleNetwork) -> tuple[PriorityClass, int] | None:
-    """``(class, index in its list)``, or ``None`` when the network is forbidden."""
-    plmn, rat = network.plmn, network.rat
-    if plmn in lists.forbidden:
-        return None
-    home = lists.home
-    if plmn in home:
-        return (PriorityClass.HPLMN, home.index(plmn))
+_Index = dict[str, list[tuple[PriorityClass, int, frozenset[Rat]]]]
+
+
+@functools.lru_cache(maxsize=64)
+def _index(lists: PlmnLists) -> _Index:
+    """PLMN → its (class, place, RATs) entries in priority order (cached per lists value)."""
+    out: _Index = {}
+    for i, plmn in enumerate(lists.home):
+        out.setdefault(plmn, []).append((PriorityClass.HPLMN, i, frozenset()))
     for cls, entries in (
         (PriorityClass.USER, lists.user),
         (PriorityClass.OPERATOR, lists.operator),
     ):
-        for i, (p, rats) in enumerate(entries):
-            if p == plmn and (not rats or rat in rats):
-                return (cls, i)
+        for i, (plmn, rats) in enumerate(entries):
+            out.setdefault(plmn, []).append((cls, i, rats))
+    for plmn in lists.forbidden:
+        out[plmn] = []
+    return out
+
+
+def _rank_key(
+    lists: PlmnLists, network: VisibleNetwork, index: _Index | None = None
+) -> tuple[PriorityClass, int] | None:
+    """``(class, index in its list)``, or ``None`` when the network is forbidden."""
+    plmn, rat = network.plmn, network.rat
+    if plmn in lists.forbidden:
+        return None
+    for cls, i, rats in (_index(lists) if index is None else index).get(plmn, ()):
+        if cls is PriorityClass.HPLMN or not rats or rat in rats:
+            return (cls, i)
     if network.signal_dbm >= HIGH_QUALITY_DBM[rat]:
         return (PriorityClass.OTHER_HIGH_QUALITY, 0)
     return (PriorityClass.OTHER, 0)
@@ -231,12 +247,14 @@ def rank_networks(
         if old is None or net.signal_dbm > old.signal_dbm:
             best[(net.plmn, net.rat)] = net
     keyed: list[tuple[tuple[int, int, int, int, str], Selection]] = []
+    table = _index(lists)
+    home = frozenset(lists.home)
     for net in best.values():
-        key = _rank_key(lists, net)
+        key = _rank_key(lists, net, table)
         if key is None:
             continue
         cls, index = key
-        selection = Selection(net, cls, not lists.is_home(net.plmn))
+        selection = Selection(net, cls, net.plmn not in home)
         keyed.append(((int(cls), index, -net.signal_dbm, _RAT_ORDER[net.rat], net.plmn), selection))
     keyed.sort(key=lambda item: item[0])
     return [s for _, s in keyed]
