@@ -251,6 +251,7 @@ class BumblePeripheralStream(GattStream):
         super().__init__(GattRole.PERIPHERAL, peer=f"ble:{address}", **kwargs)
         self._owner = owner
         self.connection = connection
+        self.connection_down = False
         self._characteristic: gatt.Characteristic[bytes] | None = None
 
     def frame_from(self, discovery_id: bytes, data: bytes) -> None:
@@ -272,9 +273,16 @@ class BumblePeripheralStream(GattStream):
         device = self._owner.device
         await device.notify_subscriber(self.connection, self._characteristic, frame)
 
+    def connection_lost(self, reason: int) -> None:
+        """The connection's disconnection event."""
+        self.connection_down = True
+        self.link_lost(f"disconnected (HCI reason 0x{reason:02x})")
+
     async def _disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.connection.disconnect()
+        if not self.connection_down:
+            # (bumble waits for ever on a connection that is already down.)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.connection.disconnect(), 5.0)
         await self._owner._stream_closed()
 
 
@@ -378,10 +386,7 @@ class BumblePeripheral(BlePeripheral):
             max_message_size=self.max_message_size,
             close_grace=self.close_grace,
         )
-        connection.on(
-            Connection.EVENT_DISCONNECTION,
-            lambda reason: stream.link_lost(f"disconnected (HCI reason 0x{reason:02x})"),
-        )
+        connection.on(Connection.EVENT_DISCONNECTION, stream.connection_lost)
         self._stream = stream
         self._arrived.set()
         asyncio.get_running_loop().create_task(self._stop_advertising())
