@@ -284,6 +284,10 @@ class PairingConnection:
                 raise UsageError("the offerer's hello role differs from its offer's")
         elif (offer is None) == (code is None):
             raise UsageError("the joiner has exactly one of offer (QR) and code")
+        if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+            raise UsageError("max_message_size must be an int")
+        if max_message_size < 1024:
+            raise UsageError("max_message_size must be at least 1024 octets")
         self._role = role
         self._local = local
         self._rand = rand
