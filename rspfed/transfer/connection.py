@@ -300,7 +300,6 @@ class PairingConnection:
         self._out = bytearray()
         self._pending_error: RspfedError | None = None
         self._eof = False
-        self._raised = False
         self._attempted = False
         self._method: PairingMethod | None = None
         self._pake: SymmetricPake | None = None
