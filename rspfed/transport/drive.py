@@ -19,8 +19,9 @@ works with any such object (this module imports nothing from
 Rules:
 
 * Before each read and before returning an event, the driver writes whatever
-  ``data_to_send`` holds, so replies go out in the order the connection made
-  them.
+  ``data_to_send`` holds (also what ``next_event`` queued while answering a
+  handshake message and returning *need data*), so replies go out in the
+  order the connection made them.
 * ``timeout`` (or the per-call ``timeout=``, which overrides it) bounds the
   wait for one event (every read and write inside it); it ends in
   :class:`~rspfed.errors.TransportError`.  ``None`` waits for ever (use it
@@ -194,8 +195,9 @@ class Driver(Generic[E]):
             while True:
                 await self._write_pending()
                 event = self.conn.next_event()
+                # next_event may queue octets (a handshake reply) and still need data.
+                await self._write_pending()
                 if event is not self.need_data:
-                    await self._write_pending()
                     return event
                 if self._eof:
                     raise TransportError("connection wants data after end of stream")

@@ -6,13 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.transport.netns import NetnsPair, netns_unavailable_reason
+from tests.transport.netns import NetnsPair, netns_unavailable_reason, sweep_stale
 
 
 @pytest.fixture(scope="session")
 def netns_reason() -> str | None:
-    """Why netns tests cannot run here (checked once per session), or None."""
-    return netns_unavailable_reason()
+    """Why netns tests cannot run here (checked once per session), or None.
+
+    When they can run, namespaces left by killed earlier runs are removed.
+    """
+    reason = netns_unavailable_reason()
+    if reason is None:
+        sweep_stale()
+    return reason
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ Usage (root only; :func:`netns_unavailable_reason` says why not)::
         line = offerer.read_json(timeout=10)
         ...
 
-:class:`NetnsPair` creates ``rspfed-a-<tag>`` and ``rspfed-b-<tag>`` (``tag``
-random per pair, so parallel runs never collide), a veth pair ``rfa<tag>`` /
+:class:`NetnsPair` creates ``rspfed-a-<pid>-<tag>`` and ``rspfed-b-<pid>-<tag>``
+(``tag`` random per pair, so parallel runs never collide; ``pid`` the test
+process, so :func:`sweep_stale` can remove what a killed run left), a veth pair
+``rfa<tag>`` /
 ``rfb<tag>`` with ``10.<x>.<y>.1/24`` and ``.2/24``, both links up with
 multicast on, a route for ``224.0.0.0/4`` on the veth (mDNS goes there) and
 ``lo`` up.  :meth:`NetnsPair.spawn` runs this Python in one namespace through
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -37,7 +40,7 @@ import attrs
 
 from tests.paths import REPO
 
-__all__ = ["Child", "Namespace", "NetnsPair", "netns_unavailable_reason"]
+__all__ = ["Child", "Namespace", "NetnsPair", "netns_unavailable_reason", "sweep_stale"]
 
 _IP_TIMEOUT = 10.0
 
@@ -136,14 +139,44 @@ class Child:
         return f"\n--- stderr of {self.label} ---\n{text[-4000:]}" if text else ""
 
 
+_NAME = re.compile(r"^rspfed-[ab]-(\d+)-[0-9a-f]+$")
+
+
+def sweep_stale() -> list[str]:
+    """Delete namespaces this harness made in processes that no longer run.
+
+    A test run killed hard (SIGKILL, a CI time-out) cannot clean up; the next
+    run removes what it left.  Returns the names deleted.
+    """
+    listed = _ip("netns", "list", check=False).stdout
+    gone: list[str] = []
+    for line in listed.splitlines():
+        name = line.split(" ", 1)[0]
+        match = _NAME.match(name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+            continue  # its creator still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        _ip("netns", "del", name, check=False)
+        gone.append(name)
+    return gone
+
+
 class NetnsPair:
     """Two namespaces ``a`` and ``b`` joined by a veth pair (context manager)."""
 
     def __init__(self) -> None:
         tag = secrets.token_hex(3)
+        pid = os.getpid()
         x, y = 64 + secrets.randbelow(128), secrets.randbelow(256)
-        self.a = Namespace(f"rspfed-a-{tag}", f"rfa{tag}", f"10.{x}.{y}.1")
-        self.b = Namespace(f"rspfed-b-{tag}", f"rfb{tag}", f"10.{x}.{y}.2")
+        self.a = Namespace(f"rspfed-a-{pid}-{tag}", f"rfa{tag}", f"10.{x}.{y}.1")
+        self.b = Namespace(f"rspfed-b-{pid}-{tag}", f"rfb{tag}", f"10.{x}.{y}.2")
         self._children: list[Child] = []
         self._created: list[str] = []
 

@@ -212,3 +212,28 @@ def test_transport_failure_aborts_a_connection_that_can_abort() -> None:
         assert not conn.eof_seen  # abort() instead of an end of stream
 
     asyncio.run(main())
+
+
+class _AutoAck(LineConnection):
+    """Acknowledges each line inside next_event and asks for more (like a handshake reply)."""
+
+    def next_event(self) -> object:
+        event = super().next_event()
+        while isinstance(event, str) and event != CLOSED:
+            self._out += b"ack " + event.encode() + b"\n"
+            event = super().next_event()
+        return event
+
+
+def test_octets_queued_while_returning_need_data_are_sent() -> None:
+    async def main() -> bytes:
+        a, b = memory_stream_pair()
+        d = Driver(_AutoAck(), a, need_data=NEED_DATA, timeout=1.0)
+        reader = asyncio.create_task(d.next_event())
+        await b.send(b"one\n")
+        got = await asyncio.wait_for(b.receive(), 1.0)
+        await b.aclose()
+        assert await reader == CLOSED
+        return got
+
+    assert asyncio.run(main()) == b"ack one\n"
