@@ -12,7 +12,7 @@
   other) and the demo.  It picks two free loopback ports, starts the
   subprocess and waits until both ports are bound (readiness is checked by
   trying to bind them, so no probe connection disturbs bumble's TCP server,
-  which serves one client at a time); :meth:`ControllerProcess.close` stops it
+  whose packet sink follows its latest client); :meth:`ControllerProcess.close` stops it
   with SIGTERM, then SIGKILL.  bumble's app takes exactly two
   transports; for more radios use :class:`LocalRadio`.
 
