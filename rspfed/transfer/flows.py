@@ -62,6 +62,7 @@ from rspfed.errors import (
     UsageError,
 )
 from rspfed.federation.token import DEFAULT_TTL, DeviceClass, Service, issue_token, parse_token
+from rspfed.network.service import DEVICE_CLASS_SERVICES
 from rspfed.transfer._state import ConnectionState
 from rspfed.transfer.code import SECRET_SIZE, ShortCode, discovery_id_from_secret
 from rspfed.transfer.connection import (
@@ -224,8 +225,6 @@ def allowed_services(
     """What a device of ``device_class`` gets: ``wanted`` (default: all) narrowed
     to what its class may have (:data:`rspfed.network.service.DEVICE_CLASS_SERVICES`)
     and, with ``plan``, to the plan's services."""
-    from rspfed.network.service import DEVICE_CLASS_SERVICES
-
     granted = DEVICE_CLASS_SERVICES[device_class]
     if wanted is not None:
         granted = granted & frozenset(wanted)
@@ -387,11 +386,15 @@ class Listener:
         self._acceptors = list(acceptors)
         self.lan_hint = lan_hint
         self.used: bytes | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     async def accept(self, timeout: float | None = None) -> ByteStream:
-        """Wait for the first connection (TransportError on time-out); closes the others.
+        """Wait for the first connection (TransportError on time-out); the others close.
 
-        :attr:`used` is then the discovery identifier it came in on.
+        :attr:`used` is then the discovery identifier it came in on.  The
+        listeners are closed in the background (withdrawing a zeroconf
+        registration takes a few hundred milliseconds); :meth:`aclose` waits
+        for that.
         """
         tasks = {
             asyncio.ensure_future(acceptor.accept(timeout=timeout)): acceptor
@@ -416,19 +419,35 @@ class Listener:
             for task in pending:
                 with contextlib.suppress(BaseException):
                     await task
-            await self.aclose()
+            self._closing = asyncio.ensure_future(self._close_all())
         if winner is None:
+            await self.aclose()
             error = errors[0] if errors else TransportError("no pairing connection")
             if isinstance(error, RspfedError):
                 raise error
             raise TransportError(f"listening failed: {type(error).__name__}")
         return winner
 
-    async def aclose(self) -> None:
-        """Stop listening everywhere (idempotent)."""
+    async def ready(self) -> None:
+        """Wait until every listener is discoverable (LAN: the zeroconf registrations
+        are on the network; TransportError if one failed)."""
+        for acceptor in self._acceptors:
+            registered = getattr(acceptor, "registered", None)
+            if registered is not None:
+                await registered()
+
+    async def _close_all(self) -> None:
         for acceptor in self._acceptors:
             with contextlib.suppress(RspfedError, OSError):
                 await acceptor.aclose()
+
+    async def aclose(self) -> None:
+        """Stop listening everywhere (idempotent)."""
+        closing, self._closing = self._closing, None
+        if closing is not None:
+            with contextlib.suppress(BaseException):
+                await closing
+        await self._close_all()
 
 
 @contextlib.asynccontextmanager
@@ -440,6 +459,7 @@ async def listen(
     if not discovery_ids:
         raise UsageError("listen needs at least one discovery identifier")
     acceptors: list[Any] = []
+    listener: Listener | None = None
     try:
         if config.kind == "lan":
             from rspfed.transport.lan import LanOffer
@@ -459,6 +479,8 @@ async def listen(
             listener = Listener(acceptors, None)
         yield listener
     finally:
+        if listener is not None:
+            await listener.aclose()
         for acceptor in acceptors:
             with contextlib.suppress(RspfedError, OSError):
                 await acceptor.aclose()
