@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import attrs
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -637,3 +638,36 @@ class PairingMachine(RuleBasedStateMachine):
 
 TestPairingMachine = PairingMachine.TestCase
 TestPairingMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_offerer_hello_must_match_the_scanned_offer() -> None:
+    offer = make_offer(DeviceRole.PRIMARY)
+    # the joiner scanned a copy whose role was altered (same secret): the channel
+    # comes up, but the offerer's hello contradicts the offer
+    altered = attrs.evolve(offer, offerer_role=DeviceRole.SECONDARY)
+    o = PairingConnection(Role.OFFERER, local=PRIMARY_HELLO, offer=offer, rand=counter_rand(3))
+    j = PairingConnection(Role.JOINER, local=SECONDARY_HELLO, offer=altered, rand=counter_rand(4))
+    o.receive_data(j.data_to_send())
+    assert isinstance(o.next_event(), Paired)
+    j.receive_data(o.data_to_send())
+    assert isinstance(j.next_event(), Paired)
+    with pytest.raises(ProtocolError, match="role"):
+        j.next_event()
+    assert j.state is S.CLOSED
+    o.receive_data(j.data_to_send())  # the joiner's hello went out with its Noise reply
+    assert o.next_event() == HelloReceived(SECONDARY_HELLO)
+    assert o.next_event() == ByeReceived(Bye(ByeReason.PROTOCOL_ERROR))
+    assert o.state is S.CLOSED
+
+
+def test_burnt_and_repr() -> None:
+    offer = make_offer()
+    j = PairingConnection(Role.JOINER, local=SECONDARY_HELLO, offer=offer, rand=counter_rand(4))
+    assert j.burnt  # the opening frame is out: this offer has had its attempt
+    assert j.state is S.AWAIT_HANDSHAKE
+    assert j.local_hello == SECONDARY_HELLO
+    assert j.peer_hello is None
+    assert offer.secret.hex() not in repr(j)
+    jc = PairingConnection(Role.JOINER, local=SECONDARY_HELLO, code=CODE, rand=counter_rand(4))
+    assert jc.state is S.AWAIT_PAKE
+    assert "guitarist" not in repr(jc)
