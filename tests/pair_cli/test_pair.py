@@ -168,7 +168,7 @@ def test_join_by_qr_uri(service: Service, primary: Primary) -> None:
         "active" in cli("federation", "sync", "--device", str(device), "--euicc", str(euicc)).stdout
     )
     # the offer was used once: the same URI reaches nothing now
-    again, out, _, _ = join(service, "ana-laptop2", "laptop", "--uri", show.uri, "--timeout", "2")
+    again, out, _, _ = join(service, "ana-laptop2", "laptop", "--uri", show.uri, "--timeout", "1")
     assert again == 2, out
 
 
@@ -203,7 +203,7 @@ def test_wrong_code_is_refused_and_burns_the_offer(service: Service, primary: Pr
     assert "asks to join" not in shown  # nothing was asked, nothing signed
     assert "token" not in shown
     # the right code now finds nobody: the offer is burnt
-    code, out, _, _ = join(service, "late", "laptop", "--code", show.code, "--timeout", "2")
+    code, out, _, _ = join(service, "late", "laptop", "--code", show.code, "--timeout", "1")
     assert code == 2, out
     assert eid_of(euicc) not in devices(primary)
 

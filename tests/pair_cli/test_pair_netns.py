@@ -21,7 +21,7 @@ from tests.federation_cli.conftest import PACKAGE, cli, free_port
 from tests.federation_cli.conftest import _metadata as metadata
 from tests.transport.netns import Child, Namespace, NetnsPair, netns_unavailable_reason
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 TIMEOUT = 60
 
