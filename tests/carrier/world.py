@@ -10,6 +10,7 @@ once and *copied* (the store files) for each test or hypothesis example.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -65,12 +66,18 @@ def _download(smdp: Smdp, euicc: Euicc, profile_type: str) -> str:
     return iccid
 
 
+def _fast_dir() -> str | None:
+    """A tmpfs where there is one: the stores sync every write (fsync-bound otherwise)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def template() -> Template:
     """The world built once (see the module doc)."""
     global _TEMPLATE
     if _TEMPLATE is not None:
         return _TEMPLATE
-    root = Path(tempfile.mkdtemp(prefix="rspfed-carrier-"))
+    root = Path(tempfile.mkdtemp(prefix="rspfed-carrier-", dir=_fast_dir()))
     world = make_world(root / "pki")
     clock = Clock()
     for name in ("smdp1", "smdp2"):
@@ -192,7 +199,11 @@ class Device:
 def device(directory: Path | None = None) -> Device:
     """A fresh copy of the template world."""
     t = template()
-    root = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="dev-"))
+    root = (
+        Path(directory)
+        if directory is not None
+        else Path(tempfile.mkdtemp(prefix="rspfed-dev-", dir=_fast_dir()))
+    )
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(t.directory / "device", root / "device")
     for name in ("smdp1.sqlite", "smdp2.sqlite"):
