@@ -425,6 +425,15 @@ class LanOffer:
         if self._register_task is not None:
             await asyncio.shield(self._register_task)
 
+    async def withdrawn(self) -> None:
+        """Wait until the registration is withdrawn (after the one connection or closing)."""
+        self._require_started()
+        task = self._withdraw_task
+        if task is None:
+            raise StateError("the offer is still advertised (no connection yet)")
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(task)
+
     def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stream = TcpStream(
             reader,

@@ -59,7 +59,7 @@ def test_bad_arguments() -> None:
 
 
 def test_discover_connect_echo_on_loopback() -> None:
-    async def main() -> tuple[float, float]:
+    async def main() -> float:
         did = os.urandom(16)
         async with LanOffer(did, interfaces=LO) as offer:
             assert offer.hint == ("127.0.0.1", offer.port)
@@ -80,18 +80,10 @@ def test_discover_connect_echo_on_loopback() -> None:
             await server.aclose()
             with pytest.raises(StateError):
                 await offer.accept(timeout=1)
-        # A second offer, joined after its registration is on the network.
-        did2 = os.urandom(16)
-        async with LanOffer(did2, interfaces=LO) as offer2:
-            await offer2.registered()
-            t0 = time.monotonic()
-            addresses, port = await lan_resolve(did2, timeout=5, interfaces=LO)
-            warm = time.monotonic() - t0
-            assert (addresses, port) == (["127.0.0.1"], offer2.port)
-        return cold, warm
+        return cold
 
-    cold, warm = asyncio.run(main())
-    print(f"loopback discovery: {cold * 1000:.0f} ms from start, {warm * 1000:.0f} ms resolve")
+    cold = asyncio.run(main())
+    print(f"loopback: offer start to joiner connected {cold * 1000:.0f} ms")
 
 
 def test_one_attempt_then_refused_and_withdrawn() -> None:
@@ -99,15 +91,22 @@ def test_one_attempt_then_refused_and_withdrawn() -> None:
         did = os.urandom(16)
         async with LanOffer(did, interfaces=LO) as offer:
             await offer.registered()
+            t0 = time.monotonic()
+            addresses, port = await lan_resolve(did, timeout=5, interfaces=LO)
+            warm = time.monotonic() - t0
+            assert (addresses, port) == (["127.0.0.1"], offer.port)
+            print(f"loopback: resolve after registration {warm * 1000:.1f} ms")
             first = await tcp_connect("127.0.0.1", offer.port, timeout=2)
             server = await offer.accept(timeout=2)
             # The listening socket is closed: a second attempt is refused.
             with pytest.raises(TransportError, match="failed"):
                 await tcp_connect("127.0.0.1", offer.port, timeout=2)
             # The registration is withdrawn: a fresh resolver finds nothing.
-            await asyncio.sleep(0.3)
+            t0 = time.monotonic()
+            await offer.withdrawn()
+            print(f"loopback: withdrawal {(time.monotonic() - t0) * 1000:.0f} ms")
             with pytest.raises(TransportError, match="no offer"):
-                await lan_resolve(did, timeout=0.8, interfaces=LO)
+                await lan_resolve(did, timeout=0.5, interfaces=LO)
             # The accepted connection still works.
             await first.send(b"x")
             assert await server.receive() == b"x"
@@ -169,6 +168,8 @@ def test_nothing_to_find_times_out() -> None:
 def test_accept_times_out() -> None:
     async def main() -> None:
         async with LanOffer(os.urandom(16), addresses=LO, advertise=False) as offer:
+            with pytest.raises(StateError):
+                await offer.withdrawn()
             with pytest.raises(TransportError, match="no pairing connection"):
                 await offer.accept(timeout=0.05)
 
@@ -189,7 +190,8 @@ def test_other_lan_version_is_a_protocol_error() -> None:
             server="other.local.",
             parsed_addresses=LO,
         )
-        await azc.async_register_service(info)
+        # Not the code under test: skip this registration's probing.
+        await azc.async_register_service(info, cooperating_responders=True)
         try:
             with pytest.raises(ProtocolError, match="version"):
                 await lan_resolve(did, timeout=5, interfaces=LO)
