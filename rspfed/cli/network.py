@@ -48,8 +48,9 @@ figures and never bills it.
 Exit status: 0 attached (and the service granted; ``use``: all of it
 carried), 1 refused by the network
 (unknown, barred or removed IMSI, failed authentication, service not
-allowed; ``use``: quota-exhausted or pool-exhausted, after carrying what was
-allowed: one line on stderr naming the reason), 2 any other failure.
+allowed, ``no-coverage``, ``plmn-not-allowed``; ``use``: quota-exhausted or
+pool-exhausted, after carrying what was allowed: one line on stderr naming
+the reason), 2 any other failure.
 """
 
 from __future__ import annotations

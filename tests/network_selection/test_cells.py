@@ -1,0 +1,92 @@
+"""The operator's radio in its store (rspfed.federation.cells), without a server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rspfed.errors import UsageError
+from rspfed.federation import cells as radio
+from rspfed.federation.store import SqliteOperatorStore
+from rspfed.network import NetworkRefusedError, RefusalReason
+from rspfed.network.plmn import decode_hpplmn, decode_plmn_wact_list
+from rspfed.network.radio import Rat
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+S = timedelta(seconds=1)
+IMSI = "001010000000042"
+
+
+def refusal(store: SqliteOperatorStore, plmn: str | None, now: datetime) -> RefusalReason:
+    with pytest.raises(NetworkRefusedError) as refused:
+        radio.check_attach(store, IMSI, plmn, now)
+    return refused.value.reason
+
+
+def test_attach_rules_and_schedules() -> None:
+    store = SqliteOperatorStore()
+    # no cells at all: no radio model, the home attach goes through unchecked
+    assert radio.check_attach(store, IMSI, None, T0) == ""
+    assert refusal(store, "00101", T0) is RefusalReason.NO_COVERAGE
+    radio.set_cell(store, "00101", Rat.EUTRAN, -95, now=T0, name="Home")
+    radio.set_cell(store, "20801", Rat.EUTRAN, -70, now=T0, country="FR")
+    radio.set_cell(store, "00101", Rat.EUTRAN, None, now=T0, at=T0 + 10 * S)  # down at +10 s
+    radio.set_cell(store, "00101", Rat.EUTRAN, -90, now=T0, at=T0 + 20 * S)  # back at +20 s
+    assert radio.check_attach(store, IMSI, None, T0) == ""
+    assert radio.check_attach(store, IMSI, "00101", T0 + 9 * S) == ""
+    assert refusal(store, None, T0 + 10 * S) is RefusalReason.NO_COVERAGE
+    assert refusal(store, "00101", T0 + 15 * S) is RefusalReason.NO_COVERAGE
+    assert radio.check_attach(store, IMSI, "00101", T0 + 20 * S) == ""
+    assert refusal(store, "20801", T0) is RefusalReason.ROAMING_NOT_ALLOWED
+    assert radio.add_partner(store, "20801", now=T0)
+    assert not radio.add_partner(store, "20801", now=T0)
+    assert radio.check_attach(store, IMSI, "20801", T0) == "20801"  # metered against it
+    [home] = [c for c in store.cells() if c.plmn == "00101"]
+    assert (home.country, home.name) == ("", "Home")  # the test MCC has no country
+    assert [dbm for _, dbm in home.signal] == [-95, None, -90]
+    # an old step is pruned once a later one is in force
+    radio.set_cell(store, "00101", Rat.EUTRAN, -99, now=T0 + 30 * S)
+    [home] = [c for c in store.cells() if c.plmn == "00101"]
+    assert [dbm for _, dbm in home.signal] == [-99]
+    assert [c.plmn for c in radio.set_off(store, "20801", None, now=T0 + 30 * S)] == ["20801"]
+    assert refusal(store, "20801", T0 + 31 * S) is RefusalReason.NO_COVERAGE
+    assert radio.remove_partner(store, "20801")
+    with pytest.raises(UsageError):
+        radio.set_off(store, "26201", None, now=T0)
+    with pytest.raises(UsageError):
+        radio.set_cell(store, "26201", Rat.GSM, None, now=T0)
+    with pytest.raises(UsageError):
+        radio.set_cell(store, "2620", Rat.GSM, -80, now=T0)
+    with pytest.raises(UsageError):
+        radio.check_attach(store, IMSI, "2620x", T0)
+
+
+def test_profile_files() -> None:
+    store = SqliteOperatorStore()
+    sizes = {"ef-oplmnwact": 250, "ef-hpplmn": 1, "ef-plmnwact": 170}
+    assert radio.profile_files(store, sizes) == {}
+    for plmn in ("20801", "26201", "310410"):
+        radio.add_partner(store, plmn, now=T0)
+    radio.set_hpplmn_period(store, timedelta(minutes=6), off=False)
+    files = radio.profile_files(store, sizes)
+    assert set(files) == {"ef-oplmnwact", "ef-hpplmn"}
+    assert len(files["ef-oplmnwact"]) == 250
+    assert decode_plmn_wact_list(files["ef-oplmnwact"]) == tuple(
+        (p, frozenset(Rat)) for p in ("20801", "26201", "310410")
+    )
+    assert decode_hpplmn(files["ef-hpplmn"]) == timedelta(minutes=6)
+    assert radio.hpplmn_period(store) == timedelta(minutes=6)
+    # a template without room: the first partners that fit; without the EF: nothing
+    small = radio.profile_files(store, {"ef-oplmnwact": 12})
+    assert decode_plmn_wact_list(small["ef-oplmnwact"][:10]) == (
+        ("20801", frozenset(Rat)),
+        ("26201", frozenset(Rat)),
+    )
+    assert radio.profile_files(store, {}) == {}
+    radio.set_hpplmn_period(store, None, off=True)
+    assert radio.profile_files(store, sizes)["ef-hpplmn"] == b"\x00"
+    radio.set_hpplmn_period(store, None, off=False)
+    assert "ef-hpplmn" not in radio.profile_files(store, sizes)
+    with pytest.raises(UsageError):
+        radio.set_hpplmn_period(store, timedelta(minutes=7), off=False)
