@@ -581,66 +581,20 @@ class _Default(enum.Enum):
 _DEFAULT: Final = _Default.DEFAULT
 
 
-class _Flush:
-    """Returned by :class:`_FlushingConnection` when octets wait before a read."""
-
-
-_FLUSH: Final = _Flush()
-
-
-class _FlushingConnection:
-    """A :class:`PairingConnection` for :class:`~rspfed.transport.drive.Driver` that
-    makes sure the octets a ``next_event`` queued before asking for data are
-    written before the driver reads (the code path's confirmations: the driver
-    writes only before calling ``next_event`` and after an event)."""
-
-    def __init__(self, conn: PairingConnection) -> None:
-        self.conn = conn
-        self._held = bytearray()
-
-    def receive_data(self, data: bytes) -> None:
-        self.conn.receive_data(data)
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._held) + self.conn.data_to_send()
-        self._held.clear()
-        return out
-
-    def next_event(self) -> _Ev | _Flush:
-        event = self.conn.next_event()
-        if event is NEED_DATA:
-            out = self.conn.data_to_send()
-            if out:
-                self._held += out
-                return _FLUSH
-        return event
-
-    def send(self, message: Any) -> None:
-        self.conn.send(message)
-
-    def abort(self) -> None:
-        self.conn.abort()
-
-
 class _Link:
-    """The driver of one connection, skipping the internal flush events."""
+    """The driver of one connection (:class:`~rspfed.transport.drive.Driver`), typed."""
 
     def __init__(self, conn: PairingConnection, stream: ByteStream, timeout: float | None):
         self.conn = conn
-        self.driver: Driver[_Ev | _Flush] = Driver(
-            _FlushingConnection(conn), stream, need_data=NEED_DATA, timeout=timeout
-        )
+        self.driver: Driver[_Ev] = Driver(conn, stream, need_data=NEED_DATA, timeout=timeout)
 
     async def next_event(self, *, timeout: float | _Default | None = _DEFAULT) -> Event:
-        while True:
-            if isinstance(timeout, _Default):
-                event = await self.driver.next_event()
-            else:
-                event = await self.driver.next_event(timeout=timeout)
-            if isinstance(event, _Flush):
-                continue
-            assert event is not NEED_DATA
-            return event
+        if isinstance(timeout, _Default):
+            event = await self.driver.next_event()
+        else:
+            event = await self.driver.next_event(timeout=timeout)
+        assert event is not NEED_DATA  # the driver reads until there is an event
+        return event
 
     async def send(self, message: Any, *, timeout: float | _Default | None = _DEFAULT) -> None:
         if isinstance(timeout, _Default):
