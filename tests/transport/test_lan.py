@@ -257,3 +257,34 @@ def test_tcp_connect_refused() -> None:
             await tcp_connect("127.0.0.1", port, timeout=2)
 
     asyncio.run(main())
+
+
+def test_a_second_offer_with_the_same_instance_name_fails_to_register() -> None:
+    async def main() -> None:
+        did = os.urandom(16)
+        async with LanOffer(did, interfaces=LO) as first:
+            await first.registered()
+            async with LanOffer(did, interfaces=LO) as second:
+                with pytest.raises(TransportError, match="another device"):
+                    await second.registered()
+                with pytest.raises(TransportError, match="another device"):
+                    await second.accept(timeout=5)
+
+    asyncio.run(main())
+
+
+def test_default_addresses_are_the_hosts_and_reachable() -> None:
+    async def main() -> None:
+        did = os.urandom(16)
+        async with LanOffer(did, advertise=False) as offer:
+            assert offer.addresses
+            assert all(not a.startswith("127.") for a in offer.addresses) or offer.addresses == (
+                "127.0.0.1",
+            )
+            connecting = asyncio.create_task(lan_connect(did, timeout=5, direct=offer.hint))
+            server = await offer.accept(timeout=5)
+            client = await connecting
+            await client.aclose()
+            await server.aclose()
+
+    asyncio.run(main())
