@@ -38,6 +38,7 @@ from tests.federation_http.conftest import (
     download_and_enable,
     make_euicc,
     make_operator_dir,
+    reserve_port,
     running,
     tls_for,
     usim_of,
@@ -87,6 +88,13 @@ def test_radio_over_https(tmp_path: Path, pki: TestPki) -> None:
                 ]
                 assert visible[1] == VisibleNetwork(PARTNER, Rat.EUTRAN, -70, "FR", "Partner")
                 assert await scan([op, op]) == visible
+                # an operator out of reach shows nothing, as a network out of range
+                gone = reserve_port()
+                dead_url = f"https://localhost:{gone.getsockname()[1]}"
+                gone.close()
+                async with OperatorClient(dead_url, ssl_context=tls_for(phone)) as dead:
+                    assert await scan([dead, op]) == visible
+                    assert await scan([dead]) == []
                 chosen = select_network(lists, visible)  # a weak home beats a strong partner
                 assert chosen is not None
                 assert (chosen.network.plmn, chosen.priority, chosen.roaming) == (
