@@ -73,7 +73,7 @@ def _ok(ns: Namespace, *args: str) -> str:
 def _read_line(child: Child, pattern: str, timeout: float = 30) -> str:
     """Read the child's stdout until a line matches (not JSON: the rspfed commands)."""
     assert child.proc.stdout is not None
-    seen = []
+    seen: list[str] = []
     while True:
         line = child.proc.stdout.readline().decode()
         assert line, f"{child.label} ended: {''.join(seen)}{child._err()}"

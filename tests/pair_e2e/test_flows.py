@@ -221,7 +221,10 @@ def test_watch_joins_by_code_over_ble_virtual_radio(service: Service, primary: P
     )
 
 
-def _memory(cut_after: int | None) -> tuple[Callable[[Invitation], Any], Any]:
+Factory = Callable[[bytes, tuple[str, int] | None], Awaitable[ByteStream]]
+
+
+def _memory(cut_after: int | None) -> tuple[Callable[[Invitation], Any], Factory]:
     a, b = memory_stream_pair(cut_after=cut_after)
 
     @contextlib.asynccontextmanager
@@ -283,13 +286,13 @@ def test_cut_leaves_no_usable_token(service: Service, primary: Primary, where: s
         "handshake": 40,
         "join-request": request_end - 5,
         "grant": request_end + 60,  # inside the token grant record
-        "result": None,  # cut by the joiner's enroller once redeemed: no result arrives
+        "result": None,  # cut once the joiner holds the token, before its result
     }[where]
     listener, factory = _memory(cut)
     links: list[Any] = []
 
     async def cutting_factory(discovery_id: bytes, hint: tuple[str, int] | None) -> ByteStream:
-        stream = await factory(discovery_id, hint)
+        stream: ByteStream = await factory(discovery_id, hint)
         links.append(stream)
         return stream
 
