@@ -743,8 +743,7 @@ class SqliteOperatorStore:
     def add_partner(self, plmn: str, now: datetime) -> bool:
         """Add a roaming partner PLMN; False if it was one already."""
         return (
-            self._write("INSERT OR IGNORE INTO roaming_partner VALUES (?, ?)", (plmn, _t(now)))
-            == 1
+            self._write("INSERT OR IGNORE INTO roaming_partner VALUES (?, ?)", (plmn, _t(now))) == 1
         )
 
     def remove_partner(self, plmn: str) -> bool:
