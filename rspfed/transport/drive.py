@@ -35,7 +35,9 @@ Rules:
 * When the connection raises (a bad record, a refused message), the driver
   still writes what the connection queued before failing (a refusal or bye
   for the peer, best effort within a short bound), closes the stream and
-  re-raises.
+  re-raises.  Exception: a :class:`~rspfed.errors.LocalError` from
+  ``send`` (a message the state does not allow: nothing was queued) leaves
+  everything open.
 * After the connection reported end of stream the driver never reads again:
   a connection that keeps asking for data after ``b""`` makes the driver
   raise :class:`~rspfed.errors.TransportError` instead of looping.
@@ -50,7 +52,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
-from rspfed.errors import RspfedError, StateError, TransportError
+from rspfed.errors import LocalError, RspfedError, StateError, TransportError
 from rspfed.transport.stream import ByteStream
 
 __all__ = ["Driver", "SansIOConnection"]
@@ -210,13 +212,22 @@ class Driver(Generic[E]):
         return await self._guarded(step, timeout)
 
     async def send(self, event: object, *, timeout: _Timeout = _DEFAULT) -> None:
-        """``conn.send(event)``, then write its octets."""
+        """``conn.send(event)``, then write its octets.
 
-        async def step() -> None:
+        A :class:`~rspfed.errors.LocalError` from ``conn.send`` (the caller's
+        mistake, e.g. a message the state does not allow) propagates and leaves
+        the driver and the stream open; any other error follows the failure
+        rules.
+        """
+        self._check_open()
+        try:
             self.conn.send(event)
-            await self._write_pending()
-
-        await self._guarded(step, timeout)
+        except LocalError:
+            raise
+        except RspfedError:
+            await self._fail_connection()
+            raise
+        await self.flush(timeout=timeout)
 
     async def aclose(self) -> None:
         """Close the stream (idempotent; never raises)."""

@@ -384,7 +384,11 @@ class LanOffer:
             raise TransportError(f"cannot listen: {type(exc).__name__}") from exc
         self._announced = list(self._bind) if self._bind is not None else local_ipv4_addresses()
         if self._advertise:
-            self._zc = _zeroconf(self._interfaces)
+            try:
+                self._zc = _zeroconf(self._interfaces)
+            except TransportError:
+                await self.aclose()
+                raise
             self._info = AsyncServiceInfo(
                 SERVICE_TYPE,
                 service_name(self.discovery_id),
@@ -510,7 +514,8 @@ class LanOffer:
         with contextlib.suppress(BaseException):
             await self._withdraw_task
         if self._accepted is not None and not self._accepted.done():
-            self._accepted.cancel()
+            self._accepted.set_exception(TransportError("the offer was closed"))
+            self._accepted.exception()  # retrieved: no "never retrieved" warning
 
 
 async def lan_resolve(

@@ -237,3 +237,29 @@ def test_octets_queued_while_returning_need_data_are_sent() -> None:
         return got
 
     assert asyncio.run(main()) == b"ack one\n"
+
+
+class _Strict(LineConnection):
+    def send(self, event: object) -> None:
+        if event == "too early":
+            raise StateError("not now")
+        if event == "poison":
+            raise ProtocolError("broken")
+        super().send(event)
+
+
+def test_a_local_error_from_send_leaves_the_driver_open() -> None:
+    async def main() -> None:
+        a, b = memory_stream_pair()
+        d = Driver(_Strict(), a, need_data=NEED_DATA)
+        with pytest.raises(StateError):
+            await d.send("too early")
+        assert a.link.transcript == []  # nothing sent, the stream still open
+        await d.send("fine")
+        assert await b.receive() == b"fine\n"
+        with pytest.raises(ProtocolError):
+            await d.send("poison")
+        assert d.closed
+        assert await b.receive() == b""
+
+    asyncio.run(main())

@@ -288,3 +288,16 @@ def test_default_addresses_are_the_hosts_and_reachable() -> None:
             await server.aclose()
 
     asyncio.run(main())
+
+
+def test_closing_the_offer_ends_a_pending_accept() -> None:
+    async def main() -> None:
+        offer = LanOffer(os.urandom(16), addresses=LO, advertise=False)
+        await offer.start()
+        waiting = asyncio.create_task(offer.accept(timeout=5))
+        await asyncio.sleep(0.01)
+        await offer.aclose()
+        with pytest.raises(TransportError, match="closed"):
+            await waiting
+
+    asyncio.run(main())
