@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from rspfed.errors import UsageError
 from rspfed.federation import cells as radio
-from rspfed.federation.store import SqliteOperatorStore
+from rspfed.federation.store import MIGRATIONS, SCHEMA_VERSION, SqliteOperatorStore
 from rspfed.network import NetworkRefusedError, RefusalReason
 from rspfed.network.plmn import decode_hpplmn, decode_plmn_wact_list
 from rspfed.network.radio import Rat
@@ -90,3 +92,30 @@ def test_profile_files() -> None:
     assert "ef-hpplmn" not in radio.profile_files(store, sizes)
     with pytest.raises(UsageError):
         radio.set_hpplmn_period(store, timedelta(minutes=7), off=False)
+
+
+def test_v2_store_migrates_to_v3(tmp_path: Path) -> None:
+    path = tmp_path / "operator.db"
+    db = sqlite3.connect(path)
+    for version in (1, 2):
+        for statement in MIGRATIONS[version]:
+            db.execute(statement)
+    db.execute(
+        "INSERT INTO eap_session VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ("e1", "attach", IMSI, None, None, b"snap", T0.isoformat(), 0, 0),
+    )
+    db.execute("INSERT INTO bearer VALUES (?, ?, ?)", ("b1", IMSI, T0.isoformat()))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    store = SqliteOperatorStore(path)
+    try:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        session = store.eap_session("e1")
+        assert session is not None
+        assert session.plmn == ""
+        assert store.pool_rows("SELECT plmn FROM bearer WHERE id = 'b1'") == [("",)]
+        assert store.cells() == []
+        assert store.partners() == ()
+    finally:
+        store.close()
