@@ -291,6 +291,18 @@ def _burnt_on_failure(work: Any) -> Any:
     except RspfedError:
         click.echo("the offer and its short code are spent: run rspfed pair show again", err=True)
         raise
+    except KeyboardInterrupt:
+        click.echo("interrupted: the offer is withdrawn", err=True)
+        sys.exit(130)
+
+
+def _interruptible(work: Any) -> Any:
+    """Run the join coroutine; Ctrl-C ends it with exit status 130."""
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        click.echo("interrupted: this device did not join", err=True)
+        sys.exit(130)
 
 
 def _services(services: frozenset[Any]) -> str:
@@ -470,7 +482,7 @@ def join_command(
             async def stream(discovery_id: bytes, hint: tuple[str, int] | None) -> Any:
                 return await connect(config, discovery_id, timeout=timeout, direct=hint)
 
-            outcome = asyncio.run(
+            outcome = _interruptible(
                 join(
                     stream,
                     target=target,

@@ -31,6 +31,7 @@ from rspfed.federation.token import Service as Svc
 from rspfed.transfer import flows
 from rspfed.transfer.flows import (
     FlowEvent,
+    FlowStep,
     Invitation,
     JoinAsk,
     Listener,
@@ -325,3 +326,31 @@ def test_cut_leaves_no_usable_token(service: Service, primary: Primary, where: s
         assert side["revoked"] == []  # no token was ever signed
     else:
         assert len(side["revoked"]) == 1  # the unconfirmed token was revoked
+
+
+def test_operator_refuses_a_class_the_plan_excludes(service: Service, primary: Primary) -> None:
+    """The plan (phone, laptop, tablet, watch) has no hotspot: the primary, not knowing
+    the plan, grants; the operator refuses the redemption; the joiner reports the
+    failed step, the primary learns it and revokes the token."""
+    listener, factory = _memory(None)
+
+    async def main() -> tuple[Any, Any, list[FlowEvent], dict[str, Any]]:
+        return await _run_join(
+            service,
+            primary,
+            "hotspot",
+            DeviceClass.HOTSPOT,
+            listener=listener,
+            stream_factory=factory,
+            by_code=False,
+        )
+
+    offered, joined, events, side = asyncio.run(main())
+    assert not isinstance(offered, BaseException), offered
+    assert isinstance(joined, RspfedError), joined
+    assert not offered.joined
+    assert offered.failure == "refused"
+    assert offered.revoked
+    assert side["revoked"] == [offered.token_id]
+    assert any(e.step is FlowStep.TOKEN_RECEIVED for e in events)
+    assert not [d for d in _devices(primary).values() if d["class"] == "hotspot"]
