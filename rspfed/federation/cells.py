@@ -10,14 +10,22 @@ sees ``rspfed operator cells`` changes at once.
 :func:`check_attach` is the network's side of an attach on a PLMN
 (the visited PLMN the bearer is metered against, or a refusal):
 
+- the operator refuses for coverage only what it simulates: a PLMN it has
+  cells for must have one on air now (``no-coverage`` otherwise: the device
+  cannot reach a network that is not there); a PLMN it has no cell for is
+  simulated elsewhere (another operator's service) or nowhere, and the
+  operator takes the device's scan for it;
+- then the PLMN must be the subscriber's home PLMN (the IMSI starts with it)
+  or a roaming partner (``plmn-not-allowed`` otherwise, EMM cause #11: what
+  a visited network without a roaming agreement answers);
 - no PLMN given: the home network.  If the operator has cells of the
   subscriber's home PLMN (a PLMN its IMSI starts with), one of them must be
   on air (else ``no-coverage``); with no such cell there is no radio model
-  and the attach goes through, as before the radio existed;
-- a PLMN given: one of its cells must be on air now (``no-coverage``
-  otherwise: the device cannot reach a network that is not there); then
-  it must be the subscriber's home PLMN (the IMSI starts with it) or a
-  roaming partner (``plmn-not-allowed`` otherwise, EMM cause #11).
+  and the attach goes through, as before the radio existed.
+
+The operator core checks the subscriber first (an unknown IMSI is
+``unknown-subscriber`` whatever the PLMN, so a device can find its own
+operator among several).
 
 :func:`profile_files` gives the EF contents the operator's new profiles get
 (SAIP personalisation ``files``): its partners in EF.OPLMNwAcT (all RATs,
@@ -155,7 +163,8 @@ def check_attach(store: SqliteOperatorStore, imsi: str, plmn: str | None, now: d
             raise NetworkRefusedError(RefusalReason.NO_COVERAGE, "the home network is off air")
         return ""
     check_plmn(plmn)
-    if plmn not in on_air:
+    simulated = any(c.plmn == plmn for c in env.cells)
+    if simulated and plmn not in on_air:
         raise NetworkRefusedError(RefusalReason.NO_COVERAGE, f"PLMN {plmn} is not on air")
     if imsi.startswith(plmn):
         return ""

@@ -806,6 +806,7 @@ class Operator:
         now = self._now()
         visited = ""
         if purpose is EapPurpose.ATTACH:
+            self._auc.subscriber(imsi)  # an unknown IMSI is refused as such first
             visited = check_attach(self._store, imsi, plmn, now)
         if purpose is EapPurpose.REGISTER:
             if eid is None:

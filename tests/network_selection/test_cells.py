@@ -30,7 +30,9 @@ def test_attach_rules_and_schedules() -> None:
     store = SqliteOperatorStore()
     # no cells at all: no radio model, the home attach goes through unchecked
     assert radio.check_attach(store, IMSI, None, T0) == ""
-    assert refusal(store, "00101", T0) is RefusalReason.NO_COVERAGE
+    assert radio.check_attach(store, IMSI, "00101", T0) == ""
+    # a PLMN simulated nowhere here: only the roaming rule applies
+    assert refusal(store, "26201", T0) is RefusalReason.ROAMING_NOT_ALLOWED
     radio.set_cell(store, "00101", Rat.EUTRAN, -95, now=T0, name="Home")
     radio.set_cell(store, "20801", Rat.EUTRAN, -70, now=T0, country="FR")
     radio.set_cell(store, "00101", Rat.EUTRAN, None, now=T0, at=T0 + 10 * S)  # down at +10 s
@@ -54,6 +56,9 @@ def test_attach_rules_and_schedules() -> None:
     assert [c.plmn for c in radio.set_off(store, "20801", None, now=T0 + 30 * S)] == ["20801"]
     assert refusal(store, "20801", T0 + 31 * S) is RefusalReason.NO_COVERAGE
     assert radio.remove_partner(store, "20801")
+    # a partner simulated by another operator: taken from the device's scan
+    radio.add_partner(store, "26201", now=T0)
+    assert radio.check_attach(store, IMSI, "26201", T0) == "26201"
     with pytest.raises(UsageError):
         radio.set_off(store, "26201", None, now=T0)
     with pytest.raises(UsageError):

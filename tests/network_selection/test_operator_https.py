@@ -103,10 +103,10 @@ def test_radio_over_https(tmp_path: Path, pki: TestPki) -> None:
                     False,
                 )
 
-                # refusals: off air, not a partner
+                # refusals: not a partner (simulated here or not); off air below
                 with pytest.raises(NetworkRefusedError) as refused:
                     await op.attach(**usim_of(phone), plmn="90170")
-                assert refused.value.reason is RefusalReason.NO_COVERAGE
+                assert refused.value.reason is RefusalReason.ROAMING_NOT_ALLOWED
                 with pytest.raises(NetworkRefusedError) as refused:
                     await op.attach(**usim_of(phone), plmn=STRANGER)
                 assert refused.value.reason is RefusalReason.ROAMING_NOT_ALLOWED
@@ -142,6 +142,10 @@ def test_radio_over_https(tmp_path: Path, pki: TestPki) -> None:
                     with pytest.raises(NetworkRefusedError) as refused:
                         await op.attach(**usim_of(phone), plmn=plmn)
                     assert refused.value.reason is RefusalReason.NO_COVERAGE
+                # another operator's subscriber is unknown here, whatever the PLMN
+                with pytest.raises(NetworkRefusedError) as refused:
+                    await op.attach(**usim_of(phone) | {"imsi": "001019999999999"}, plmn=HOME)
+                assert refused.value.reason is RefusalReason.UNKNOWN_SUBSCRIBER
                 visible = await op.cells()
                 assert HOME not in {v.plmn for v in visible}
                 events = selector.on_scan(visible, datetime.now(UTC))
