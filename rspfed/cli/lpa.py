@@ -377,3 +377,291 @@ def qr_command(code: str, png: str | None) -> None:
     else:
         click.echo(activation.qr_terminal())
         click.echo(activation.to_text())
+
+
+# -- profile policy: switch, backup, country rules, watch ------------------------------
+
+
+def _settings_option(func: Any) -> Any:
+    return click.option(
+        "--settings",
+        "settings_path",
+        metavar="PATH",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="The LPA settings store (default: STORE.lpa beside --euicc; needed with --pcsc).",
+    )(func)
+
+
+def _settings_file(euicc: str | None, settings_path: str | None) -> Path:
+    from rspfed.lpa.settings import default_path
+
+    if settings_path is not None:
+        return Path(settings_path)
+    if euicc is None:
+        raise UsageError("give --settings PATH (there is no --euicc STORE to put it beside)")
+    return default_path(euicc)
+
+
+def _echo_decisions(actions: list[Any]) -> None:
+    for action in actions:
+        text = getattr(action, "text", None) or getattr(action, "reason", None)
+        if text:
+            click.echo(text)
+
+
+def _policy_run(
+    euicc: str | None,
+    pcsc: str | None,
+    settings_path: str | None,
+    trust: tuple[tuple[str, ...], str | None, bool] | None,
+    work: Any,
+) -> list[Any]:
+    from datetime import UTC, datetime
+
+    from rspfed.lpa.failover import Failover
+    from rspfed.lpa.policy import ProfilePolicy
+    from rspfed.lpa.settings import LpaSettings
+
+    path = _settings_file(euicc, settings_path)
+    with _link(euicc, pcsc) as (link, store_cis), LpaSettings.open(path) as store:
+        es9 = (
+            _settings(store_cis, *trust)
+            if trust is not None
+            else Es9Settings(trust=tuple(store_cis))
+        )
+        failover = Failover(Lpa(link, settings=es9), store, now=lambda: datetime.now(UTC))
+        result: list[Any] = asyncio.run(work(ProfilePolicy(failover)))
+        return result
+
+
+@lpa.command("switch")
+@click.argument("iccid")
+@_euicc_options
+@_settings_option
+@_trust_options
+@reports_errors
+def switch_command(
+    iccid: str,
+    euicc: str | None,
+    pcsc: str | None,
+    settings_path: str | None,
+    cis: tuple[str, ...],
+    ca_file: str | None,
+    no_tls: bool,
+) -> None:
+    """Enable the profile ICCID (the primary from now on) and notify each profile's SM-DP+.
+
+    Refused (exit 2) when the enabled profile's PPR1 forbids disabling it.
+    Undelivered notifications stay queued on the eUICC (``notifications --deliver``).
+    """
+    trust = (cis, ca_file, no_tls)
+    actions = _policy_run(euicc, pcsc, settings_path, trust, lambda p: p.switch(iccid))
+    _echo_decisions(actions)
+
+
+@lpa.group("backup")
+def backup_group() -> None:
+    """The backup profile: enabled automatically when the primary's network is lost."""
+
+
+@backup_group.command("set")
+@click.argument("iccid")
+@_euicc_options
+@_settings_option
+@reports_errors
+def backup_set_command(
+    iccid: str, euicc: str | None, pcsc: str | None, settings_path: str | None
+) -> None:
+    """Mark the profile ICCID as the backup."""
+    _echo_decisions(_policy_run(euicc, pcsc, settings_path, None, lambda p: p.set_backup(iccid)))
+
+
+@backup_group.command("clear")
+@_euicc_options
+@_settings_option
+@reports_errors
+def backup_clear_command(euicc: str | None, pcsc: str | None, settings_path: str | None) -> None:
+    """Clear the backup marker (no more automatic fail-over)."""
+    _echo_decisions(_policy_run(euicc, pcsc, settings_path, None, lambda p: p.clear_backup()))
+
+
+@backup_group.command("show")
+@_euicc_options
+@_settings_option
+@reports_errors
+def backup_show_command(euicc: str | None, pcsc: str | None, settings_path: str | None) -> None:
+    """Show the primary, the backup and the failover phase."""
+    from rspfed.lpa.settings import LpaSettings
+
+    with LpaSettings.open(_settings_file(euicc, settings_path)) as store:
+        state = store.failover_state()
+    click.echo(f"primary {state.primary or '-'}")
+    click.echo(f"backup  {state.backup or '-'}")
+    click.echo(f"phase   {state.phase.value}")
+
+
+@lpa.group("rules")
+def rules_group() -> None:
+    """Country rules: "when the visited country is X, enable profile Y"."""
+
+
+def _rules_options(func: Any) -> Any:
+    func = _settings_option(func)
+    return click.option(
+        "--euicc",
+        "euicc",
+        metavar="STORE",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="The software eUICC store (its settings are STORE.lpa).",
+    )(func)
+
+
+@rules_group.command("add")
+@click.argument("country")
+@click.argument("iccid")
+@_rules_options
+@reports_errors
+def rules_add_command(
+    country: str, iccid: str, euicc: str | None, settings_path: str | None
+) -> None:
+    """On arrival in COUNTRY (ISO 3166 alpha-2), enable the profile ICCID."""
+    from rspfed.lpa.settings import LpaSettings
+
+    with LpaSettings.open(_settings_file(euicc, settings_path)) as store:
+        rule = store.add_rule(country, iccid)
+    click.echo(f"rule {rule.position}: in {rule.country} enable {rule.iccid}")
+
+
+@rules_group.command("list")
+@_rules_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def rules_list_command(euicc: str | None, settings_path: str | None, as_json: bool) -> None:
+    """List the country rules in order."""
+    from rspfed.lpa.settings import LpaSettings
+
+    with LpaSettings.open(_settings_file(euicc, settings_path)) as store:
+        rules = store.rules()
+    if as_json:
+        click.echo(json.dumps([{"country": r.country, "iccid": r.iccid} for r in rules]))
+        return
+    click.echo(f"{len(rules)} rule(s)")
+    for r in rules:
+        click.echo(f"  {r.country} -> {r.iccid}")
+
+
+@rules_group.command("remove")
+@click.argument("country")
+@_rules_options
+@reports_errors
+def rules_remove_command(country: str, euicc: str | None, settings_path: str | None) -> None:
+    """Remove the rule for COUNTRY."""
+    from rspfed.lpa.settings import LpaSettings
+
+    with LpaSettings.open(_settings_file(euicc, settings_path)) as store:
+        found = store.remove_rule(country)
+    if not found:
+        raise UsageError(f"no rule for {country.upper()}")
+    click.echo(f"removed the rule for {country.upper()}")
+
+
+def _seconds(value: float, name: str) -> Any:
+    from datetime import timedelta
+
+    if value < 0:
+        raise UsageError(f"--{name} must not be negative")
+    return timedelta(seconds=value)
+
+
+@lpa.command("watch")
+@click.option(
+    "--euicc",
+    "euicc",
+    metavar="STORE",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The software eUICC store.",
+)
+@click.option(
+    "--operator",
+    "operator_urls",
+    metavar="URL",
+    multiple=True,
+    required=True,
+    help="An operator (its cells make the radio; repeat for each carrier).",
+)
+@_settings_option
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+@click.option("--lost-after", default=30.0, show_default=True, help="Seconds lost → backup.")
+@click.option("--seen-for", default=60.0, show_default=True, help="Seconds seen → trial back.")
+@click.option(
+    "--trial-timeout", default=30.0, show_default=True, help="Seconds to attach on trial."
+)
+@click.option("--hold", default=120.0, show_default=True, help="Seconds between auto switches.")
+@click.option("--hpplmn-scale", default=1.0, show_default=True, help="EF.HPPLMN period factor.")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--for", "duration", type=float, default=None, help="Run this many seconds.")
+@_trust_options
+@reports_errors
+def watch_command(
+    euicc: str,
+    operator_urls: tuple[str, ...],
+    settings_path: str | None,
+    interval: float,
+    lost_after: float,
+    seen_for: float,
+    trial_timeout: float,
+    hold: float,
+    hpplmn_scale: float,
+    once: bool,
+    duration: float | None,
+    cis: tuple[str, ...],
+    ca_file: str | None,
+    no_tls: bool,
+) -> None:
+    """Run network selection and the failover policy; print one line per decision."""
+    from rspfed.cli.federation import _tls, open_euicc, resolve_operator_url
+    from rspfed.federation.client import OperatorClient
+    from rspfed.lpa._failover_state import Timers
+    from rspfed.lpa.watch import Watch, software_euicc
+
+    if interval <= 0:
+        raise UsageError("--interval must be positive")
+    timers = Timers(
+        _seconds(lost_after, "lost-after"),
+        _seconds(seen_for, "seen-for"),
+        _seconds(trial_timeout, "trial-timeout"),
+        _seconds(hold, "hold"),
+    )
+    urls = [resolve_operator_url(u, None, no_tls) for u in operator_urls]
+    with open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session:
+        contexts = [_tls(u, session, ca_file) for u in urls]
+        es9 = _settings(list(session.cis), cis, ca_file, no_tls)
+    path = _settings_file(euicc, settings_path)
+
+    async def run() -> None:
+        clients = [OperatorClient(u, ssl_context=c) for u, c in zip(urls, contexts, strict=True)]
+        watch = Watch(
+            open_device=lambda: software_euicc(euicc, passphrase=_passphrase(), settings=es9),
+            settings_path=path,
+            clients=clients,
+            timers=timers,
+            interval=_seconds(interval, "interval"),
+            on_decision=click.echo,
+            hpplmn_scale=hpplmn_scale,
+        )
+        try:
+            if once:
+                await watch.run(rounds=1)
+            elif duration is not None:
+                await watch.run(duration=_seconds(duration, "for"))
+            else:
+                await watch.run()
+        finally:
+            for client in clients:
+                await client.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())

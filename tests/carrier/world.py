@@ -28,8 +28,8 @@ from rspfed.smdp import ProfileType, Smdp, SmdpConfig, SqliteSmdpStore
 from tests.smdp.helpers import NOW, TEMPLATE, TYPE_METADATA, Clock, make_euicc, make_world
 from tests.smdp.helpers import Lpa as MiniLpa
 
-DP1 = "dp1.example.com"
-DP2 = "dp2.example.com"
+DP1 = "dp1.rspfed.invalid"
+DP2 = "dp2.rspfed.invalid"
 
 
 def _metadata(address: str, prefix: str, imsi: str, **extra: Any) -> dict[str, Any]:
