@@ -249,7 +249,8 @@ class Watch:
         if ok:
             selector.on_attached(plmn, now)
         else:
-            self._say(f"attach with {enabled} on {plmn} failed ({reason or 'unreachable'})")
+            why = "unreachable" if reason is None else reason.value
+            self._say(f"attach with {enabled} on {plmn} failed ({why})")
             if reason is not None:
                 events = selector.on_refused(plmn, reason, now)
                 for event in events:
@@ -265,19 +266,22 @@ class Watch:
         imsi, mnc_length = read_usim_identity(link.card)
         usim = eap_usim(link.card)
         known = settings.operator_url(iccid)
-        candidates = [c for c in self.clients if c.url == known] if known else self.clients
+        candidates = [c for c in self.clients if c.url == known] if known else []
         last: RefusalReason | None = None
         for client in candidates or self.clients:
             try:
                 await client.attach(usim=usim, imsi=imsi, mnc_length=mnc_length, plmn=plmn)
             except NetworkRefusedError as exc:
-                if exc.reason is RefusalReason.UNKNOWN_SUBSCRIBER and not known:
-                    continue  # not this operator's subscriber: try the next one
-                return False, exc.reason
-            except TransportError:
-                last = None
+                if candidates:
+                    return False, exc.reason
+                # not known yet whose subscriber this is: an operator that does not know
+                # it says so (or that the PLMN is not its own); keep the telling reason
+                if last is None or last is RefusalReason.UNKNOWN_SUBSCRIBER:
+                    last = exc.reason
                 continue
-            if not known:
+            except TransportError:
+                continue
+            if not candidates:
                 settings.set_operator_url(iccid, client.url)
             return True, None
         return False, last
