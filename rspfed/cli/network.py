@@ -129,6 +129,13 @@ def _selection_line(selection: Any, reason: str) -> str:
 
 
 _MAX_TRIES = 8
+_WHY = {
+    "HPLMN": "hplmn: the home network (EHPLMN) is on air",
+    "USER": "user: no home network on air; the first EF.PLMNwAcT entry on air",
+    "OPERATOR": "operator: no home or user-list network on air; the first EF.OPLMNwAcT entry",
+    "OTHER_HIGH_QUALITY": "other-high-quality: no listed network on air; the strongest good one",
+    "OTHER": "other: no listed or high-quality network on air; the strongest one",
+}
 
 
 async def _through(
@@ -245,10 +252,7 @@ def scan_command(
     if selection is None:
         why = "no allowed network visible" if visible else "no network visible"
     else:
-        why = (
-            f"{selection.priority.name.lower().replace('_', '-')}: the first class with a "
-            "network on air; signal ranks within the class"
-        )
+        why = _WHY[selection.priority.name]
     rows = []
     for net in visible:
         cls = classify(lists, net)

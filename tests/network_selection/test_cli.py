@@ -58,7 +58,7 @@ def test_cells_scan_and_attach(service: Service) -> None:
     assert classes == {"00101": "hplmn", "20801": "operator", "20820": "other-high-quality"}
     text = cli("network", "scan", "--euicc", str(phone), "--operator", service.url, *tls).stdout
     assert re.search(r"^\* 00101 ", text, re.M)
-    assert "selected: 00101 (home; hplmn" in text
+    assert "selected: 00101 (home; hplmn: the home network (EHPLMN) is on air)" in text
 
     out = cli("network", "attach", "--euicc", str(phone), "--operator", service.url, *tls).stdout
     assert "network PLMN 00101 Home FR eutran -104 dBm: hplmn, home (initial)" in out
