@@ -730,7 +730,7 @@ def step(
         return _abandon(state, card, now, event.reason)
     if state.phase is Phase.SWITCHING and state.switch is not None:
         recovered = _recover(state, card, now)
-        if recovered.state.phase is Phase.SWITCHING or isinstance(event, Restart):
+        if recovered.state.phase is Phase.SWITCHING:
             return recovered
         rest = step(recovered.state, event, card=card, now=now, timers=timers)
         return Step(rest.state, recovered.actions + rest.actions)

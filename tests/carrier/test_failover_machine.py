@@ -292,8 +292,8 @@ class FailoverMachine(RuleBasedStateMachine):
 
 
 FailoverMachine.TestCase.settings = settings(
-    settings.default,
-    max_examples=max(5, settings.default.max_examples // 5),
+    settings(),
+    max_examples=max(5, settings().max_examples // 5),
     stateful_step_count=40,
 )
 test_failover_machine = FailoverMachine.TestCase
