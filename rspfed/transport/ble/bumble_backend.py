@@ -18,7 +18,8 @@ bleak's ``service_uuids`` filter), connecting (LE, then an ATT_MTU exchange
 asking for 517 and service discovery, optionally limited to ``services``),
 ``mtu_size``, reading and writing characteristics (with or without response)
 and descriptors, notifications/indications (``start_notify``/``stop_notify``),
-``disconnect`` and the unsolicited disconnection callback.  Pairing is not
+``disconnect`` and the disconnection callback (on every disconnection, as
+bleak's BlueZ backend does).  Pairing is not
 implemented (rspfed's pairing security is end to end above the link):
 ``pair``/``unpair`` raise :class:`bleak.exc.BleakError`.  Every bumble failure
 surfaces as a :class:`bleak.exc.BleakError` (as bleak's own backends do), and an
@@ -213,7 +214,6 @@ class BumbleBleakClient(BaseBleakClient):
         self._services_filter = services
         self._connection: Connection | None = None
         self._peer: Peer | None = None
-        self._disconnecting = False
 
     # ------------------------------------------------------------- helpers
     def _require(self) -> tuple[Connection, Peer]:
@@ -238,7 +238,8 @@ class BumbleBleakClient(BaseBleakClient):
         self._connection = None
         self._peer = None
         self.services = None
-        if not self._disconnecting and self._disconnected_callback is not None:
+        # Like bleak's BlueZ backend: on every disconnection, solicited or not.
+        if self._disconnected_callback is not None:
             self._disconnected_callback()
 
     # ------------------------------------------------------------ identity
@@ -269,7 +270,6 @@ class BumbleBleakClient(BaseBleakClient):
             raise BleakError(f"bumble connect to {self.name} failed: {exc}") from exc
         self._connection = connection
         self._peer = Peer(connection)
-        self._disconnecting = False
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
         try:
             await self._io("MTU exchange", self._peer.request_mtu(REQUESTED_MTU))
@@ -310,11 +310,10 @@ class BumbleBleakClient(BaseBleakClient):
         return collection
 
     async def disconnect(self) -> None:
-        """Disconnect (no callback: this is a solicited disconnection)."""
+        """Disconnect (the disconnected callback fires, as with BlueZ)."""
         connection = self._connection
         if connection is None:
             return
-        self._disconnecting = True
         done = asyncio.get_running_loop().create_future()
 
         def on_done(reason: int) -> None:

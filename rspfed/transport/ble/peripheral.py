@@ -344,7 +344,18 @@ class BumblePeripheral(BlePeripheral):
     async def _advertise(self, device: Device, uuid_lists: list[bytes]) -> None:
         complete = AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS
         flags = (AdvertisingData.FLAGS, bytes([0x06]))
-        name = (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()[:29])
+        encoded = self.name.encode()
+        name = (AdvertisingData.COMPLETE_LOCAL_NAME, encoded[:29])
+        # 31 octets: flags (3) + one 128-bit UUID list (18) leave 10 for a name.
+        short = (
+            (AdvertisingData.COMPLETE_LOCAL_NAME, encoded)
+            if len(encoded) <= 8
+            else (AdvertisingData.SHORTENED_LOCAL_NAME, encoded[:8])
+        )
+
+        def advertising(uuid_le: bytes) -> bytes:
+            return bytes(AdvertisingData([flags, (complete, uuid_le), short]))
+
         interval = self.advertising_interval_ms
         if len(uuid_lists) > 1 and device.supports_le_extended_advertising:
             # One advertising set (legacy PDUs) per session: each UUID on the air.
@@ -360,7 +371,7 @@ class BumblePeripheral(BlePeripheral):
                 self._sets.append(
                     await device.create_advertising_set(
                         advertising_parameters=parameters,
-                        advertising_data=bytes(AdvertisingData([flags, (complete, uuid_le)])),
+                        advertising_data=advertising(uuid_le),
                         scan_response_data=bytes(AdvertisingData([name])),
                     )
                 )
@@ -369,7 +380,7 @@ class BumblePeripheral(BlePeripheral):
         # (a controller without extended advertising; real scanners merge both).
         response = [(complete, uuid_lists[1])] if len(uuid_lists) > 1 else [name]
         await device.start_advertising(
-            advertising_data=bytes(AdvertisingData([flags, (complete, uuid_lists[0])])),
+            advertising_data=advertising(uuid_lists[0]),
             scan_response_data=bytes(AdvertisingData(response)),
             advertising_interval_min=interval,
             advertising_interval_max=interval * 2,
