@@ -20,9 +20,20 @@ from types import ModuleType
 import pytest
 
 from rspfed.errors import TransportError
+from rspfed.transfer.code import ShortCode
+from rspfed.transfer.connection import (
+    NEED_DATA,
+    ByeReceived,
+    ConnectionClosed,
+    PairingConnection,
+    Role,
+)
+from rspfed.transfer.offer import PairingOffer
+from rspfed.transport import Driver
 from rspfed.transport.ble import ControllerProcess, ble_connect
 from rspfed.transport.stream import ByteStream
 from tests.paths import REPO
+from tests.transfer.pairing_world import ICCID, SECONDARY_HELLO, App
 
 CHECK = Path(REPO) / "examples" / "ble_check.py"
 
@@ -115,3 +126,46 @@ def test_a_link_drop_mid_transfer_fails_both_processes(radio: ControllerProcess,
 async def _drain(stream: ByteStream) -> None:
     while await stream.receive():
         pass
+
+
+@pytest.mark.parametrize("method", ["qr", "code"])
+def test_a_whole_pairing_between_two_processes(radio: ControllerProcess, method: str) -> None:
+    """The offerer (a primary) in a child process, the joiner here: QR or short code."""
+    offerer = _spawn("-m", "tests.transport_ble.ble_peer", radio.specs[1], "00", "offer")
+    assert offerer.stdout is not None
+    lines: dict[str, str] = {}
+    while "ready" not in lines:
+        line = offerer.stdout.readline()
+        assert line, _finish(offerer)
+        key, _, value = line.strip().partition(" ")
+        lines[key] = value
+    app = App(granter=False)
+    if method == "qr":
+        offer = PairingOffer.from_uri(lines["uri"])
+        conn = PairingConnection(Role.JOINER, local=SECONDARY_HELLO, rand=os.urandom, offer=offer)
+        did = offer.discovery_id
+    else:
+        code = ShortCode.parse(lines["code"])
+        conn = PairingConnection(Role.JOINER, local=SECONDARY_HELLO, rand=os.urandom, code=code)
+        did = code.discovery_id
+
+    async def join() -> None:
+        async with asyncio.timeout(30):
+            stream = await ble_connect(did, hci=radio.specs[0], timeout=20)
+            async with Driver(conn, stream, need_data=NEED_DATA, timeout=10) as driver:
+                while True:
+                    event = await driver.next_event()
+                    if isinstance(event, ConnectionClosed):
+                        return
+                    app.on_event(conn, event)
+                    await driver.flush()
+                    if isinstance(event, ByeReceived):
+                        return
+
+    try:
+        asyncio.run(join())
+    finally:
+        out = _finish(offerer)
+    assert app.token_received
+    assert conn.state.value == "closed"
+    assert f"PAIRED granted=1 iccid={ICCID} state=closed" in out, out
