@@ -290,14 +290,16 @@ class Watch:
 
     async def run(self, *, rounds: int | None = None, duration: timedelta | None = None) -> None:
         """Run rounds every ``interval``: ``rounds`` of them, or for ``duration``
-        (by the injected clock), or until cancelled."""
+        (by the injected clock), or until cancelled.  A round that fails with an
+        :class:`~rspfed.errors.RspfedError` (an operator unreachable, the eUICC
+        store locked by another command) is reported and the next one runs."""
         start = self._now()
         done = 0
         while True:
             try:
                 await self.round()
-            except (TransportError, NetworkRefusedError) as exc:
-                self._say(f"round failed: {exc}")
+            except RspfedError as exc:  # e.g. the eUICC store locked by `lpa switch`
+                self._say(f"round skipped: {exc}")
             done += 1
             if rounds is not None and done >= rounds:
                 return

@@ -70,3 +70,20 @@ def test_switch_unknown_profile(dev: Device) -> None:
     code, out = run("lpa", "switch", "8900009999999999999", "--euicc", str(dev.store_path))
     assert code == 2
     assert "no profile" in out
+
+
+def test_watch_once_with_no_operator_on_air(dev: Device) -> None:
+    """One bounded round against an operator that is not there: no network, no switch."""
+    from tests.federation_http.conftest import reserve_port
+
+    sock = reserve_port()
+    url = f"https://localhost:{sock.getsockname()[1]}"
+    sock.close()
+    store = str(dev.store_path)
+    assert run("lpa", "backup", "set", dev.b, "--euicc", store)[0] == 0
+    code, out = run("lpa", "watch", "--euicc", store, "--operator", url, "--once")
+    assert code == 0, out
+    assert "no network (none-visible)" in out
+    assert "switch" not in out
+    code, out = run("lpa", "watch", "--euicc", store, "--operator", url, "--interval", "0")
+    assert code == 2
