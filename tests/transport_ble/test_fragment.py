@@ -254,3 +254,13 @@ def test_service_uuid_is_the_id_with_version_4_bits() -> None:
     assert write_characteristic_uuid(bytes(16)) != write
     with pytest.raises(UsageError):
         service_uuid(b"short")
+
+
+@given(st.lists(st.binary(max_size=40), max_size=20), mtus)
+def test_arbitrary_input_raises_only_rspfed_errors(frames: list[bytes], mtu: int) -> None:
+    rx = Reassembler(max_message_size=200)
+    for frame in frames:
+        try:
+            rx.feed(frame, mtu)
+        except (DecodeError, ProtocolError):
+            assert rx.broken
