@@ -33,6 +33,7 @@ from rspfed.errors import PolicyError, UsageError
 from rspfed.lpa._failover_state import Action, Choose, Log, Refused, SetBackup
 from rspfed.lpa.failover import Failover
 from rspfed.lpa.settings import CountryRule, LpaSettings, check_iccid
+from rspfed.network.selection import NetworkSelected, NoNetwork
 
 __all__ = ["ProfilePolicy", "country_decision"]
 
@@ -94,6 +95,11 @@ class ProfilePolicy:
     def primary(self) -> str | None:
         """The primary profile's ICCID (the one chosen last)."""
         return self.failover.settings.failover_state().primary
+
+    async def on_selection(self, event: NetworkSelected | NoNetwork) -> list[Action]:
+        """A :class:`~rspfed.network.selection.NetworkSelector` event: :meth:`on_network`
+        with the selected network's country (``NoNetwork``: none)."""
+        return await self.on_network(event.country if isinstance(event, NetworkSelected) else None)
 
     async def on_network(self, country: str | None) -> list[Action]:
         """A network-selection event: ``country`` of the selected network, ``None`` for

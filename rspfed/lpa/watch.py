@@ -227,7 +227,7 @@ class Watch:
                     f"{sel.network.signal_dbm} dBm {event.country or '--'} "
                     f"({where}, {event.reason.value})"
                 )
-                self._said(await ProfilePolicy(failover).on_network(event.country))
+                self._said(await ProfilePolicy(failover).on_selection(event))
             elif isinstance(event, NoNetwork):
                 self._say(f"no network ({event.reason.value})")
             elif isinstance(event, PlmnForbidden):

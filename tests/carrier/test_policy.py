@@ -345,3 +345,28 @@ def test_attach_of_the_backup_does_not_move_the_primary(rig: Rig) -> None:
     rig.run(rig.policy.set_backup(rig.d.b))
     rig.run(rig.failover.dispatch(Attached(rig.d.b, False)))
     assert rig.phase() is Phase.ON_PRIMARY
+
+
+def test_country_rule_on_selector_events(rig: Rig) -> None:
+    from rspfed.network.radio import Rat, VisibleNetwork
+    from rspfed.network.selection import (
+        NetworkSelected,
+        NoNetwork,
+        NoNetworkReason,
+        PriorityClass,
+        Selection,
+        SelectionReason,
+    )
+
+    d = rig.d
+    rig.settings.add_rule("IT", d.b)
+    abroad = VisibleNetwork("22201", Rat.EUTRAN, -85, "IT", "Rete")
+    selected = NetworkSelected(
+        Selection(abroad, PriorityClass.OTHER, roaming=True), SelectionReason.INITIAL
+    )
+    rig.run(rig.policy.on_selection(NoNetwork(NoNetworkReason.NONE_VISIBLE)))
+    assert rig.enabled() == d.a
+    lines = rig.run(rig.policy.on_selection(selected))
+    assert rig.enabled() == d.b
+    assert any("country rule IT" in line.text for line in lines)
+    assert rig.policy.primary == d.b
