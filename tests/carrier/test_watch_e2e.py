@@ -4,8 +4,8 @@ Carrier One (HPLMN 00101) and Carrier Two (HPLMN 00102) each run the real
 operator application (ES9+ and ``/rspfed/v1`` on one origin) with their own
 cells.  The phone downloads a profile from each over HTTPS, marks Carrier
 Two's as the backup and runs :class:`rspfed.lpa.watch.Watch` with shortened
-timers.  Carrier One's cell is scheduled off air a moment after the start
-and back a few seconds later: the watch fails over to the backup, then, once
+timers.  Carrier One's cell is scheduled off air a moment after the watch starts
+and back three seconds later: the watch fails over to the backup, then, once
 Carrier One is seen again, switches back on trial and confirms it with an
 attach.  Each switch's notifications reach each profile's own SM-DP+.
 """
@@ -103,10 +103,9 @@ async def fetch(euicc: Euicc, code: str) -> str:
 def test_backup_takes_over_and_gives_back(tmp_path: Path, pki: TestPki) -> None:
     one = carrier(tmp_path, pki, "Carrier One", ONE, "8900011")
     two = carrier(tmp_path, pki, "Carrier Two", TWO, "8900012")
-    start = datetime.now(UTC)
-    off, back = start + timedelta(seconds=3), start + timedelta(seconds=6)
-    cells(one, ONE, "Carrier One", [(start - timedelta(seconds=1), -80), (off, None), (back, -80)])
-    cells(two, TWO, "Carrier Two", [(start - timedelta(seconds=1), -95)])
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    cells(one, ONE, "Carrier One", [(start, -80)])
+    cells(two, TWO, "Carrier Two", [(start, -95)])
     phone = make_euicc(tmp_path, pki, "phone")
     store_path = tmp_path / "phone" / "euicc.db"
     timers = Timers(
@@ -150,6 +149,10 @@ def test_backup_takes_over_and_gives_back(tmp_path: Path, pki: TestPki) -> None:
                     Failover(link.lpa, s, now=lambda: datetime.now(UTC))
                 ).set_backup(b)
 
+            # Carrier One goes off air in a moment and comes back 3 s later (the running
+            # server reads its cells per request)
+            soon = datetime.now(UTC) + timedelta(seconds=1.5)
+            cells(one, ONE, "Carrier One", [(soon, None), (soon + timedelta(seconds=3), -80)])
             deadline = time.monotonic() + 15
             failed_over = gave_back = False
             while time.monotonic() < deadline and not gave_back:
