@@ -10,6 +10,7 @@ once and *copied* (the store files) for each test or hypothesis example.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -78,6 +79,7 @@ def template() -> Template:
     if _TEMPLATE is not None:
         return _TEMPLATE
     root = Path(tempfile.mkdtemp(prefix="rspfed-carrier-", dir=_fast_dir()))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     world = make_world(root / "pki")
     clock = Clock()
     for name in ("smdp1", "smdp2"):
