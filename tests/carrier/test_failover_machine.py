@@ -192,6 +192,20 @@ class FailoverMachine(RuleBasedStateMachine):
         self.scan()
         self.attach()
 
+    @rule(down=st.integers(0, 40), up=st.integers(0, 60), rounds=st.integers(2, 6))
+    def outage(self, down: int, up: int, rounds: int) -> None:
+        """The primary's network goes away for ``down`` seconds, then stays for ``up``
+        seconds, with watch rounds throughout (the story the policy exists for)."""
+        primary = self.f.state.primary
+        if primary is None:
+            return
+        self.up[primary] = False
+        for _ in range(rounds):
+            self.watch(down // rounds)
+        self.up[primary] = True
+        for _ in range(rounds):
+            self.watch(up // rounds)
+
     @rule(seconds=st.integers(0, 40))
     def tick(self, seconds: int) -> None:
         self.clock.advance(timedelta(seconds=seconds))
