@@ -1,0 +1,123 @@
+"""What the demo's chapters share: output helpers and a device with its own eUICC."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any, Final
+
+import attrs
+import click
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from rspfed.euicc.euicc import Euicc
+from rspfed.federation import Service
+from rspfed.federation.client import OperatorClient
+from rspfed.federation.types import Device
+from rspfed.lpa import (
+    ApduEs10,
+    DownloadResult,
+    DownloadStep,
+    Es9Settings,
+    Lpa,
+    download,
+    store_ci_certificates,
+)
+from rspfed.network.usim import eap_usim, read_usim_identity
+
+__all__: list[str] = []
+
+GB: Final = 10**9
+
+
+def say(text: str = "") -> None:
+    click.echo(text)
+
+
+def chapter(number: int, title: str) -> None:
+    say()
+    say(click.style(f"{number}. {title}", bold=True))
+
+
+def ok(text: str) -> None:
+    say(f"   {click.style('ok', fg='green')}  {text}")
+
+
+def refused(text: str) -> None:
+    say(f"   {click.style('no', fg='yellow')}  {text}")
+
+
+@attrs.define
+class DemoDevice:
+    """One of the demo's devices: its eUICC, its key, its client to the operator."""
+
+    name: str
+    euicc: Euicc
+    client: OperatorClient
+    key: ec.EllipticCurvePrivateKey | None = None
+    iccid: str | None = None
+
+    @property
+    def eid(self) -> str:
+        return self.euicc.eid
+
+    async def install(
+        self, code: str, *, progress: Callable[[DownloadStep], None] | None = None
+    ) -> DownloadResult:
+        """Download over HTTPS into the eUICC over APDUs, enable, send the notifications."""
+        es10 = ApduEs10(self.euicc.card)
+        try:
+            settings = Es9Settings(trust=store_ci_certificates(self.euicc.store))
+            result = await download(es10, code, progress=progress, settings=settings)
+            lpa = Lpa(es10, settings=settings)
+            if self.iccid is not None:
+                lpa.disable(self.iccid)
+            lpa.enable(result.iccid)
+            await lpa.deliver_notifications()
+        finally:
+            es10.close()
+        self.iccid = result.iccid
+        return result
+
+    def _usim(self) -> dict[str, Any]:
+        imsi, mnc_length = read_usim_identity(self.euicc.card)
+        return {"usim": eap_usim(self.euicc.card), "imsi": imsi, "mnc_length": mnc_length}
+
+    async def attach(self, service: Service | None = None) -> frozenset[Service]:
+        """EAP-AKA' with the enabled profile's USIM; the services the network grants."""
+        return await self.client.attach(service=service, **self._usim())
+
+    async def bearer(self) -> str:
+        """Attach for data (EAP-AKA'); the bearer to carry traffic on."""
+        return await self.client.attach_data(**self._usim())
+
+    async def register(self) -> Device:
+        """A fresh P-256 key registered by EAP-AKA' with this device's USIM."""
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        return await self.client.register(eid=self.eid, key=self.key, **self._usim())
+
+    async def delete_profile(self) -> None:
+        es10 = ApduEs10(self.euicc.card)
+        try:
+            lpa = Lpa(es10, settings=Es9Settings(trust=store_ci_certificates(self.euicc.store)))
+            assert self.iccid is not None
+            lpa.disable(self.iccid)
+            lpa.delete(self.iccid)
+            await lpa.deliver_notifications()
+        finally:
+            es10.close()
+        self.iccid = None
+
+
+def amount(octets: int) -> str:
+    return f"{octets / GB:.1f} GB" if octets >= GB // 10 else f"{octets / 10**6:.0f} MB"
+
+
+def service_list(granted: frozenset[Service]) -> str:
+    return ", ".join(s.value for s in Service if s in granted)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
