@@ -43,7 +43,7 @@ decoded strictly (:class:`~rspfed.errors.DecodeError`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -60,6 +60,7 @@ __all__ = [
     "FILE_ELEMENTS",
     "Personalisation",
     "PreparedTemplate",
+    "personalisable_files",
     "personalise",
 ]
 
@@ -327,6 +328,25 @@ _EVERYTHING = Personalisation(
     puk2=b"00000000",
     adm1=b"00000000",
 )
+
+
+def personalisable_files(template: bytes, names: Iterable[str]) -> dict[str, int]:
+    """Which of the EFs ``names`` (ASN.1 field names such as ``"ef-oplmnwact"``) ``template``
+    can personalise (one ``fillFileContent`` each), with their sizes in octets.
+
+    One decode of the template, no re-encoding: cheap enough to ask before
+    choosing the ``files`` of a :class:`PreparedTemplate`.
+    """
+    pes = asn1.decode_profile_elements(bytes(template))
+    found: dict[str, int] = {}
+    for name in names:
+        try:
+            for field, length, *_ in _targets(pes, Personalisation(files={name: b""})):
+                if field == f"file.{name}":
+                    found[name] = length
+        except UsageError:
+            continue  # the template has no single fillFileContent for it
+    return found
 
 
 class PreparedTemplate:

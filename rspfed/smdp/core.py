@@ -96,7 +96,7 @@ from rspfed.pki import CertificateRole, RspCertificate, RspCrl, parse_certificat
 from rspfed.pki import verify_chain as _verify_chain
 from rspfed.pki.eid import is_valid_eid
 from rspfed.saip.identifiers import decode_iccid, encode_iccid
-from rspfed.saip.personalise import Personalisation, PreparedTemplate
+from rspfed.saip.personalise import Personalisation, PreparedTemplate, personalisable_files
 from rspfed.smdp import _fields
 from rspfed.smdp._inventory import ItemState, Trigger, allowed, move
 from rspfed.smdp.store import SmdpStore
@@ -232,7 +232,10 @@ class _LoadedType:
 
     def __init__(self, profile_type: ProfileType) -> None:
         self.profile_type = profile_type
-        self.prepared = _prepared(profile_type.package)
+        # prepared for every EF the template can personalise, so that an operator's
+        # profile files (Smdp.set_profile_files) cost nothing on the download path
+        package = profile_type.package
+        self.prepared = _prepared(package, tuple(sorted(_file_sizes(package))))
         sentinel = encode_iccid("98765432109876543210")
         events: dict[str, set[str]] = {}
         for event, address in profile_type.notification_events:
@@ -296,12 +299,7 @@ def _file_sizes(package: bytes) -> dict[str, int]:
     key = hashlib.sha256(package).digest()
     found = _FILE_SIZES.get(key)
     if found is None:
-        found = {}
-        for name in PROFILE_FILE_CANDIDATES:
-            try:
-                found[name] = _prepared(package, (name,)).offsets["file." + name][1]
-            except (UsageError, KeyError):
-                continue  # the template has no single fillFileContent for it
+        found = personalisable_files(package, PROFILE_FILE_CANDIDATES)
         _FILE_SIZES[key] = found
     return found
 
@@ -791,8 +789,7 @@ class Smdp:
             algorithm=ptype.algorithm,
             files=files,
         )
-        prepared = _prepared(ptype.package, tuple(sorted(files))) if files else loaded.prepared
-        package = prepared.personalise(values)
+        package = loaded.prepared.personalise(values)
         try:
             euicc_public = ecka.decode_public_key(cred.curve, otpk)
         except DecodeError:  # euiccOtpk not a point on the session's curve
