@@ -51,7 +51,13 @@ def test_demo_runs_and_tells_the_story() -> None:
         in out
     )
     assert re.search(r"device d[a-z2-7]+ is the primary; federation key [0-9a-f]{16}", out)
-    # 8: laptop and hotspot by token; the network enforces the classes
+    # 8: the laptop joins by short code over the LAN (pairing), the hotspot by a token
+    code = re.search(r"the phone shows its short code: (\d{1,3}-[a-z]+-[a-z]+) ", out)
+    assert code is not None
+    assert "phone   . paired by short code: secure channel up" in out
+    assert "laptop  . paired by short code: secure channel up" in out
+    assert "phone   ? Allow Ana's laptop — laptop, data only — to join?" in out
+    assert re.search(r"laptop joined by short code over LAN: its own profile \d+", out)
     assert "rspfed:1:token:" in out
     assert "laptop on the network: data\n" in out
     assert "laptop asks for voice: service-not-allowed" in out
@@ -98,4 +104,22 @@ def test_demo_runs_and_tells_the_story() -> None:
     assert synced.group(1) == synced.group(2) == "19.5 GB"
     assert "dashboard link" in after_topup
     assert "HTTP 200" in after_topup
+    # 13: abroad: a partner before a stronger stranger (refused, forbidden), the periodic
+    # search takes the higher-priority partner, usage metered per visited network
+    roaming = out.split("13. Abroad")[1].split("14. ")[0]
+    assert "selected 20810: an operator-list partner ranks above the stronger 20815" in roaming
+    assert "the phone tries 20815 by hand: plmn-not-allowed" in roaming
+    assert "20815 is not allowed for this profile: added to EF.FPLMN" in roaming
+    assert re.search(r"found partner 20801 \(higher priority\): taken over in \d+\.\d s", roaming)
+    assert re.search(r"usage by visited network: 20801 0\.3 GB, 20810 0\.2 GB", roaming)
+    # 14-15: a second carrier's profile as backup; fail-over and fail-back, notified
+    backup = re.search(r"the phone downloads Carrier Two's profile (\d+) next to (\d+)", out)
+    assert backup is not None
+    two, one = backup.groups()
+    failover = out.split("15. Carrier One's network goes down")[1].split("16. ")[0]
+    assert f"switch {one} -> {two}: primary {one} lost" in failover
+    assert f"switch {two} -> {one}: primary {one} seen again (trial)" in failover
+    assert "trial -> on-primary (attach-ok)" in failover
+    assert f"on {one} again after" in failover
+    assert "Carrier One disable, enable; Carrier Two install, enable, disable" in failover
     assert re.search(r"done in \d+\.\d+ s", out)

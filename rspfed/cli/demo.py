@@ -1,8 +1,10 @@
 """``rspfed demo``: the story so far, in one run, on a fresh machine.
 
-No arguments, a temporary directory, about a second, exit status 0.  Each
-chapter uses the public library API the way an application would; later
-issues add chapters (devices joining the subscription, switching, ...).
+No arguments, a temporary directory, about ten seconds (most of it the
+shortened timers of chapters 13 and 15 and zeroconf's probing in chapter 8),
+exit status 0.  Each chapter uses the public library API the way an
+application would; later issues add chapters (the companion watch, device
+change).
 
 1. A test PKI: CIs, EUMs and CRLs on both curves; every chain validated for
    its role; a wrong role and a revoked certificate refused with the reason.
@@ -19,10 +21,13 @@ issues add chapters (devices joining the subscription, switching, ...).
    USIM (AUTHENTICATE over APDUs); the services its class gets.
 7. The phone registers its federation key (EAP-AKA', the key in an
    attribute covered by AT_MAC).
-8. A laptop and a hotspot join by QR code: the phone signs a federation
-   token per EID; each redeems it for its own linked profile; the network
-   gives the laptop data and refuses it voice, the hotspot tethering; the
-   used token is refused.
+8. A laptop joins by short code over the LAN: the phone shows a pairing
+   offer (QR code and short code), the laptop finds it by zeroconf, they
+   pair (SPAKE2, key confirmation, Noise NNpsk0), the phone approves and
+   hands over a federation token for the laptop's EID, the laptop redeems
+   it, installs its own profile and registers its device key; the network
+   gives the laptop data and refuses it voice.  A hotspot joins by a token
+   QR code; the used token is refused.
 9. A tablet joins from the cloud: join request, the phone approves it with a
    token, the tablet collects its code.
 10. The phone lists the subscription's four devices: four profiles.
@@ -33,6 +38,16 @@ issues add chapters (devices joining the subscription, switching, ...).
     quota, each delivered once; the tablet stopped at its quota; a top-up
     re-arms the thresholds above its opening ratio; the tablet syncs the
     ledger; the primary's signed dashboard link opens the usage page.
+13. Abroad: the phone selects a network as TS 23.122 automatic mode does (a
+    roaming partner in EF.OPLMNwAcT before a stronger stranger, which refuses
+    it and goes into EF.FPLMN); the periodic search (EF.HPPLMN, 6 minutes
+    shortened to 1 second) takes the higher-priority partner over when it
+    comes on air; traffic is metered against each visited network.
+14. A second carrier with its own SM-DP+: the phone downloads its profile
+    next to the first and marks it as the backup.
+15. Carrier One's network goes down and comes back while the LPA's watch
+    runs: the backup takes over, then a trial switch gives back, confirmed
+    by an attach; each switch notified to each profile's own SM-DP+.
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ from aiohttp import web
 from cryptography import x509
 
 from rspfed import asn1
+from rspfed.cli._demo_carriers import chapter_backup, chapter_roaming, configure_network
 from rspfed.cli._demo_common import (
     GB,
     DemoDevice,
@@ -63,6 +79,7 @@ from rspfed.cli._demo_common import (
     say,
     service_list,
 )
+from rspfed.cli._demo_pairing import join_by_short_code
 from rspfed.cli._util import reports_errors
 from rspfed.crypto import ecka
 from rspfed.crypto.curves import Curve as CryptoCurve
@@ -328,19 +345,20 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
     await site.start()
     base = f"https://{address}"
     admin = open_operator(data)
-    euiccs: list[Euicc] = []
+    devices: list[DemoDevice] = []
     clients: list[OperatorClient] = []
 
     def device(name: str) -> DemoDevice:
         card = Euicc.create(root / f"{name}-euicc.db", pki, curves=(Curve.NIST,), rand=rand)
-        euiccs.append(card)
         tls = operator_tls_context("localhost", trust=store_ci_certificates(card.store))
         client = OperatorClient(base, ssl_context=tls)
         clients.append(client)
-        return DemoDevice(name, card, client)
+        devices.append(DemoDevice(name, card, client))
+        return devices[-1]
 
     try:
         ok(f"listening on {base} (TLS 1.2+, CERT.DPtls for localhost)")
+        configure_network(admin.store)
 
         chapter(4, "A subscription and a phone")
         plan = Plan(pool_bytes=20 * GB, device_limit=5)
@@ -385,25 +403,17 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             f"{primary_key_id(phone.key.public_key()).hex()[:16]}... registered"
         )
 
-        chapter(8, "A laptop and a hotspot join by QR code (federation tokens)")
+        chapter(8, "A laptop joins by short code over the LAN; a hotspot by a token QR code")
         laptop, hotspot = device("laptop"), device("hotspot")
-        token = _token(
-            phone, subscription.id, laptop.eid, DeviceClass.LAPTOP, {Service.DATA}, 5 * GB
+        await join_by_short_code(
+            phone,
+            laptop,
+            subscription_id=subscription.id,
+            operator_url=base,
+            store_path=root / "laptop-device.db",
         )
-        uri = token_uri(token)
-        say(f"   the phone signs a token for the laptop's EID: {uri[:60]}...")
-        say(RspfedUri.parse(uri).qr_terminal())
-        enrolment = await laptop.client.redeem(token_from_uri(uri), laptop.eid)
-        await laptop.install(enrolment.activation_code)
-        ok(f"laptop redeemed it: its own profile {laptop.iccid}, bound to its EID")
         ok(f"laptop on the network: {service_list(await laptop.attach(Service.DATA))}")
         refused(f"laptop asks for voice: {await _attach_refused(laptop, Service.VOICE)}")
-        await laptop.register()
-        ok("laptop registered its own device key with its own USIM (EAP-AKA')")
-        try:
-            await laptop.client.redeem(token, laptop.eid)
-        except TokenConsumedError as exc:
-            refused(f"the same token again: {exc}")
         token = _token(
             phone,
             subscription.id,
@@ -412,10 +422,17 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             {Service.DATA, Service.TETHERING},
             0,
         )
-        enrolment = await hotspot.client.redeem(token, hotspot.eid)
+        uri = token_uri(token)
+        say(f"   the phone signs a token for the hotspot's EID: {uri[:60]}...")
+        say(RspfedUri.parse(uri).qr_terminal())
+        enrolment = await hotspot.client.redeem(token_from_uri(uri), hotspot.eid)
         await hotspot.install(enrolment.activation_code)
         granted = await hotspot.attach(Service.TETHERING)
         ok(f"hotspot redeemed its token: {hotspot.iccid}; on the network: {service_list(granted)}")
+        try:
+            await hotspot.client.redeem(token, hotspot.eid)
+        except TokenConsumedError as exc:
+            refused(f"the same token again: {exc}")
 
         chapter(9, "A tablet joins from the cloud (join request, approved by the phone)")
         tablet = device("tablet")
@@ -471,11 +488,23 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         facts["removed"] = f"laptop ({len(remaining)} devices left)"
 
         await _chapter_pool(admin, subscription.id, phone, tablet, base, facts)
+        facts["roaming"] = await chapter_roaming(13, admin, phone)
+        facts["backup"] = await chapter_backup(
+            (14, 15),
+            root=root,
+            pki=pki,
+            rand=rand,
+            template=package,
+            admin=admin,
+            phone=phone,
+            phone_store=root / "phone-euicc.db",
+            base=base,
+        )
     finally:
         for client in clients:
             await client.close()
-        for card in euiccs:
-            card.close()
+        for each in devices:
+            each.euicc.close()
         close_operator(admin)
         await runner.cleanup()
     return facts
@@ -492,7 +521,7 @@ def demo() -> None:
         root = Path(tmp)
         pki = _chapter_pki(root / "pki", now, os.urandom)
         facts = asyncio.run(_story(root, pki, os.urandom))
-    chapter(13, "Summary")
+    chapter(16, "Summary")
     for name, value in facts.items():
         say(f"   {name:<10} {value}")
     say()
