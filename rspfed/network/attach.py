@@ -18,6 +18,7 @@ import attrs
 
 from rspfed.errors import DecodeError, IntegrityError, ProtocolError
 from rspfed.euicc.card import Card
+from rspfed.network._apdu import USIM_AID_PREFIX, select_usim, send
 from rspfed.network.auc import Auc
 from rspfed.network.errors import NetworkRefusedError, RefusalReason
 
@@ -29,9 +30,6 @@ __all__ = [
     "UsimOverApdus",
     "attach",
 ]
-
-USIM_AID_PREFIX = bytes.fromhex("A0000000871002")
-"""3GPP RID + USIM application code (TS 101 220 / TS 31.102)."""
 
 
 @attrs.frozen
@@ -92,15 +90,9 @@ class UsimOverApdus:
         """SELECT the USIM, VERIFY PIN1 if given, AUTHENTICATE; the parsed answer."""
         if len(rand) != 16 or len(autn) != 16:
             raise ProtocolError("RAND and AUTN must be 16 octets")
-        select = bytes([0x00, 0xA4, 0x04, 0x0C, len(USIM_AID_PREFIX)]) + USIM_AID_PREFIX
-        if self._send(select)[-2:] != b"\x90\x00":
-            raise ProtocolError("the USIM cannot be selected")
-        if self._pin is not None:
-            pin = self._pin.ljust(8, b"\xff")
-            if self._send(bytes([0x00, 0x20, 0x00, 0x01, 8]) + pin)[-2:] != b"\x90\x00":
-                raise ProtocolError("PIN1 verification failed")
-        resp = self._send(bytes.fromhex("0088008122") + b"\x10" + rand + b"\x10" + autn + b"\x00")
-        sw, data = resp[-2:], resp[:-2]
+        select_usim(self._card, self._pin)
+        authenticate = bytes.fromhex("0088008122") + b"\x10" + rand + b"\x10" + autn + b"\x00"
+        data, sw = send(self._card, authenticate)
         if sw == b"\x98\x62":
             raise IntegrityError("the USIM rejected AUTN (MAC failure)")
         if sw != b"\x90\x00" or not data:

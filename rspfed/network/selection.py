@@ -43,6 +43,7 @@ import attrs
 
 from rspfed.errors import DecodeError, ProtocolError, UsageError
 from rspfed.euicc.card import Card
+from rspfed.network._apdu import SW_OK, SW_SECURITY, read_transparent, select_ef, select_usim, send
 from rspfed.network.errors import RefusalReason
 from rspfed.network.plmn import (
     EF_EHPLMN,
@@ -287,80 +288,6 @@ def same_country(a: VisibleNetwork, b: VisibleNetwork) -> bool:
 
 # -- reading and writing the USIM's files -----------------------------------------------
 
-_USIM_AID_PREFIX = bytes.fromhex("A0000000871002")
-_SW_OK = b"\x90\x00"
-_SW_NOT_FOUND = b"\x6a\x82"
-_SW_SECURITY = b"\x69\x82"
-
-
-def _send(card: Card, apdu: bytes) -> tuple[bytes, bytes]:
-    resp = card.transmit(apdu)
-    if len(resp) == 2 and resp[0] == 0x6C and len(apdu) in (4, 5):
-        resp = card.transmit(apdu[:4] + bytes((resp[1],)))
-    data = b""
-    while len(resp) >= 2 and resp[-2] == 0x61:
-        data += resp[:-2]
-        resp = card.transmit(bytes([0x00, 0xC0, 0x00, 0x00, resp[-1]]))
-    if len(resp) < 2:
-        raise ProtocolError("response APDU without status word")
-    return data + resp[:-2], resp[-2:]
-
-
-def _fcp_size(fcp: bytes, name: str) -> int:
-    """File size (tag ``80``) of an FCP template (tag ``62``, TS 102 221 §11.1.1.3)."""
-    if len(fcp) < 2 or fcp[0] != 0x62 or fcp[1] > 0x7F or fcp[1] + 2 > len(fcp):
-        raise DecodeError("no FCP template", type_name=name)
-    body, pos = fcp[2 : 2 + fcp[1]], 0
-    while pos + 2 <= len(body):
-        tag, n = body[pos], body[pos + 1]
-        if n > 0x7F or pos + 2 + n > len(body):
-            raise DecodeError("malformed FCP", type_name=name, offset=pos)
-        if tag == 0x80 and 1 <= n <= 2:
-            return int.from_bytes(body[pos + 2 : pos + 2 + n], "big")
-        pos += 2 + n
-    raise DecodeError("FCP without a file size", type_name=name)
-
-
-def _select_usim(card: Card, pin: bytes | None) -> None:
-    aid = _USIM_AID_PREFIX
-    _, sw = _send(card, bytes([0x00, 0xA4, 0x04, 0x0C, len(aid)]) + aid)
-    if sw != _SW_OK:
-        raise ProtocolError("the USIM cannot be selected")
-    if pin is not None:
-        _, sw = _send(card, bytes([0x00, 0x20, 0x00, 0x01, 8]) + bytes(pin).ljust(8, b"\xff"))
-        if sw != _SW_OK:
-            raise ProtocolError("PIN1 verification failed")
-
-
-def _select_ef(card: Card, fid: int, name: str) -> int | None:
-    """Select an EF of the USIM by file id; its size, or ``None`` if it does not exist."""
-    fcp, sw = _send(card, bytes([0x00, 0xA4, 0x00, 0x04, 0x02]) + fid.to_bytes(2, "big") + b"\x00")
-    if sw == _SW_NOT_FOUND:
-        return None
-    if sw != _SW_OK:
-        raise ProtocolError(f"{name} cannot be selected: status {sw.hex().upper()}")
-    return _fcp_size(fcp, name)
-
-
-def _read_ef(card: Card, fid: int, name: str) -> bytes | None:
-    """The contents of a transparent EF, ``None`` if the EF does not exist."""
-    size = _select_ef(card, fid, name)
-    if size is None:
-        return None
-    out = b""
-    while len(out) < size:
-        chunk = min(size - len(out), 256)
-        off = len(out)
-        data, sw = _send(card, bytes([0x00, 0xB0, off >> 8, off & 0xFF, chunk % 256]))
-        if sw == _SW_SECURITY:
-            raise ProtocolError(f"{name} cannot be read: security status not satisfied (PIN1?)")
-        if sw != _SW_OK:
-            raise ProtocolError(f"{name} cannot be read: status {sw.hex().upper()}")
-        if not data or len(data) > chunk:
-            raise DecodeError("READ BINARY returned a wrong length", type_name=name)
-        out += data
-    return out
-
 
 def read_plmn_lists(card: Card, *, pin: bytes | None = None) -> PlmnLists:
     """The enabled profile's :class:`PlmnLists`, read with SELECT and READ BINARY.
@@ -379,12 +306,12 @@ def read_plmn_lists(card: Card, *, pin: bytes | None = None) -> PlmnLists:
     if len(imsi) < 3 + mnc_length:
         raise DecodeError("the IMSI is shorter than MCC || MNC", type_name="EF.IMSI")
     hplmn = imsi[: 3 + mnc_length]
-    _select_usim(card, None)  # still verified: PIN state survives re-selecting the same ADF
-    ehplmn = _read_ef(card, EF_EHPLMN, "EF.EHPLMN")
-    user = _read_ef(card, EF_PLMNWACT, "EF.PLMNwAcT")
-    operator = _read_ef(card, EF_OPLMNWACT, "EF.OPLMNwAcT")
-    fplmn = _read_ef(card, EF_FPLMN, "EF.FPLMN")
-    hpplmn = _read_ef(card, EF_HPPLMN, "EF.HPPLMN")
+    select_usim(card, None)  # still verified: PIN state survives re-selecting the same ADF
+    ehplmn = read_transparent(card, EF_EHPLMN, "EF.EHPLMN")
+    user = read_transparent(card, EF_PLMNWACT, "EF.PLMNwAcT")
+    operator = read_transparent(card, EF_OPLMNWACT, "EF.OPLMNwAcT")
+    fplmn = read_transparent(card, EF_FPLMN, "EF.FPLMN")
+    hpplmn = read_transparent(card, EF_HPPLMN, "EF.HPPLMN")
     return PlmnLists(
         hplmn=hplmn,
         ehplmn=decode_plmn_list(ehplmn or b"", name="EF.EHPLMN"),
@@ -402,18 +329,18 @@ def write_fplmn(card: Card, forbidden: Sequence[str], *, pin: bytes | None = Non
     entry is 3 octets; the rest is padded with ``FF``).  Card refusals raise
     :class:`~rspfed.errors.ProtocolError`.
     """
-    _select_usim(card, pin)
-    size = _select_ef(card, EF_FPLMN, "EF.FPLMN")
+    select_usim(card, pin)
+    size = select_ef(card, EF_FPLMN, "EF.FPLMN")
     if size is None:
         return False
     keep = list(forbidden)[-(size // 3) :] if size >= 3 else []
     data = encode_plmn_list(keep, size - size % 3) + b"\xff" * (size % 3)
     if len(data) > 255:
         raise ProtocolError("EF.FPLMN larger than one UPDATE BINARY")
-    _, sw = _send(card, bytes([0x00, 0xD6, 0x00, 0x00, len(data)]) + data)
-    if sw == _SW_SECURITY:
+    _, sw = send(card, bytes([0x00, 0xD6, 0x00, 0x00, len(data)]) + data)
+    if sw == SW_SECURITY:
         raise ProtocolError("EF.FPLMN cannot be updated: security status not satisfied (PIN1?)")
-    if sw != _SW_OK:
+    if sw != SW_OK:
         raise ProtocolError(f"EF.FPLMN cannot be updated: status {sw.hex().upper()}")
     return True
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 from rspfed.eap.machines import UsimAuthenticate, UsimResult
 from rspfed.errors import DecodeError, ProtocolError
 from rspfed.euicc.card import Card
-from rspfed.network.attach import USIM_AID_PREFIX, UsimOverApdus
+from rspfed.network._apdu import read_transparent, select_usim
+from rspfed.network.attach import UsimOverApdus
 from rspfed.saip.identifiers import decode_imsi
 
 __all__ = ["EF_AD", "EF_IMSI", "eap_usim", "read_usim_identity"]
@@ -36,70 +37,11 @@ EF_IMSI = 0x6F07
 EF_AD = 0x6FAD
 """EF.AD (administrative data) file id under ADF.USIM (TS 31.102 §4.2.18)."""
 
-_SW_OK = b"\x90\x00"
-_SW_SECURITY = b"\x69\x82"
-
-
-def _send(card: Card, apdu: bytes) -> tuple[bytes, bytes]:
-    """Send one APDU; follow ``61xx`` (GET RESPONSE) and ``6Cxx`` (resend with Le); data, SW."""
-    resp = card.transmit(apdu)
-    if len(resp) == 2 and resp[0] == 0x6C and len(apdu) in (4, 5):
-        resp = card.transmit(apdu[:4] + bytes((resp[1],)))
-    data = b""
-    while len(resp) >= 2 and resp[-2] == 0x61:
-        data += resp[:-2]
-        resp = card.transmit(bytes([0x00, 0xC0, 0x00, 0x00, resp[-1]]))
-    if len(resp) < 2:
-        raise ProtocolError("response APDU without status word")
-    return data + resp[:-2], resp[-2:]
-
-
-def _fcp_file_size(fcp: bytes) -> int:
-    """File size (tag ``80``) from an FCP template (tag ``62``, TS 102 221 §11.1.1.3)."""
-
-    def tlvs(data: bytes) -> dict[int, bytes]:
-        out: dict[int, bytes] = {}
-        pos = 0
-        while pos < len(data):
-            if pos + 2 > len(data):
-                raise DecodeError("truncated TLV", type_name="FCP", offset=pos)
-            tag, n = data[pos], data[pos + 1]
-            pos += 2
-            if n == 0x81:
-                if pos >= len(data):
-                    raise DecodeError("truncated length", type_name="FCP", offset=pos)
-                n, pos = data[pos], pos + 1
-            elif n > 0x7F:
-                raise DecodeError("unsupported length form", type_name="FCP", offset=pos - 1)
-            if pos + n > len(data):
-                raise DecodeError("TLV runs past the end", type_name="FCP", offset=pos)
-            out.setdefault(tag, data[pos : pos + n])
-            pos += n
-        return out
-
-    outer = tlvs(fcp)
-    if 0x62 not in outer:
-        raise DecodeError("no FCP template", type_name="FCP")
-    size = tlvs(outer[0x62]).get(0x80)
-    if not size:
-        raise DecodeError("no file size", type_name="FCP")
-    return int.from_bytes(size, "big")
-
 
 def _read_ef(card: Card, fid: int, name: str) -> bytes:
-    fcp, sw = _send(card, bytes([0x00, 0xA4, 0x00, 0x04, 0x02]) + fid.to_bytes(2, "big") + b"\x00")
-    if sw != _SW_OK:
-        raise ProtocolError(f"{name} cannot be selected: status {sw.hex().upper()}")
-    size = _fcp_file_size(fcp)
-    if not 1 <= size <= 256:
-        raise DecodeError(f"{name} size out of range", type_name=name)
-    data, sw = _send(card, bytes([0x00, 0xB0, 0x00, 0x00, size % 256]))
-    if sw == _SW_SECURITY:
-        raise ProtocolError(f"{name} cannot be read: security status not satisfied (PIN1?)")
-    if sw != _SW_OK:
-        raise ProtocolError(f"{name} cannot be read: status {sw.hex().upper()}")
-    if len(data) != size:
-        raise DecodeError(f"{name}: READ BINARY returned a wrong length", type_name=name)
+    data = read_transparent(card, fid, name)
+    if data is None:
+        raise ProtocolError(f"{name} cannot be selected: status 6A82")
     return data
 
 
@@ -120,14 +62,7 @@ def read_usim_identity(card: Card, *, pin: bytes | None = None) -> tuple[str, in
     :class:`~rspfed.errors.ProtocolError` (no USIM, PIN wrong, access denied),
     malformed file contents :class:`~rspfed.errors.DecodeError`.
     """
-    aid = USIM_AID_PREFIX
-    _, sw = _send(card, bytes([0x00, 0xA4, 0x04, 0x0C, len(aid)]) + aid)
-    if sw != _SW_OK:
-        raise ProtocolError("the USIM cannot be selected")
-    if pin is not None:
-        _, sw = _send(card, bytes([0x00, 0x20, 0x00, 0x01, 8]) + bytes(pin).ljust(8, b"\xff"))
-        if sw != _SW_OK:
-            raise ProtocolError("PIN1 verification failed")
+    select_usim(card, pin)
     imsi = decode_imsi(_read_ef(card, EF_IMSI, "EF.IMSI"))
     mnc_length = _mnc_length(_read_ef(card, EF_AD, "EF.AD"))
     return imsi, mnc_length
