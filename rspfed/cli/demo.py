@@ -467,7 +467,7 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         listed = await phone.client.devices(phone.key)
         for d in listed:
             say(
-                f"   {d.device_class.value:<8} {d.name:<8} {d.state.value:<7} ICCID {d.iccid} "
+                f"   {d.device_class.value:<8} {d.name:<13} {d.state.value:<7} ICCID {d.iccid} "
                 f"IMSI {d.imsi}  {service_list(d.services)}"
             )
         iccids = {d.iccid for d in listed}

@@ -284,9 +284,15 @@ class OperatorClient:
 
     # -- enrolment -------------------------------------------------------------------
 
-    async def redeem(self, token: bytes, eid: str) -> Enrolment:
-        """Redeem a federation token (DER) for the eUICC ``eid``: its activation code."""
-        _, answer = await self._call("redeem", {"token": b64url(token), "eid": eid})
+    async def redeem(self, token: bytes, eid: str, *, name: str | None = None) -> Enrolment:
+        """Redeem a federation token (DER) for the eUICC ``eid``: its activation code.
+
+        ``name`` is what the operator calls the new device (default: its class).
+        """
+        body: dict[str, Any] = {"token": b64url(token), "eid": eid}
+        if name is not None:
+            body["name"] = name
+        _, answer = await self._call("redeem", body)
         return enrolment_from_json(answer.obj)
 
     async def join(

@@ -163,7 +163,7 @@ async def enrol(
         subscription_id = token.subscription_id
         device_class = device_class or token.device_class
         notify(EnrolEvent(EnrolStep.REDEEMING))
-        enrolment = await client.redeem(source, eid)
+        enrolment = await client.redeem(source, eid, name=name)
     notify(EnrolEvent(EnrolStep.REDEEMED, enrolment))
     url = operator_url if operator_url is not None else client.url
     if store is not None:

@@ -303,7 +303,9 @@ def _cells(op: Operator, _r: Reader, _caller: Caller | None) -> Answer:
 
 
 def _redeem(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
-    enrolment = op.redeem(r.b64url("token"), r.text("eid", max_length=32))
+    enrolment = op.redeem(
+        r.b64url("token"), r.text("eid", max_length=32), name=r.opt_text("name", max_length=64)
+    )
     return 200, enrolment_to_json(enrolment)
 
 

@@ -96,7 +96,7 @@ def test_phone_and_laptop_over_https(tmp_path: Path, pki: TestPki) -> None:
 
             # the laptop redeems the token and downloads its own linked profile
             async with OperatorClient(server.url, ssl_context=tls_for(laptop)) as lop:
-                linked = await lop.redeem(token, laptop.eid)
+                linked = await lop.redeem(token, laptop.eid, name="Ana's laptop")
                 assert linked.iccid != iccid
                 assert linked.expires is not None
                 assert await lop.redeem(token, laptop.eid) == linked  # same order again
@@ -124,6 +124,7 @@ def test_phone_and_laptop_over_https(tmp_path: Path, pki: TestPki) -> None:
                 devices = {d.device_class: d for d in await op.devices(phone_key)}
                 assert set(devices) == {DeviceClass.PHONE, DeviceClass.LAPTOP}
                 assert devices[DeviceClass.LAPTOP].token_consumed
+                assert devices[DeviceClass.LAPTOP].name == "Ana's laptop"  # named at redemption
                 assert devices[DeviceClass.LAPTOP].device_key_id == laptop_device.device_key_id
                 removed = await op.remove(phone_key, laptop_device.id)
                 assert removed.state is DeviceState.REMOVED
