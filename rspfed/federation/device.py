@@ -39,8 +39,10 @@ Secrets at rest
     so, and set so on every open).  Keys are PKCS#8 PEM, encrypted with the
     store passphrase when one is given (``BestAvailableEncryption``); a wrong
     or missing passphrase is a :class:`~rspfed.errors.UsageError` raised when
-    a key is loaded.  Join secrets are stored as given (protected by the file
-    mode).  Neither keys nor secrets appear in ``repr``, messages or logs.
+    a key is loaded.  A companion's psk (:class:`CompanionRecord`) is sealed
+    with the same passphrase (scrypt + AES-256-GCM) when one is given.  Join
+    secrets are stored as given (protected by the file mode).
+    Neither keys nor secrets appear in ``repr``, messages or logs.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from rspfed._keyfiles import load_private_key_pem, private_key_pem
 from rspfed.errors import StateError, StorageError, UsageError
@@ -65,9 +70,11 @@ from rspfed.federation.token import DeviceClass
 
 __all__ = [
     "APPLICATION_ID",
+    "COMPANION_ROLES",
     "MIGRATIONS",
     "ROLES",
     "SCHEMA_VERSION",
+    "CompanionRecord",
     "DeviceRecord",
     "DeviceStore",
     "PendingJoin",
@@ -81,6 +88,9 @@ APPLICATION_ID = 0x72737064
 
 ROLES = frozenset({"primary", "secondary"})
 """Allowed :attr:`DeviceRecord.role` values (those of the operator's ``DeviceRole``)."""
+
+COMPANION_ROLES = frozenset({"watch", "phone"})
+"""Allowed :attr:`CompanionRecord.peer_role` values: what the *other* device is."""
 
 _V1 = f"""
 PRAGMA application_id = {APPLICATION_ID};
@@ -106,11 +116,24 @@ CREATE TABLE joins (
 );
 """
 
-MIGRATIONS: Sequence[str] = (_V1,)
+_V2 = """
+CREATE TABLE companion (
+    reconnection_id BLOB PRIMARY KEY CHECK (length(reconnection_id) = 16),
+    eid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    peer_role TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    psk BLOB NOT NULL,
+    paired TEXT NOT NULL
+)
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2)
 """Schema steps: ``MIGRATIONS[i]`` (SQL statements separated by ``;``) takes a
 version-``i`` file to version ``i + 1``.
 
 Version 1: the record, the current and pending keys, the join tickets.
+Version 2: the companion records (issue H: a watch and the phone it is paired with).
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -212,9 +235,9 @@ class DeviceRecord:
     name: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
 
 
-def _aware(_: object, __: attrs.Attribute[datetime], value: object) -> None:
+def _aware(_: object, attribute: attrs.Attribute[datetime], value: object) -> None:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise UsageError("expires must be a timezone-aware datetime")
+        raise UsageError(f"{attribute.name} must be a timezone-aware datetime")
 
 
 def _required_text(_: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -235,6 +258,51 @@ class PendingJoin:
     secret: str = attrs.field(validator=_required_text, repr=False)
     subscription_id: str = attrs.field(validator=_required_text)
     expires: datetime = attrs.field(validator=_aware)
+
+
+def _companion_bytes(size: int) -> Callable[[object, attrs.Attribute[bytes], object], None]:
+    def check(_: object, attribute: attrs.Attribute[bytes], value: object) -> None:
+        if not isinstance(value, bytes) or len(value) != size:
+            raise UsageError(f"{attribute.name} must be {size} octets")
+
+    return check
+
+
+def _companion_role(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if value not in COMPANION_ROLES:
+        raise UsageError("peer_role must be 'watch' or 'phone'")
+
+
+def _transport(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if value not in ("lan", "ble"):
+        raise UsageError("transport must be 'lan' or 'ble'")
+
+
+def _required_eid(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not _EID.fullmatch(value):
+        raise UsageError("eid must be 32 decimal digits")
+
+
+@attrs.frozen
+class CompanionRecord:
+    """A companion pairing (issue H): the *other* device of a watch--phone pair.
+
+    The phone keeps one per watch (``peer_role="watch"``), the watch one for
+    its phone (``peer_role="phone"``).  ``name`` and ``eid`` are the peer's;
+    ``reconnection_id`` (16 octets) is the discovery identifier the watch
+    listens on for reconnections; ``psk`` (32 octets, left out of ``repr``)
+    the long-term key of the PAIRED method; ``transport`` the hint (``"lan"``
+    or ``"ble"``) for reconnecting; ``paired`` when the pairing was made
+    (timezone-aware, stored in UTC).
+    """
+
+    name: str = attrs.field(validator=_required_text)
+    eid: str = attrs.field(validator=_required_eid)
+    peer_role: str = attrs.field(validator=_companion_role)
+    reconnection_id: bytes = attrs.field(validator=_companion_bytes(16))
+    psk: bytes = attrs.field(validator=_companion_bytes(32), repr=False)
+    transport: str = attrs.field(validator=_transport)
+    paired: datetime = attrs.field(validator=_aware)
 
 
 # --------------------------------------------------------------------------
@@ -562,3 +630,106 @@ class DeviceStore:
 
         self._write(work)
         return found[0]
+
+    # -- companions (issue H) ---------------------------------------------
+
+    def _seal_psk(self, psk: bytes) -> bytes:
+        """The psk as stored: raw (``R``), or sealed with the passphrase (``E``:
+        scrypt salt, AES-256-GCM nonce and ciphertext) as the keys are."""
+        if not self._passphrase:
+            return b"R" + psk
+        salt, nonce = os.urandom(16), os.urandom(12)
+        key = _psk_kek(self._passphrase, salt)
+        return b"E" + salt + nonce + AESGCM(key).encrypt(nonce, psk, b"rspfed companion psk")
+
+    def _open_psk(self, stored: bytes) -> bytes:
+        if stored[:1] == b"R" and len(stored) == 33:
+            return stored[1:]
+        if stored[:1] != b"E" or len(stored) != 1 + 16 + 12 + 32 + 16:
+            raise StorageError("a companion record in the device store is corrupt")
+        if not self._passphrase:
+            raise UsageError(
+                "the companion key is encrypted: open the device store with its passphrase"
+            )
+        salt, nonce, sealed = stored[1:17], stored[17:29], stored[29:]
+        try:
+            return AESGCM(_psk_kek(self._passphrase, salt)).decrypt(
+                nonce, sealed, b"rspfed companion psk"
+            )
+        except InvalidTag:
+            raise UsageError("wrong passphrase for the device store's companion key") from None
+
+    def set_companion(self, companion: CompanionRecord) -> None:
+        """Keep ``companion`` (replacing one with the same reconnection id or EID)."""
+        if not isinstance(companion, CompanionRecord):
+            raise UsageError("companion must be a CompanionRecord")
+        row = (
+            companion.reconnection_id,
+            companion.eid,
+            companion.name,
+            companion.peer_role,
+            companion.transport,
+            self._seal_psk(companion.psk),
+            companion.paired.astimezone(UTC).isoformat(),
+        )
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM companion WHERE eid = ?", (companion.eid,))
+            db.execute("INSERT OR REPLACE INTO companion VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+
+        self._write(work)
+
+    def companions(self) -> list[CompanionRecord]:
+        """The kept companion records, oldest pairing first.
+
+        :class:`~rspfed.errors.UsageError` for a wrong or missing passphrase.
+        """
+        rows = self._read(
+            "SELECT name, eid, peer_role, reconnection_id, psk, transport, paired"
+            " FROM companion ORDER BY paired, eid"
+        )
+        out: list[CompanionRecord] = []
+        for name, eid, role, rid, psk, transport, paired in rows:
+            try:
+                out.append(
+                    CompanionRecord(
+                        name=name,
+                        eid=eid,
+                        peer_role=role,
+                        reconnection_id=bytes(rid),
+                        psk=self._open_psk(bytes(psk)),
+                        transport=transport,
+                        paired=datetime.fromisoformat(paired),
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                raise StorageError("a companion record in the device store is corrupt") from exc
+        return out
+
+    def companion(self, eid: str | None = None) -> CompanionRecord:
+        """The companion with ``eid``, or the only one when ``eid`` is None.
+
+        :class:`~rspfed.errors.StateError` when there is none (or several and
+        no ``eid``).
+        """
+        found = [c for c in self.companions() if eid is None or c.eid == eid]
+        if not found:
+            raise StateError("no companion paired" + ("" if eid is None else f" with EID {eid}"))
+        if len(found) > 1:
+            raise StateError("several companions are paired: name one by its EID")
+        return found[0]
+
+    def drop_companion(self, eid: str) -> bool:
+        """Forget the companion with ``eid``; whether it was there."""
+        found: list[bool] = []
+
+        def work(db: sqlite3.Connection) -> None:
+            found.append(db.execute("DELETE FROM companion WHERE eid = ?", (eid,)).rowcount > 0)
+
+        self._write(work)
+        return found[0]
+
+
+def _psk_kek(passphrase: bytes, salt: bytes) -> bytes:
+    """The key that seals a companion psk: scrypt (n=2**14, r=8, p=1) of the passphrase."""
+    return Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(passphrase)

@@ -268,7 +268,7 @@ def test_empty_file_is_migrated(tmp_path: Path) -> None:
     with DeviceStore.open(path) as store:
         store.set_record(RECORD)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     db.close()
 
@@ -291,15 +291,15 @@ def test_older_file_is_migrated_step_by_step(tmp_path: Path) -> None:
         store.add_join("req-1", "s1", "sub-1", EXPIRES)
     step2 = "ALTER TABLE record ADD COLUMN extra TEXT; UPDATE record SET extra = 'x'"
     db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, (*MIGRATIONS, step2)) == 1
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert migrate(db, (*MIGRATIONS, step2)) == SCHEMA_VERSION
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     assert db.execute("SELECT extra, device_id FROM record").fetchall() == [("x", "dev-1")]
     # from an empty file the whole chain runs
     db.close()
     empty = tmp_path / "empty.db"
     db = sqlite3.connect(empty, isolation_level=None)
     assert migrate(db, (*MIGRATIONS, "CREATE TABLE later (x)")) == 0
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     db.close()
 
 
@@ -309,9 +309,9 @@ def test_failed_migration_step_leaves_the_previous_version(tmp_path: Path) -> No
         store.set_record(RECORD)
     bad = "CREATE TABLE added (x); INSERT INTO no_such_table VALUES (1)"
     db = sqlite3.connect(path, isolation_level=None)
-    with pytest.raises(StorageError, match="version 2"):
+    with pytest.raises(StorageError, match=f"version {SCHEMA_VERSION + 1}"):
         migrate(db, (*MIGRATIONS, bad))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT name FROM sqlite_master WHERE name = 'added'").fetchall() == []
     db.close()
     with DeviceStore.open(path) as store:
