@@ -20,10 +20,14 @@ __all__ = [
     'Bye',
     'ByeReason',
     'Capabilities',
+    'CompanionInfo',
+    'CompanionRequest',
     'DeviceClass',
     'DeviceName',
     'DeviceRole',
     'Eid',
+    'Es10Refusal',
+    'Es10RefusalReason',
     'Hello',
     'Iccid',
     'JoinFailure',
@@ -49,10 +53,14 @@ TYPE_NAMES: Final = {
     'Bye': 'Bye',
     'ByeReason': 'ByeReason',
     'Capabilities': 'Capabilities',
+    'CompanionInfo': 'CompanionInfo',
+    'CompanionRequest': 'CompanionRequest',
     'DeviceClass': 'DeviceClass',
     'DeviceName': 'DeviceName',
     'DeviceRole': 'DeviceRole',
     'Eid': 'Eid',
+    'Es10Refusal': 'Es10Refusal',
+    'Es10RefusalReason': 'Es10RefusalReason',
     'Hello': 'Hello',
     'Iccid': 'Iccid',
     'JoinFailure': 'JoinFailure',
@@ -208,6 +216,47 @@ class Bye(b.Sequence):
     ]
 
 
+class CompanionInfo_deviceInfo(b.OctetString):
+    """ASN.1 ``CompanionInfo.deviceInfo``."""
+
+    _asn1_name = 'CompanionInfo.deviceInfo'
+    _size_constraint = ((1, 1024),)
+
+
+class CompanionInfo(b.Sequence):
+    """ASN.1 type ``CompanionInfo``."""
+
+    _asn1_name = 'CompanionInfo'
+    _fields = [
+        ('name', DeviceName, {'implicit': ('context', 0)}),
+        ('eid', Eid, {'implicit': ('context', 1)}),
+        ('deviceInfo', CompanionInfo_deviceInfo, {'implicit': ('context', 2)}),
+    ]
+
+
+class CompanionRequest(b.Sequence):
+    """ASN.1 type ``CompanionRequest``."""
+
+    _asn1_name = 'CompanionRequest'
+    _fields = []
+
+
+class Es10RefusalReason(b.Enumerated):
+    """ASN.1 type ``Es10RefusalReason``."""
+
+    _asn1_name = 'Es10RefusalReason'
+    _map = {0: 'notAllowed', 1: 'busy', 2: 'error'}
+
+
+class Es10Refusal(b.Sequence):
+    """ASN.1 type ``Es10Refusal``."""
+
+    _asn1_name = 'Es10Refusal'
+    _fields = [
+        ('reason', Es10RefusalReason, {'implicit': ('context', 0)}),
+    ]
+
+
 class Capabilities(b.BitString):
     """ASN.1 type ``Capabilities``."""
 
@@ -317,6 +366,11 @@ class TransferMessage_body(b.Choice):
         ('ledgerState', b.OctetString, {'implicit': ('context', 4)}),
         ('bye', Bye, {'implicit': ('context', 5)}),
         ('refusal', Refusal, {'implicit': ('context', 6)}),
+        ('companionRequest', CompanionRequest, {'implicit': ('context', 7)}),
+        ('companionInfo', CompanionInfo, {'implicit': ('context', 8)}),
+        ('es10Request', b.OctetString, {'implicit': ('context', 9)}),
+        ('es10Response', b.OctetString, {'implicit': ('context', 10)}),
+        ('es10Refused', Es10Refusal, {'implicit': ('context', 11)}),
     ]
 
 

@@ -8,7 +8,10 @@ The protocol is specified in ``docs/pairing.md``.  Pieces:
   ``NNpsk0`` keyed by the offer's secret, or by SPAKE2 on the short code) and
   then carries the application messages (:class:`Hello`, :class:`JoinRequest`,
   :class:`TokenGrant`, :class:`Refusal`, :class:`JoinResult`,
-  :class:`LedgerState`, :class:`Bye`) as :data:`Event` s;
+  :class:`LedgerState`, :class:`Bye`; issue H's companion relay
+  :class:`CompanionRequest`, :class:`CompanionInfo`, :class:`Es10Request`,
+  :class:`Es10Response`, :class:`Es10Refusal`) as :data:`Event` s, and
+  reconnects an already paired companion (``paired=PairedKey(...)``);
 * the state table in :mod:`rspfed.transfer._state`.
 
 Transports (LAN, BLE) produce byte streams (:mod:`rspfed.transport`); the
@@ -20,15 +23,23 @@ from __future__ import annotations
 
 from rspfed.transfer._state import TRANSITIONS, ConnectionState, Side
 from rspfed.transfer.code import (
+    PairedKey,
     PairingMethod,
     ShortCode,
+    companion_discovery_id,
+    companion_psk,
     discovery_id_from_nameplate,
     discovery_id_from_secret,
 )
 from rspfed.transfer.connection import (
     NEED_DATA,
     ByeReceived,
+    CompanionInfoReceived,
+    CompanionRequested,
     ConnectionClosed,
+    Es10Answered,
+    Es10Refused,
+    Es10Requested,
     Event,
     HelloReceived,
     JoinRequested,
@@ -46,7 +57,13 @@ from rspfed.transfer.messages import (
     Bye,
     ByeReason,
     Capability,
+    CompanionInfo,
+    CompanionRequest,
     DeviceRole,
+    Es10Refusal,
+    Es10RefusalReason,
+    Es10Request,
+    Es10Response,
     Hello,
     JoinFailure,
     JoinRequest,
@@ -70,9 +87,20 @@ __all__ = [
     "ByeReason",
     "ByeReceived",
     "Capability",
+    "CompanionInfo",
+    "CompanionInfoReceived",
+    "CompanionRequest",
+    "CompanionRequested",
     "ConnectionClosed",
     "ConnectionState",
     "DeviceRole",
+    "Es10Answered",
+    "Es10Refusal",
+    "Es10RefusalReason",
+    "Es10Refused",
+    "Es10Request",
+    "Es10Requested",
+    "Es10Response",
     "Event",
     "Hello",
     "HelloReceived",
@@ -87,6 +115,7 @@ __all__ = [
     "Message",
     "NeedData",
     "Paired",
+    "PairedKey",
     "PairingConnection",
     "PairingMethod",
     "PairingOffer",
@@ -98,6 +127,8 @@ __all__ = [
     "Side",
     "TokenGrant",
     "TokenGranted",
+    "companion_discovery_id",
+    "companion_psk",
     "decode_message",
     "discovery_id_from_nameplate",
     "discovery_id_from_secret",

@@ -22,9 +22,11 @@ Pairing phase (frames on the stream; ``docs/pairing.md``)::
 
     joiner, QR path:    (start: sends "open QR" = 0x01 || Noise message 1) -> AWAIT_HANDSHAKE
     joiner, code path:  (start: sends "open code" = 0x02 || SPAKE2 message) -> AWAIT_PAKE
+    joiner, paired:     (start: sends "open paired" = 0x03 || Noise message 1) -> AWAIT_HANDSHAKE
     offerer:            (start) -> AWAIT_OPEN
 
     AWAIT_OPEN      --openQr-------> AWAIT_HELLO      offerer: Noise 1 read; Noise 2 + hello sent
+    AWAIT_OPEN      --openPaired---> AWAIT_HELLO      offerer (reconnection, issue H): the same
     AWAIT_OPEN      --openCode-----> AWAIT_CONFIRM    offerer: SPAKE2 + confirmation sent
     AWAIT_PAKE      --pake---------> AWAIT_CONFIRM    joiner: confirmation sent
     AWAIT_CONFIRM   --confirmation-> AWAIT_HANDSHAKE  both: peer's confirmation verified;
@@ -46,6 +48,25 @@ Application phase (messages in the secure channel)::
     GRANT_SENT     --joinResult (them)--> READY
     any application state --ledgerState (us or them, after the hellos)--> same state
     any application state --bye (us or them)--> CLOSED
+
+Companion relay (issue H; the phone is the joiner, the watch a companion
+offerer: the connection checks those roles, the table only the order)::
+
+    READY               --companionRequest (us)---> COMPANION_REQUESTED   phone
+    COMPANION_REQUESTED --companionInfo (them)----> RELAY_READY
+                        --refusal (them)----------> READY
+    RELAY_READY         --es10Request (us)--------> ES10_SENT
+    ES10_SENT           --es10Response (them)-----> RELAY_READY
+                        --es10Refused (them)------> RELAY_READY
+
+    READY               --companionRequest (them)-> COMPANION_INFO_DUE    watch
+    COMPANION_INFO_DUE  --companionInfo (us)------> RELAY_SERVING
+                        --refusal (us)------------> READY
+    RELAY_SERVING       --es10Request (them)------> ES10_RECEIVED
+    ES10_RECEIVED       --es10Response (us)-------> RELAY_SERVING
+                        --es10Refused (us)--------> RELAY_SERVING
+
+One ES10 request is outstanding at a time; ``bye`` ends the session.
 
 Closing: ``eof`` (the stream ended) is clean only in ``CLOSED`` (after a
 bye); anywhere else it is a :class:`~rspfed.errors.TransportError`.
@@ -71,6 +92,7 @@ __all__ = [
     "INPUT_EOF",
     "INPUT_HANDSHAKE",
     "INPUT_OPEN_CODE",
+    "INPUT_OPEN_PAIRED",
     "INPUT_OPEN_QR",
     "INPUT_PAKE",
     "PAIRING_STATES",
@@ -104,6 +126,18 @@ class ConnectionState(enum.Enum):
     """We granted a token; waiting for the peer's join result."""
     GRANT_RECEIVED = "grant-received"
     """We received a token; our join result is due."""
+    COMPANION_REQUESTED = "companion-requested"
+    """Phone: our companion request sent; waiting for the watch's companion info."""
+    COMPANION_INFO_DUE = "companion-info-due"
+    """Watch: the phone's companion request received; our companion info (or refusal) is due."""
+    RELAY_READY = "relay-ready"
+    """Phone: the relay is open and no ES10 request is outstanding."""
+    RELAY_SERVING = "relay-serving"
+    """Watch: the relay is open; waiting for the next ES10 request."""
+    ES10_SENT = "es10-sent"
+    """Phone: one ES10 request outstanding; waiting for its response or refusal."""
+    ES10_RECEIVED = "es10-received"
+    """Watch: an ES10 request received; our response or refusal is due."""
     CLOSED = "closed"
     """Done or failed; nothing more is sent or received (the offer is burnt)."""
 
@@ -119,6 +153,8 @@ INPUT_OPEN_QR = "openQr"
 """The joiner's opening frame, QR method (``0x01 || Noise message 1``)."""
 INPUT_OPEN_CODE = "openCode"
 """The joiner's opening frame, code method (``0x02 || SPAKE2 message``)."""
+INPUT_OPEN_PAIRED = "openPaired"
+"""The joiner's opening frame, reconnection of a paired companion (``0x03 || Noise message 1``)."""
 INPUT_PAKE = "pake"
 """The offerer's SPAKE2 message."""
 INPUT_CONFIRMATION = "confirmation"
@@ -137,7 +173,20 @@ PAIRING_STATES = frozenset({_S.AWAIT_OPEN, _S.AWAIT_PAKE, _S.AWAIT_CONFIRM, _S.A
 """States before the secure channel is up."""
 
 APPLICATION_STATES = frozenset(
-    {_S.AWAIT_HELLO, _S.READY, _S.JOIN_SENT, _S.JOIN_RECEIVED, _S.GRANT_SENT, _S.GRANT_RECEIVED}
+    {
+        _S.AWAIT_HELLO,
+        _S.READY,
+        _S.JOIN_SENT,
+        _S.JOIN_RECEIVED,
+        _S.GRANT_SENT,
+        _S.GRANT_RECEIVED,
+        _S.COMPANION_REQUESTED,
+        _S.COMPANION_INFO_DUE,
+        _S.RELAY_READY,
+        _S.RELAY_SERVING,
+        _S.ES10_SENT,
+        _S.ES10_RECEIVED,
+    }
 )
 """States with the secure channel up."""
 
@@ -149,6 +198,7 @@ def _rows() -> dict[tuple[ConnectionState, Side, str], ConnectionState]:
         # pairing phase
         (_S.AWAIT_OPEN, _THEM, INPUT_OPEN_QR): _S.AWAIT_HELLO,
         (_S.AWAIT_OPEN, _THEM, INPUT_OPEN_CODE): _S.AWAIT_CONFIRM,
+        (_S.AWAIT_OPEN, _THEM, INPUT_OPEN_PAIRED): _S.AWAIT_HELLO,
         (_S.AWAIT_PAKE, _THEM, INPUT_PAKE): _S.AWAIT_CONFIRM,
         (_S.AWAIT_CONFIRM, _THEM, INPUT_CONFIRMATION): _S.AWAIT_HANDSHAKE,
         (_S.AWAIT_HANDSHAKE, _THEM, INPUT_HANDSHAKE): _S.AWAIT_HELLO,
@@ -164,6 +214,20 @@ def _rows() -> dict[tuple[ConnectionState, Side, str], ConnectionState]:
         (_S.JOIN_RECEIVED, _US, "tokenGrant"): _S.GRANT_SENT,
         (_S.JOIN_RECEIVED, _US, "refusal"): _S.READY,
         (_S.GRANT_SENT, _THEM, "joinResult"): _S.READY,
+        # the companion relay, we are the phone
+        (_S.READY, _US, "companionRequest"): _S.COMPANION_REQUESTED,
+        (_S.COMPANION_REQUESTED, _THEM, "companionInfo"): _S.RELAY_READY,
+        (_S.COMPANION_REQUESTED, _THEM, "refusal"): _S.READY,
+        (_S.RELAY_READY, _US, "es10Request"): _S.ES10_SENT,
+        (_S.ES10_SENT, _THEM, "es10Response"): _S.RELAY_READY,
+        (_S.ES10_SENT, _THEM, "es10Refused"): _S.RELAY_READY,
+        # the companion relay, we are the watch
+        (_S.READY, _THEM, "companionRequest"): _S.COMPANION_INFO_DUE,
+        (_S.COMPANION_INFO_DUE, _US, "companionInfo"): _S.RELAY_SERVING,
+        (_S.COMPANION_INFO_DUE, _US, "refusal"): _S.READY,
+        (_S.RELAY_SERVING, _THEM, "es10Request"): _S.ES10_RECEIVED,
+        (_S.ES10_RECEIVED, _US, "es10Response"): _S.RELAY_SERVING,
+        (_S.ES10_RECEIVED, _US, "es10Refused"): _S.RELAY_SERVING,
         # the stream ends after a bye
         (_S.CLOSED, _THEM, INPUT_EOF): _S.CLOSED,
     }

@@ -37,6 +37,19 @@ Pairing keys (32 octets)
     :func:`pairing_prologue` builds the Noise prologue
     ``"rspfed-pair-v1" || method octet || discovery id``.
 
+Companion reconnection (issue H)
+    After a first pairing, both sides keep a long-term key (:class:`PairedKey`):
+
+    * :func:`companion_psk`,
+      ``HKDF-SHA256(IKM = handshake hash of the first pairing,
+      info = "rspfed companion psk v1", L = 32)``;
+    * :func:`companion_discovery_id`,
+      ``HKDF-SHA256(IKM = psk, info = "rspfed companion discovery v1", L = 16)``,
+      under which the watch keeps listening.
+
+    A reconnection (:attr:`PairingMethod.PAIRED`) is Noise ``NNpsk0`` keyed by
+    that psk directly, prologue ``pairing_prologue(PAIRED, discovery id)``.
+
 Everything here is deterministic or draws randomness from the injected
 ``rand`` callable (``os.urandom``'s signature).
 """
@@ -46,6 +59,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 from cryptography.hazmat.primitives import hashes
@@ -61,8 +75,11 @@ __all__ = [
     "PAIRING_PROLOGUE_LABEL",
     "PSK_SIZE",
     "SECRET_SIZE",
+    "PairedKey",
     "PairingMethod",
     "ShortCode",
+    "companion_discovery_id",
+    "companion_psk",
     "discovery_id_from_nameplate",
     "discovery_id_from_secret",
     "pairing_prologue",
@@ -88,6 +105,8 @@ _INFO_DISCOVERY = b"rspfed pairing discovery v1"
 _INFO_NAMEPLATE = b"rspfed pairing nameplate discovery v1"
 _INFO_PSK = b"rspfed pairing psk v1"
 _INFO_PSK_CODE = b"rspfed pairing psk code v1"
+_INFO_COMPANION_PSK = b"rspfed companion psk v1"
+_INFO_COMPANION_DISCOVERY = b"rspfed companion discovery v1"
 _ODD_INDEX = {w: i for i, w in enumerate(ODD_WORDS)}
 _EVEN_INDEX = {w: i for i, w in enumerate(EVEN_WORDS)}
 _CODE_RE = re.compile(r"([1-9][0-9]{0,2})-([a-z]+)-([a-z]+)")
@@ -101,6 +120,8 @@ class PairingMethod(enum.IntEnum):
     """The joiner scanned the offer URI (256-bit secret)."""
     CODE = 2
     """The joiner typed the short code (SPAKE2 then key confirmation)."""
+    PAIRED = 3
+    """Reconnection of an already paired companion: Noise keyed by the stored psk, no PAKE."""
 
 
 def _hkdf(ikm: bytes, info: bytes, length: int) -> bytes:
@@ -241,3 +262,52 @@ def pairing_prologue(method: PairingMethod, discovery_id: bytes) -> bytes:
             f"discovery id must be {DISCOVERY_ID_SIZE} octets, got {len(discovery_id)}"
         )
     return PAIRING_PROLOGUE_LABEL + bytes((PairingMethod(method),)) + bytes(discovery_id)
+
+
+def companion_psk(handshake_hash: bytes) -> bytes:
+    """The long-term companion psk from a first pairing's Noise handshake hash (32 octets).
+
+    ``HKDF-SHA256(IKM = handshake_hash, salt = none, info = "rspfed companion psk v1", L = 32)``.
+    """
+    if not isinstance(handshake_hash, bytes | bytearray) or len(handshake_hash) != 32:
+        raise UsageError("handshake hash must be 32 octets")
+    return _hkdf(bytes(handshake_hash), _INFO_COMPANION_PSK, PSK_SIZE)
+
+
+def companion_discovery_id(psk: bytes) -> bytes:
+    """The 16-octet reconnection discovery identifier of a companion psk (HKDF-SHA256)."""
+    if not isinstance(psk, bytes | bytearray) or len(psk) != PSK_SIZE:
+        raise UsageError(f"companion psk must be {PSK_SIZE} octets")
+    return _hkdf(bytes(psk), _INFO_COMPANION_DISCOVERY, DISCOVERY_ID_SIZE)
+
+
+def _psk_validator(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, bytes) or len(value) != PSK_SIZE:
+        raise UsageError(f"psk must be {PSK_SIZE} octets")
+
+
+def _discovery_validator(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, bytes) or len(value) != DISCOVERY_ID_SIZE:
+        raise UsageError(f"discovery_id must be {DISCOVERY_ID_SIZE} octets")
+
+
+@attrs.frozen
+class PairedKey:
+    """The long-term key of a paired companion: ``psk`` (secret, not in ``repr``) and its id.
+
+    ``discovery_id`` is normally :func:`companion_discovery_id` of the psk
+    (:meth:`from_handshake_hash` builds both from a first pairing).
+    """
+
+    psk: bytes = attrs.field(repr=False, validator=_psk_validator)
+    discovery_id: bytes = attrs.field(validator=_discovery_validator)
+
+    @classmethod
+    def from_psk(cls, psk: bytes) -> PairedKey:
+        """The key with ``discovery_id = companion_discovery_id(psk)``."""
+        return cls(psk=bytes(psk), discovery_id=companion_discovery_id(psk))
+
+    @classmethod
+    def from_handshake_hash(cls, handshake_hash: bytes) -> PairedKey:
+        """The key both sides derive after a first pairing (``conn.handshake_hash``)."""
+        return cls.from_psk(companion_psk(handshake_hash))

@@ -72,6 +72,7 @@ from rspfed.transfer._state import (
     INPUT_CONFIRMATION,
     INPUT_HANDSHAKE,
     INPUT_OPEN_CODE,
+    INPUT_OPEN_PAIRED,
     INPUT_OPEN_QR,
     INPUT_PAKE,
     ConnectionState,
@@ -85,6 +86,7 @@ from rspfed.transfer.channel import (
     encode_frame,
 )
 from rspfed.transfer.code import (
+    PairedKey,
     PairingMethod,
     ShortCode,
     pairing_prologue,
@@ -94,6 +96,12 @@ from rspfed.transfer.code import (
 from rspfed.transfer.messages import (
     Bye,
     ByeReason,
+    CompanionInfo,
+    CompanionRequest,
+    DeviceRole,
+    Es10Refusal,
+    Es10Request,
+    Es10Response,
     Hello,
     JoinRequest,
     JoinResult,
@@ -110,7 +118,12 @@ from rspfed.transfer.offer import PairingOffer
 __all__ = [
     "NEED_DATA",
     "ByeReceived",
+    "CompanionInfoReceived",
+    "CompanionRequested",
     "ConnectionClosed",
+    "Es10Answered",
+    "Es10Refused",
+    "Es10Requested",
     "Event",
     "HelloReceived",
     "JoinRequested",
@@ -206,6 +219,41 @@ class ByeReceived:
 
 
 @attrs.frozen
+class CompanionRequested:
+    """Watch: the phone asks for our companion info; send a CompanionInfo (or a Refusal)."""
+
+    message: CompanionRequest
+
+
+@attrs.frozen
+class CompanionInfoReceived:
+    """Phone: the watch's companion info (its EID is its hello's: checked); the relay is open."""
+
+    message: CompanionInfo
+
+
+@attrs.frozen
+class Es10Requested:
+    """Watch: one ES10 request to answer with an Es10Response or an Es10Refusal."""
+
+    message: Es10Request
+
+
+@attrs.frozen
+class Es10Answered:
+    """Phone: the watch eUICC's response to our outstanding ES10 request."""
+
+    message: Es10Response
+
+
+@attrs.frozen
+class Es10Refused:
+    """Phone: the watch did not relay our outstanding ES10 request."""
+
+    message: Es10Refusal
+
+
+@attrs.frozen
 class ConnectionClosed:
     """The connection is closed; nothing more will happen."""
 
@@ -219,6 +267,11 @@ Event: TypeAlias = (
     | JoinResultReceived
     | LedgerStateReceived
     | ByeReceived
+    | CompanionRequested
+    | CompanionInfoReceived
+    | Es10Requested
+    | Es10Answered
+    | Es10Refused
     | ConnectionClosed
 )
 """Everything :meth:`PairingConnection.next_event` returns besides :data:`NEED_DATA`."""
@@ -238,7 +291,17 @@ def _event_for(message: Message) -> Event:
         return JoinResultReceived(message)
     if isinstance(message, LedgerState):
         return LedgerStateReceived(message)
-    # a message type added later (issues H, I) needs its event class here
+    if isinstance(message, CompanionRequest):
+        return CompanionRequested(message)
+    if isinstance(message, CompanionInfo):
+        return CompanionInfoReceived(message)
+    if isinstance(message, Es10Request):
+        return Es10Requested(message)
+    if isinstance(message, Es10Response):
+        return Es10Answered(message)
+    if isinstance(message, Es10Refusal):
+        return Es10Refused(message)
+    # a message type added later (issue I) needs its event class here
     assert isinstance(message, Bye), type(message).__name__
     return ByeReceived(message)
 
@@ -252,7 +315,16 @@ class PairingConnection:
     :class:`~rspfed.transfer.messages.Hello`, sent as soon as the channel is
     up (an offerer's hello role must be the offer's ``offerer_role``).
     ``rand`` (``os.urandom``'s signature) supplies the Noise ephemeral keys
-    and the SPAKE2 scalar.  ``max_message_size`` bounds an application
+    and the SPAKE2 scalar.
+
+    ``paired`` (issue H, reconnection of an already paired companion): both
+    sides hold the same :class:`~rspfed.transfer.code.PairedKey` and neither
+    offer nor code; the handshake is Noise ``NNpsk0`` keyed by its psk
+    (method :attr:`~rspfed.transfer.code.PairingMethod.PAIRED`), no PAKE.
+    A wrong psk fails both sides with :class:`~rspfed.errors.IntegrityError`
+    (the offerer answers an opening it cannot authenticate with 48 random
+    octets, so the joiner fails as it would on a wrong message 2); nothing
+    is burnt (:attr:`burnt` stays False).  ``max_message_size`` bounds an application
     message in both directions (default 1 MiB).
 
     The joiner's opening frame is ready in :meth:`data_to_send` right after
@@ -267,6 +339,7 @@ class PairingConnection:
         rand: Callable[[int], bytes],
         offer: PairingOffer | None = None,
         code: ShortCode | None = None,
+        paired: PairedKey | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         if not isinstance(role, Role):
@@ -277,7 +350,12 @@ class PairingConnection:
             raise UsageError("offer must be a PairingOffer")
         if code is not None and not isinstance(code, ShortCode):
             raise UsageError("code must be a ShortCode")
-        if role is Role.OFFERER:
+        if paired is not None:
+            if not isinstance(paired, PairedKey):
+                raise UsageError("paired must be a PairedKey")
+            if offer is not None or code is not None:
+                raise UsageError("a paired reconnection has neither offer nor code")
+        elif role is Role.OFFERER:
             if offer is None:
                 raise UsageError("the offerer needs its offer")
             if local.role is not offer.offerer_role:
@@ -293,6 +371,8 @@ class PairingConnection:
         self._rand = rand
         self._offer = offer
         self._code = code
+        self._paired = paired
+        self._handshake_hash: bytes | None = None
         self._max_message_size = max_message_size
         self._decoder = FrameDecoder()
         self._frames: deque[bytes] = deque()
@@ -310,6 +390,12 @@ class PairingConnection:
         self._error: RspfedError | None = None
         if role is Role.OFFERER:
             self._state = ConnectionState.AWAIT_OPEN
+        elif paired is not None:
+            self._method = PairingMethod.PAIRED
+            self._handshake = self._new_handshake(PairingMethod.PAIRED, initiator=True)
+            first = self._handshake.write_message()
+            self._write_frame(bytes((PairingMethod.PAIRED,)) + first)
+            self._state = ConnectionState.AWAIT_HANDSHAKE
         elif offer is not None:
             self._method = PairingMethod.QR
             self._handshake = self._new_handshake(PairingMethod.QR, initiator=True)
@@ -342,8 +428,17 @@ class PairingConnection:
 
     @property
     def method(self) -> PairingMethod | None:
-        """QR or code, once known (the offerer learns it from the opening frame)."""
+        """QR, code or paired, once known (the offerer learns it from the opening frame)."""
         return self._method
+
+    @property
+    def handshake_hash(self) -> bytes | None:
+        """The Noise handshake hash once the channel is up (as in :class:`Paired`), else None.
+
+        After a first pairing of a companion both sides derive the long-term
+        key from it: ``PairedKey.from_handshake_hash(conn.handshake_hash)``.
+        """
+        return self._handshake_hash
 
     @property
     def burnt(self) -> bool:
@@ -351,7 +446,11 @@ class PairingConnection:
 
         From the opening frame on (one attempt per offer or code), and after
         any close.  The offerer makes a new offer and code for the next attempt.
+        Always False for a paired reconnection (``paired=``): its long-term
+        key is not a one-time secret, and a failed reconnection is only refused.
         """
+        if self._paired is not None:
+            return False
         return self._attempted or self._state is ConnectionState.CLOSED
 
     @property
@@ -437,6 +536,16 @@ class PairingConnection:
         target = move(self._state, Side.US, kind)
         if isinstance(message, TokenGrant) and self._peer_hello is not None:
             self._check_grant(message, self._peer_hello.eid, local=True)
+        elif isinstance(message, CompanionRequest):
+            peer = self._peer_hello
+            if (
+                self._role is not Role.JOINER
+                or peer is None
+                or peer.role is not DeviceRole.COMPANION
+            ):
+                raise StateError("a companion request goes from a joiner to a companion offerer")
+        elif isinstance(message, CompanionInfo) and message.eid != self._local.eid:
+            raise UsageError("the companion info's EID differs from our hello's")
         assert self._channel is not None
         self._out += self._channel.seal(encode_message(message))
         self._state = target
@@ -462,6 +571,10 @@ class PairingConnection:
             assert self._offer is not None
             psk = psk_from_secret(self._offer.secret)
             discovery_id = self._offer.discovery_id
+        elif method is PairingMethod.PAIRED:
+            assert self._paired is not None
+            psk = self._paired.psk
+            discovery_id = self._paired.discovery_id
         else:
             assert self._code is not None
             assert self._pake_key is not None
@@ -510,6 +623,24 @@ class PairingConnection:
 
     def _handle_open(self, frame: bytes) -> None:
         method = frame[0]
+        if self._paired is not None:
+            self._attempted = True
+            if method != PairingMethod.PAIRED:
+                raise ProtocolError("this offerer only takes a paired reconnection")
+            self._method = PairingMethod.PAIRED
+            self._advance(INPUT_OPEN_PAIRED)
+            self._handshake = self._new_handshake(PairingMethod.PAIRED, initiator=False)
+            try:
+                self._read_handshake(frame[1:])
+            except IntegrityError:
+                # a wrong psk: answer with as many random octets as a Noise message 2,
+                # so that the joiner fails the same way (IntegrityError), then close
+                self._write_frame(self._rand(_NOISE_MESSAGE_SIZE))
+                raise
+            return
+        if method == PairingMethod.PAIRED:
+            self._attempted = True
+            raise ProtocolError("this offerer does not take a paired reconnection")
         if method == PairingMethod.QR:
             self._attempted = True
             self._method = PairingMethod.QR
@@ -547,6 +678,7 @@ class PairingConnection:
             self._write_frame(hs.write_message())
         self._channel = SecureChannel.from_handshake(hs, max_message_size=self._max_message_size)
         assert self._method is not None
+        self._handshake_hash = hs.handshake_hash
         self._events.append(Paired(self._method, hs.handshake_hash))
         self._handshake = None
         self._out += self._channel.seal(encode_message(self._local))
@@ -574,6 +706,15 @@ class PairingConnection:
             self._peer_hello = message
         elif isinstance(message, TokenGrant):
             self._check_grant(message, self._local.eid, local=False)
+        elif isinstance(message, CompanionRequest):
+            if self._role is not Role.OFFERER or self._local.role is not DeviceRole.COMPANION:
+                self._queue_bye(ByeReason.UNSUPPORTED)
+                raise ProtocolError("a companion request to a device that is not a companion")
+        elif isinstance(message, CompanionInfo):
+            assert self._peer_hello is not None
+            if message.eid != self._peer_hello.eid:
+                self._queue_bye(ByeReason.PROTOCOL_ERROR)
+                raise ProtocolError("the companion info's EID differs from the peer's hello")
         self._events.append(_event_for(message))
         if self._state is ConnectionState.CLOSED:
             self._close()

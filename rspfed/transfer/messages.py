@@ -15,6 +15,11 @@ class                         body alternative     meaning
 :class:`JoinResult`           ``joinResult``       the joined device's outcome
 :class:`LedgerState`          ``ledgerState``      E's usage ledger state (opaque DER)
 :class:`Bye`                  ``bye``              the sender is done
+:class:`CompanionRequest`     ``companionRequest`` the phone asks a companion (H)
+:class:`CompanionInfo`        ``companionInfo``    name, EID, DeviceInfo DER (H)
+:class:`Es10Request`          ``es10Request``      one ES10 request DER (H)
+:class:`Es10Response`         ``es10Response``     the eUICC's response DER (H)
+:class:`Es10Refusal`          ``es10Refused``      the request is not relayed (H)
 ============================  ===================  ================================
 
 :func:`encode_message` / :func:`decode_message` convert.  Decoding is strict
@@ -41,6 +46,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from rspfed import asn1
+from rspfed.asn1 import rsp
 from rspfed.asn1 import transfer as schema
 from rspfed.errors import DecodeError, EncodeError, ProtocolError, UsageError
 from rspfed.federation.token import DeviceClass, Service
@@ -49,6 +55,7 @@ from rspfed.saip.identifiers import decode_iccid, encode_iccid
 
 __all__ = [
     "CODECS",
+    "MAX_DEVICE_INFO_SIZE",
     "MAX_NAME_LENGTH",
     "MAX_OPERATOR_URL_LENGTH",
     "MAX_TOKEN_SIZE",
@@ -56,7 +63,13 @@ __all__ = [
     "Bye",
     "ByeReason",
     "Capability",
+    "CompanionInfo",
+    "CompanionRequest",
     "DeviceRole",
+    "Es10Refusal",
+    "Es10RefusalReason",
+    "Es10Request",
+    "Es10Response",
     "Hello",
     "JoinFailure",
     "JoinRequest",
@@ -81,6 +94,9 @@ MAX_TOKEN_SIZE = 4096
 """Largest federation token DER in a :class:`TokenGrant`."""
 MAX_OPERATOR_URL_LENGTH = 2048
 """Longest operator URL in a :class:`TokenGrant`, in characters."""
+
+MAX_DEVICE_INFO_SIZE = 1024
+"""Largest DeviceInfo DER in a :class:`CompanionInfo`."""
 
 _TYPE = "TransferMessage"
 
@@ -322,7 +338,104 @@ class Bye:
     reason: ByeReason = attrs.field(default=ByeReason.DONE, validator=_enum_validator(ByeReason))
 
 
-Message: TypeAlias = Hello | JoinRequest | TokenGrant | Refusal | JoinResult | LedgerState | Bye
+@attrs.frozen
+class CompanionRequest:
+    """``companionRequest``: the phone asks a companion offerer for its :class:`CompanionInfo`.
+
+    Allowed once, after the hellos, from a joiner to an offerer whose hello
+    role is :attr:`DeviceRole.COMPANION`; opens the ES10 relay (issue H).
+    """
+
+
+def _device_info_validator(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, bytes) or not 1 <= len(value) <= MAX_DEVICE_INFO_SIZE:
+        raise UsageError(f"device_info must be 1 to {MAX_DEVICE_INFO_SIZE} octets")
+    try:
+        asn1.decode(rsp.DeviceInfo, value)
+    except DecodeError:
+        raise UsageError("device_info must be the DER of an SGP.22 DeviceInfo") from None
+
+
+@attrs.frozen
+class CompanionInfo:
+    """``companionInfo``: the watch's answer to a :class:`CompanionRequest`.
+
+    ``name`` and ``eid`` are the watch's (as in its hello); ``device_info`` is
+    the DER of its SGP.22 ``DeviceInfo`` (checked to decode), which the
+    phone's LPA puts in ``ctxParams1``.  The EUICCInfo reaches the LPA through
+    the relayed ES10 calls themselves.
+    """
+
+    name: str = attrs.field(validator=_name_validator)
+    eid: str = attrs.field(validator=_eid_validator)
+    device_info: bytes = attrs.field(validator=_device_info_validator)
+
+
+def _request_validator(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, bytes) or not value:
+        raise UsageError("an ES10 request is a non-empty DER octet string")
+
+
+def _response_validator(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, bytes):
+        raise UsageError("an ES10 response is bytes (possibly empty)")
+
+
+@attrs.frozen
+class Es10Request:
+    """``es10Request``: one complete ES10 request DER (as ``Es10.transceive`` takes it).
+
+    Sent by the phone to the watch; the relay allow-list (ES10a/b/c of
+    SGP.22) is the watch application's (:mod:`rspfed.transfer.relay`).  Its
+    content (e.g. a bound profile package segment) is kept out of ``repr``.
+    """
+
+    der: bytes = attrs.field(repr=False, validator=_request_validator)
+
+
+@attrs.frozen
+class Es10Response:
+    """``es10Response``: the watch eUICC's response DER to the outstanding :class:`Es10Request`.
+
+    Empty for an intermediate ``LoadBoundProfilePackage`` segment.  Kept out
+    of ``repr``.
+    """
+
+    der: bytes = attrs.field(default=b"", repr=False, validator=_response_validator)
+
+
+class Es10RefusalReason(enum.Enum):
+    """ASN.1 ``Es10RefusalReason``: why the watch does not relay an ES10 request."""
+
+    NOT_ALLOWED = "notAllowed"
+    """Not an ES10 request the LPA may send (the allow-list)."""
+    BUSY = "busy"
+    """The eUICC is in use."""
+    ERROR = "error"
+    """The eUICC could not be reached or failed."""
+
+
+@attrs.frozen
+class Es10Refusal:
+    """``es10Refused``: the watch answers the outstanding :class:`Es10Request` without the eUICC."""
+
+    reason: Es10RefusalReason = attrs.field(validator=_enum_validator(Es10RefusalReason))
+
+
+Message: TypeAlias = (
+    Hello
+    | JoinRequest
+    | TokenGrant
+    | Refusal
+    | JoinResult
+    | LedgerState
+    | Bye
+    | CompanionRequest
+    | CompanionInfo
+    | Es10Request
+    | Es10Response
+    | Es10Refusal
+)
 """Any application message of this version."""
 
 
@@ -455,6 +568,51 @@ def _bye_from(v: Any) -> Bye:
     return Bye(reason=_enum_from(ByeReason, v["reason"], "reason"))
 
 
+def _companion_request_native(_m: CompanionRequest) -> dict[str, Any]:
+    return {}
+
+
+def _companion_request_from(_v: Any) -> CompanionRequest:
+    return CompanionRequest()
+
+
+def _companion_info_native(m: CompanionInfo) -> dict[str, Any]:
+    return {"name": m.name, "eid": bytes.fromhex(m.eid), "deviceInfo": m.device_info}
+
+
+def _companion_info_from(v: Any) -> CompanionInfo:
+    eid = v["eid"].native.hex()
+    if not is_valid_eid(eid):
+        raise DecodeError("companionInfo eid is not a valid EID", type_name=_TYPE)
+    return CompanionInfo(
+        name=_name_from(v["name"]), eid=eid, device_info=bytes(v["deviceInfo"].native)
+    )
+
+
+def _es10_request_native(m: Es10Request) -> bytes:
+    return m.der
+
+
+def _es10_request_from(v: Any) -> Es10Request:
+    return Es10Request(der=bytes(v.native))
+
+
+def _es10_response_native(m: Es10Response) -> bytes:
+    return m.der
+
+
+def _es10_response_from(v: Any) -> Es10Response:
+    return Es10Response(der=bytes(v.native))
+
+
+def _es10_refusal_native(m: Es10Refusal) -> dict[str, Any]:
+    return {"reason": m.reason.value}
+
+
+def _es10_refusal_from(v: Any) -> Es10Refusal:
+    return Es10Refusal(reason=_enum_from(Es10RefusalReason, v["reason"], "reason"))
+
+
 def _codec(
     alternative: str, cls: type[Any], to: Callable[[Any], Any], frm: Callable[[Any], Any]
 ) -> MessageCodec:
@@ -472,6 +630,16 @@ CODECS: Mapping[str, MessageCodec] = MappingProxyType(
             _codec("ledgerState", LedgerState, _ledger_native, _ledger_from),
             _codec("bye", Bye, _bye_native, _bye_from),
             _codec("refusal", Refusal, _refusal_native, _refusal_from),
+            _codec(
+                "companionRequest",
+                CompanionRequest,
+                _companion_request_native,
+                _companion_request_from,
+            ),
+            _codec("companionInfo", CompanionInfo, _companion_info_native, _companion_info_from),
+            _codec("es10Request", Es10Request, _es10_request_native, _es10_request_from),
+            _codec("es10Response", Es10Response, _es10_response_native, _es10_response_from),
+            _codec("es10Refused", Es10Refusal, _es10_refusal_native, _es10_refusal_from),
         )
     }
 )

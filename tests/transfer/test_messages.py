@@ -188,10 +188,10 @@ def test_rspfed_decodes_what_asn1tools_encodes(m: Message) -> None:
 
 def test_unknown_alternative_is_a_protocol_error() -> None:
     spec = _extended(
-        "    refusal Refusal,\n    ...\n",
-        "    refusal Refusal,\n    ...,\n    es10Relay OCTET STRING\n",
+        "    es10Refused Es10Refusal\n",
+        "    es10Refused Es10Refusal,\n    laterRelay OCTET STRING\n",
     )
-    der = spec.encode("TransferMessage", {"version": 1, "body": ("es10Relay", b"\xbf\x20\x00")})
+    der = spec.encode("TransferMessage", {"version": 1, "body": ("laterRelay", b"\xbf\x20\x00")})
     with pytest.raises(ProtocolError, match="unknown"):
         decode_message(der)
 

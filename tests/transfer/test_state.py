@@ -86,6 +86,13 @@ def test_join_exchange_is_mirrored() -> None:
         S.JOIN_RECEIVED: S.JOIN_SENT,
         S.GRANT_SENT: S.GRANT_RECEIVED,
         S.GRANT_RECEIVED: S.GRANT_SENT,
+        # the companion relay (issue H): phone states mirror the watch's
+        S.COMPANION_REQUESTED: S.COMPANION_INFO_DUE,
+        S.COMPANION_INFO_DUE: S.COMPANION_REQUESTED,
+        S.RELAY_READY: S.RELAY_SERVING,
+        S.RELAY_SERVING: S.RELAY_READY,
+        S.ES10_SENT: S.ES10_RECEIVED,
+        S.ES10_RECEIVED: S.ES10_SENT,
     }
     other = {Side.US: Side.THEM, Side.THEM: Side.US}
     for (state, side, kind), dst in TRANSITIONS.items():
