@@ -57,7 +57,7 @@ from rspfed.transfer import (
     encode_message,
 )
 from rspfed.transfer.messages import MAX_DEVICE_INFO_SIZE, Message
-from tests.paths import ASN1_MODULES
+from tests.paths import ASN1_MODULES, REPO
 from tests.transfer.companion_world import (
     GET_CHALLENGE,
     GET_INFO1,
@@ -202,6 +202,12 @@ def test_malformed_companion_messages_are_decode_errors(der: bytes) -> None:
 def test_arbitrary_octets_raise_only_rspfed_errors(data: bytes) -> None:
     with contextlib.suppress(RspfedError):
         decode_message(bytes.fromhex("3000") + data)
+
+
+def test_the_documented_module_is_the_module() -> None:
+    doc = (REPO / "docs" / "pairing.md").read_text(encoding="utf-8")
+    block = doc.split("### The whole module\n\n```asn1\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == MODULE.read_text(encoding="utf-8").strip()
 
 
 def test_a_later_alternative_is_still_refused() -> None:
