@@ -6,7 +6,8 @@ the same key; a reconnection checked against the ``noiseprotocol`` package
 (an independent Noise implementation); a wrong psk or discovery id refused
 with ``IntegrityError`` on both sides and nothing burnt; replayed
 reconnections refused; and a transport cut at every byte offset of a
-reconnection plus one relayed ES10 request and response: a clean
+reconnection plus one relayed ES10 request and response (and a flipped bit
+at every other offset): a clean
 ``RspfedError`` on each side that did not finish.
 """
 
@@ -327,3 +328,24 @@ def test_cut_at_every_offset_of_a_reconnect_and_one_relay() -> None:
         # the phone finishes cleanly only after the answer and its own bye
         if s.phone.error is None:
             assert answered, n
+
+
+def test_a_flipped_bit_anywhere_fails_cleanly() -> None:
+    answer = bytes.fromhex("bf2e128010") + bytes(16)
+    total = session(answers=(answer,)).total
+    for n in range(0, total, 2):
+        seen = [0]
+
+        def tamper(_name: str, data: bytes, n: int = n, seen: list[int] = seen) -> bytes:
+            start = seen[0]
+            seen[0] += len(data)
+            if start <= n < start + len(data):
+                i = n - start
+                return data[:i] + bytes((data[i] ^ 0x10,)) + data[i + 1 :]
+            return data
+
+        s = session(answers=(answer,), tamper=tamper)
+        assert s.watch.error is not None or s.phone.error is not None, n
+        assert (s.watch.conn.burnt, s.phone.conn.burnt) == (False, False)
+        got = [e.message.der for e in s.phone.events if isinstance(e, Es10Answered)]
+        assert got in ([], [answer]), n
