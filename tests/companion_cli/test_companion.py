@@ -1,0 +1,225 @@
+"""``rspfed companion serve`` (the watch) and ``companion add`` / ``profiles`` /
+``disable`` / ``enable`` / ``delete`` (the phone) as two processes, over LAN on
+loopback, against ``rspfed operator
+serve`` over HTTPS.
+
+The watch serves one long-running process: first the pairing (short code or
+URI), in which the phone downloads the watch's own profile through the ES10
+relay; then the phone's reconnections with the stored companion key.  The
+profile ends on the watch's eUICC (never on the phone's), the operator lists
+the watch as a device of class ``watch``; the watch attaches with its own
+IMSI and its traffic is counted in the subscription's shared pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.federation_cli.conftest import Service, cli
+from tests.pair_cli.conftest import Primary, make_primary
+
+LO = "127.0.0.1"
+TIMEOUT = 90
+
+
+def _rspfed(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rspfed", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+class Watch:
+    """A running ``companion serve``: its offer, read from its output; the rest is
+    collected in the background."""
+
+    def __init__(
+        self, euicc: Path, device: Path, transport: tuple[str, ...], *, pairing: bool = True
+    ) -> None:
+        self.proc = _rspfed(
+            "companion",
+            "serve",
+            "--euicc",
+            str(euicc),
+            "--device",
+            str(device),
+            "--name",
+            "Ana's watch",
+            "--no-qr",
+            "--timeout",
+            "30",
+            *transport,
+        )
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, "".join(self.lines)
+            self.lines.append(line)
+            if line.startswith("waiting for the phone") or "to reconnect" in line:
+                break
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.uri = self.code = ""
+        if not pairing:
+            return
+        text = "".join(self.lines)
+        uri = re.search(r"^(rspfed:1:pair:\S+)$", text, re.M)
+        code = re.search(r"^short code: (\S+)$", text, re.M)
+        assert uri is not None, text
+        assert code is not None, text
+        self.uri, self.code = uri.group(1), code.group(1)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            # Ctrl-C while the LAN listener waits is not always honoured (see the report)
+            self.proc.terminate()
+            self.proc.wait(TIMEOUT)
+        self._reader.join(5)
+        return self.proc.returncode, self.output
+
+
+def phone(*args: str) -> tuple[int, str]:
+    proc = _rspfed(*args)
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:  # pragma: no cover - a hung process
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out
+
+
+def profiles(euicc: Path) -> list[tuple[str, str]]:
+    listed = json.loads(cli("lpa", "profiles", "--euicc", str(euicc), "--json").stdout)
+    return [(p["iccid"], p["state"]) for p in listed]
+
+
+@pytest.fixture(scope="module")
+def primary(service: Service) -> Primary:
+    return make_primary(service, "companion", "--classes", "phone,watch")
+
+
+def _story(
+    service: Service,
+    primary: Primary,
+    name: str,
+    watch_transport: tuple[str, ...],
+    phone_transport: tuple[str, ...],
+    target: tuple[str, str] | None,
+) -> None:
+    watch_euicc, watch_eid = service.euicc(name)
+    watch_device = service.tmp / f"{name}.device"
+    watch = Watch(watch_euicc, watch_device, watch_transport)
+    common = ("--device", str(primary.device), "--euicc", str(primary.euicc), *phone_transport)
+    try:
+        how = target or ("--code", watch.code)
+        code, out = phone(
+            "companion", "add", "--operator", service.url, *how, "--timeout", "30", *common
+        )
+        assert code == 0, out + watch.output
+        installed = re.search(r"set up: ICCID (\d+) enabled", out)
+        assert installed is not None, out
+        iccid = installed.group(1)
+        # the profile is on the watch's eUICC, never on the phone's
+        assert iccid not in dict(profiles(primary.euicc))
+        assert "ES10 requests relayed" in out
+        devices = json.loads(
+            cli(
+                "federation",
+                "devices",
+                "--device",
+                str(primary.device),
+                "--euicc",
+                str(primary.euicc),
+                "--json",
+            ).stdout
+        )
+        by_eid = {str(d["eid"]): d for d in devices}
+        assert by_eid[watch_eid]["class"] == "watch", by_eid
+        assert by_eid[watch_eid]["iccid"] == iccid
+
+        # management through reconnections with the stored key
+        code, out = phone("companion", "profiles", "--json", *common)
+        assert code == 0, out + watch.output
+        assert [(p["iccid"], p["state"]) for p in json.loads(out)] == [(iccid, "enabled")]
+        code, out = phone("companion", "disable", iccid, *common)
+        assert code == 0, out + watch.output
+        assert f"{iccid}  disabled" in out
+        code, out = phone("companion", "enable", iccid, *common)
+        assert code == 0, out + watch.output
+        assert f"{iccid}  enabled" in out
+    finally:
+        _status, shown = watch.stop()
+    assert "paired with" in shown, shown
+    assert "Traceback" not in shown, shown
+    # the profile is the watch's, on the watch's own eUICC
+    assert profiles(watch_euicc) == [(iccid, "enabled")]
+
+    # the watch attaches with its own IMSI; its data is counted in the shared pool
+    before = _pool_used(primary)
+    used = cli(
+        "network", "use", "--euicc", str(watch_euicc), "--operator", service.url, "--bytes", "7MB"
+    ).stdout
+    assert "7" in used, used
+    assert _pool_used(primary) >= before + 7 * 10**6
+
+    # the watch serves again (already paired: reconnections only)
+    watch = Watch(watch_euicc, watch_device, watch_transport, pairing=False)
+    try:
+        code, out = phone("companion", "disable", iccid, *common)
+        assert code == 0, out + watch.output
+        code, out = phone("companion", "delete", iccid, *common)
+        assert code == 0, out + watch.output
+        assert "no profiles" in out
+        assert "notification(s) delivered" in out
+    finally:
+        _status, shown = watch.stop()
+    assert "Traceback" not in shown, shown
+    assert "pairing offer" not in shown
+    assert "short code" not in shown
+    assert profiles(watch_euicc) == []
+
+
+def _pool_used(primary: Primary) -> int:
+    out = cli(
+        "federation",
+        "usage",
+        "--device",
+        str(primary.device),
+        "--euicc",
+        str(primary.euicc),
+        "--json",
+    ).stdout
+    return int(json.loads(out)["pool"]["used"])
+
+
+def test_watch_over_lan(service: Service, primary: Primary) -> None:
+    lan = ("--lan-address", LO)
+    _story(service, primary, "lan-watch", lan, lan, None)
