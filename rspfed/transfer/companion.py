@@ -142,6 +142,8 @@ MANAGE_OPERATIONS: Final = ("profiles", "enable", "disable", "delete")
 """The operations of :func:`companion_manage`."""
 
 _CAPABILITIES: Final = frozenset({Capability.COMPANION})
+_BYE_WAIT: Final = 5.0
+"""Seconds the phone waits for the watch to close after its bye."""
 
 
 def _utcnow() -> datetime:
@@ -646,9 +648,12 @@ async def _open_phone_link(
 
 
 async def _finish(link: _FlowLink, conn: PairingConnection, say: CompanionProgress) -> None:
+    """The phone ends the session: bye, then it waits (briefly) for the watch to close
+    the stream, so the bye is not lost in a link torn down under it (BLE)."""
     if conn.state is not ConnectionState.CLOSED:
         with contextlib.suppress(RspfedError):
             await link.send(Bye(ByeReason.DONE))
+            await link.next_event(timeout=_BYE_WAIT)
     await link.aclose()
     say(CompanionEvent(CompanionStep.DONE, "done"))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from rspfed.federation.device import DeviceStore
 from tests.federation_cli.conftest import Service, cli
 from tests.pair_cli.conftest import Primary, make_primary
 
@@ -138,6 +139,7 @@ def _story(
     watch_device = service.tmp / f"{name}.device"
     watch = Watch(watch_euicc, watch_device, watch_transport)
     common = ("--device", str(primary.device), "--euicc", str(primary.euicc), *phone_transport)
+    manage = (*common, "--eid", watch_eid)
     try:
         how = target or ("--code", watch.code)
         code, out = phone(
@@ -166,13 +168,13 @@ def _story(
         assert by_eid[watch_eid]["iccid"] == iccid
 
         # management through reconnections with the stored key
-        code, out = phone("companion", "profiles", "--json", *common)
+        code, out = phone("companion", "profiles", "--json", *manage)
         assert code == 0, out + watch.output
         assert [(p["iccid"], p["state"]) for p in json.loads(out)] == [(iccid, "enabled")]
-        code, out = phone("companion", "disable", iccid, *common)
+        code, out = phone("companion", "disable", iccid, *manage)
         assert code == 0, out + watch.output
         assert f"{iccid}  disabled" in out
-        code, out = phone("companion", "enable", iccid, *common)
+        code, out = phone("companion", "enable", iccid, *manage)
         assert code == 0, out + watch.output
         assert f"{iccid}  enabled" in out
     finally:
@@ -193,9 +195,9 @@ def _story(
     # the watch serves again (already paired: reconnections only)
     watch = Watch(watch_euicc, watch_device, watch_transport, pairing=False)
     try:
-        code, out = phone("companion", "disable", iccid, *common)
+        code, out = phone("companion", "disable", iccid, *manage)
         assert code == 0, out + watch.output
-        code, out = phone("companion", "delete", iccid, *common)
+        code, out = phone("companion", "delete", iccid, *manage)
         assert code == 0, out + watch.output
         assert "no profiles" in out
         assert "notification(s) delivered" in out
@@ -223,3 +225,51 @@ def _pool_used(primary: Primary) -> int:
 def test_watch_over_lan(service: Service, primary: Primary) -> None:
     lan = ("--lan-address", LO)
     _story(service, primary, "lan-watch", lan, lan, None)
+
+
+def test_watch_added_over_the_ble_virtual_radio(service: Service, primary: Primary) -> None:
+    """The pairing and the whole download over BLE (two virtual controllers in a third
+    process); ``serve --once`` ends after that session."""
+    from rspfed.transport.ble import ControllerProcess
+
+    watch_euicc, watch_eid = service.euicc("ble-watch")
+    watch_device = service.tmp / "ble-watch.device"
+    with ControllerProcess.start() as radio:
+        watch_hci, phone_hci = radio.specs
+        watch = Watch(
+            watch_euicc,
+            watch_device,
+            ("--transport", "ble", "--ble-hci", watch_hci, "--once"),
+        )
+        code, out = phone(
+            "companion",
+            "add",
+            "--device",
+            str(primary.device),
+            "--euicc",
+            str(primary.euicc),
+            "--operator",
+            service.url,
+            "--uri",
+            watch.uri,
+            "--transport",
+            "ble",
+            "--ble-hci",
+            phone_hci,
+            "--timeout",
+            "30",
+        )
+        assert code == 0, out + watch.output
+        assert watch.proc.wait(TIMEOUT) == 0, watch.output
+        shown = watch.stop()[1]
+    assert "connected: ble:" in out
+    assert "paired by QR code" in out
+    assert "waiting for the phone to pair over BLE" in shown
+    installed = re.search(r"set up: ICCID (\d+) enabled", out)
+    assert installed is not None, out
+    assert profiles(watch_euicc) == [(installed.group(1), "enabled")]
+    with DeviceStore.open(watch_device) as store:
+        (record,) = store.companions()
+    assert (record.peer_role, record.transport) == ("phone", "ble")
+    with DeviceStore.open(primary.device) as store:
+        assert store.companion(watch_eid).reconnection_id == record.reconnection_id
