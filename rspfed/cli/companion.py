@@ -182,20 +182,10 @@ def serve_command(
 
 def _answerer(es10: Any) -> Callable[[Any], Any]:
     """The watch's answer to a relayed request: the relay's allow-list
-    (:class:`rspfed.transfer.relay.CompanionResponder`) in front of its eUICC.
+    (:class:`rspfed.transfer.relay.CompanionResponder`) in front of its eUICC."""
+    from rspfed.transfer.relay import CompanionResponder
 
-    Until that module is installed, every request is passed to the eUICC
-    (which checks each ES10 function itself); see docs/companion-cli.md.
-    """
-    import importlib
-
-    from rspfed.transfer.messages import Es10Response
-
-    try:
-        relay = importlib.import_module("rspfed.transfer.relay")
-    except ImportError:
-        return lambda request: Es10Response(es10.transceive(request.der))
-    answer: Callable[[Any], Any] = relay.CompanionResponder(es10).answer
+    answer: Callable[[Any], Any] = CompanionResponder(es10).answer
     return answer
 
 
