@@ -49,14 +49,20 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import click
 
 from rspfed.cli._units import DurationType, SizeType
 from rspfed.cli._util import reports_errors
 from rspfed.cli.federation import DEVICE_PASSPHRASE_ENV, open_euicc, resolve_operator_url
-from rspfed.cli.pair import _open_store, _tls_options, _transport, _transport_options
+from rspfed.cli.pair import (
+    _open_store,
+    _tls_options,
+    _transport,
+    _transport_options,
+    operator_context,
+    pairing_target,
+)
 from rspfed.errors import UsageError
 from rspfed.federation.token import DeviceClass
 
@@ -218,7 +224,6 @@ def _trust(
     euicc: str | None, ca_file: str | None, no_tls: bool
 ) -> Iterator[tuple[Es9Settings, Callable[[str], ssl.SSLContext | None]]]:
     """The LPA's ES9+ settings and ``url -> TLS context`` for the operator."""
-    from rspfed.federation.client import operator_tls_context
     from rspfed.lpa import Es9Settings
 
     with contextlib.ExitStack() as stack:
@@ -229,16 +234,7 @@ def _trust(
             cis = session.cis
             pkids = session.lpa.ci_pkids_for_verification()
 
-        def context(url: str) -> ssl.SSLContext | None:
-            parts = urlsplit(url)
-            if parts.scheme == "http":
-                if not no_tls:
-                    raise UsageError(f"{url} is plain HTTP: add --no-tls")
-                return None
-            return operator_tls_context(
-                parts.hostname or "", trust=cis, ci_pkids=pkids, ca_file=ca_file
-            )
-
+        context = operator_context(cis=cis, ci_pkids=pkids, ca_file=ca_file, no_tls=no_tls)
         yield Es9Settings(trust=cis, ca_file=ca_file, tls=not no_tls), context
 
 
@@ -291,10 +287,7 @@ def add_command(
     from rspfed.transfer.companion import companion_add
     from rspfed.transfer.flows import PrimaryAuthority
 
-    if (uri is None) == (code is None):
-        raise UsageError("give --uri URI or --code CODE (one of them)")
-    target = uri if uri is not None else code
-    assert target is not None
+    target = pairing_target(uri, code)
     config = _transport(transport, ble_hci, lan_addresses)
     with _open_store(device, create=False) as store:
         record, key, local = _phone(store)

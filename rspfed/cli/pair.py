@@ -50,7 +50,7 @@ import asyncio
 import os
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,8 +103,12 @@ def _open_store(path: str, *, create: bool) -> DeviceStore:
     return DeviceStore.open(path, passphrase=passphrase)
 
 
-def _tls_for(session: EuiccSession, ca_file: str | None, no_tls: bool) -> Callable[[str], Any]:
-    """``url -> SSLContext | None`` as ``rspfed federation`` trusts the operator."""
+def operator_context(
+    *, cis: Sequence[bytes], ci_pkids: Sequence[bytes] | None, ca_file: str | None, no_tls: bool
+) -> Callable[[str], ssl.SSLContext | None]:
+    """``url -> SSLContext | None`` as ``rspfed federation`` trusts the operator:
+    ``cis`` (the eUICC's CI certificates) and ``ca_file``; plain HTTP only with
+    ``--no-tls``."""
     from rspfed.federation.client import operator_tls_context
 
     def context(url: str) -> ssl.SSLContext | None:
@@ -118,13 +122,29 @@ def _tls_for(session: EuiccSession, ca_file: str | None, no_tls: bool) -> Callab
         if no_tls:
             raise UsageError("--no-tls needs an http:// operator URL")
         return operator_tls_context(
-            parts.hostname or "",
-            trust=session.cis,
-            ci_pkids=session.lpa.ci_pkids_for_verification(),
-            ca_file=ca_file,
+            parts.hostname or "", trust=cis, ci_pkids=ci_pkids, ca_file=ca_file
         )
 
     return context
+
+
+def _tls_for(session: EuiccSession, ca_file: str | None, no_tls: bool) -> Callable[[str], Any]:
+    """:func:`operator_context` with the eUICC session's CIs."""
+    return operator_context(
+        cis=session.cis,
+        ci_pkids=session.lpa.ci_pkids_for_verification(),
+        ca_file=ca_file,
+        no_tls=no_tls,
+    )
+
+
+def pairing_target(uri: str | None, code: str | None) -> str:
+    """The offer to join: ``--uri`` or ``--code``, exactly one of them."""
+    if uri is not None and code is None:
+        return uri
+    if code is not None and uri is None:
+        return code
+    raise UsageError("give --uri URI or --code CODE (one of them)")
 
 
 def _transport_options(func: Any) -> Any:
@@ -453,10 +473,7 @@ def join_command(
     from rspfed.cli.operator import parse_services
     from rspfed.transfer.flows import LocalDevice, connect, join, operator_enroller
 
-    if (uri is None) == (code is None):
-        raise UsageError("give --uri URI or --code CODE (one of them)")
-    target = uri if uri is not None else code
-    assert target is not None
+    target = pairing_target(uri, code)
     config = _transport(transport, ble_hci, lan_addresses)
     cls = DeviceClass(device_class.lower())
     label = name or cls.value
