@@ -114,6 +114,7 @@ from rspfed.transfer.messages import (
     Es10Response,
     Hello,
 )
+from rspfed.transfer.relay import request_tag
 
 if TYPE_CHECKING:
     from rspfed.federation.device import CompanionRecord, DeviceStore
@@ -285,16 +286,6 @@ Es10Answerer = Callable[[Es10Request], "Es10Response | Es10Refusal"]
 # The watch
 
 
-def _hello(local: LocalDevice, role: DeviceRole) -> Hello:
-    return Hello(
-        name=local.name,
-        device_class=local.device_class,
-        role=role,
-        eid=local.eid,
-        capabilities=_CAPABILITIES,
-    )
-
-
 async def companion_serve(
     config: TransportConfig,
     *,
@@ -407,7 +398,7 @@ async def _serve_pairing(
         say(CompanionEvent(CompanionStep.CONNECTED, f"connected: {stream.peer}"))
         conn = PairingConnection(
             Role.OFFERER,
-            local=_hello(local, DeviceRole.COMPANION),
+            local=local.hello(DeviceRole.COMPANION, _CAPABILITIES),
             rand=rand,
             offer=invitation.offer,
             code=invitation.code,
@@ -475,7 +466,10 @@ async def _serve_reconnection(
         stream = await listener.accept(timeout=accept_timeout)
         say(CompanionEvent(CompanionStep.CONNECTED, f"connected: {stream.peer}"))
         conn = PairingConnection(
-            Role.OFFERER, local=_hello(local, DeviceRole.COMPANION), rand=rand, paired=key
+            Role.OFFERER,
+            local=local.hello(DeviceRole.COMPANION, _CAPABILITIES),
+            rand=rand,
+            paired=key,
         )
         link = _FlowLink(conn, stream, timeout)
         async with link:
@@ -546,7 +540,7 @@ async def _serve_relay(
                 say(
                     CompanionEvent(
                         CompanionStep.RELAY,
-                        f"ES10 request {_tag(event.message.der)} answered "
+                        f"ES10 request {request_tag(event.message.der).hex().upper()} answered "
                         f"({len(reply.der)} octets)",
                     )
                 )
@@ -563,13 +557,6 @@ def _slow(link: _FlowLink) -> float | None:
     if not isinstance(timeout, int | float):
         return 300.0
     return max(float(timeout), 300.0)
-
-
-def _tag(der: bytes) -> str:
-    """The request's tag in hex (``BF2D``...), for the progress text."""
-    if len(der) >= 2 and der[0] & 0x1F == 0x1F:
-        return der[:2].hex().upper()
-    return der[:1].hex().upper()
 
 
 # --------------------------------------------------------------------------
@@ -595,9 +582,9 @@ class _Relay:
             if isinstance(event, Es10Answered):
                 return event.message.der
             if isinstance(event, Es10Refused):
-                raise PolicyError(
-                    f"the watch refused the ES10 request {_tag(der)} ({event.message.reason.value})"
-                )
+                tag = request_tag(der).hex().upper()
+                reason = event.message.reason.value
+                raise PolicyError(f"the watch refused the ES10 request {tag} ({reason})")
             raise ProtocolError(f"expected an ES10 response, got {type(event).__name__}")
 
     def transceive(self, request_der: bytes) -> bytes:
@@ -705,7 +692,11 @@ async def companion_add(
     )
     say(CompanionEvent(CompanionStep.CONNECTED, f"connected: {stream.peer}"))
     conn = PairingConnection(
-        Role.JOINER, local=_hello(local, DeviceRole.PRIMARY), rand=rand, offer=offer, code=code
+        Role.JOINER,
+        local=local.hello(DeviceRole.PRIMARY, _CAPABILITIES),
+        rand=rand,
+        offer=offer,
+        code=code,
     )
     link, _, info = await _open_phone_link(config, stream, conn, timeout, say)
     async with link:
@@ -819,7 +810,7 @@ async def companion_manage(
     stream = await connect(config, key.discovery_id, timeout=timeout or DEFAULT_FLOW_TIMEOUT)
     say(CompanionEvent(CompanionStep.CONNECTED, f"connected: {stream.peer}"))
     conn = PairingConnection(
-        Role.JOINER, local=_hello(local, DeviceRole.PRIMARY), rand=rand, paired=key
+        Role.JOINER, local=local.hello(DeviceRole.PRIMARY, _CAPABILITIES), rand=rand, paired=key
     )
     link, _, info = await _open_phone_link(config, stream, conn, timeout, say)
     async with link:

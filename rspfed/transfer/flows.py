@@ -47,7 +47,7 @@ import contextlib
 import enum
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
@@ -267,6 +267,16 @@ class LocalDevice:
     name: str
     device_class: DeviceClass
     eid: str
+
+    def hello(self, role: DeviceRole, capabilities: Iterable[Capability]) -> Hello:
+        """This device's :class:`~rspfed.transfer.messages.Hello` in ``role``."""
+        return Hello(
+            name=self.name,
+            device_class=self.device_class,
+            role=role,
+            eid=self.eid,
+            capabilities=frozenset(capabilities),
+        )
 
 
 @attrs.frozen
@@ -564,14 +574,8 @@ def make_invitation(
 # Driving the connection
 
 
-def _hello(local: LocalDevice, role: DeviceRole) -> Hello:
-    return Hello(
-        name=local.name,
-        device_class=local.device_class,
-        role=role,
-        eid=local.eid,
-        capabilities=frozenset({Capability.JOIN, Capability.LEDGER}),
-    )
+_CAPABILITIES: Final = frozenset({Capability.JOIN, Capability.LEDGER})
+"""What a joining or granting device says it can do in its hello."""
 
 
 class _Default(enum.Enum):
@@ -678,7 +682,7 @@ async def offer_join(
     say(FlowEvent(FlowStep.CONNECTED, f"connected: {stream.peer}"))
     conn = PairingConnection(
         Role.OFFERER,
-        local=_hello(local, invitation.offer.offerer_role),
+        local=local.hello(invitation.offer.offerer_role, _CAPABILITIES),
         rand=rand,
         offer=invitation.offer,
         code=invitation.code,
@@ -848,7 +852,7 @@ async def join(
     say(FlowEvent(FlowStep.CONNECTED, f"connected: {stream.peer}"))
     conn = PairingConnection(
         Role.JOINER,
-        local=_hello(local, DeviceRole.SECONDARY),
+        local=local.hello(DeviceRole.SECONDARY, _CAPABILITIES),
         rand=rand,
         offer=offer,
         code=code,
