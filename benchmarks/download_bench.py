@@ -86,7 +86,7 @@ from rspfed.pki import validate  # noqa: E402
 from rspfed.pki.testpki import TestPki  # noqa: E402
 from rspfed.saip.install import install_package  # noqa: E402
 from rspfed.saip.personalise import PreparedTemplate  # noqa: E402
-from rspfed.smdp import ProfileType, Smdp  # noqa: E402
+from rspfed.smdp import InProcessEs9, ProfileType, Smdp  # noqa: E402
 from rspfed.smdp.datadir import init_data_dir, load_config, open_store, tls_paths  # noqa: E402
 
 PACKAGE = REPO / "rspfed" / "data" / "ts48" / "TS48v2_SAIP2.3_BERTLV.der"
@@ -220,27 +220,6 @@ def instrument_crypto(meter: Meter) -> Callable[[], None]:
 
     return restore
 
-
-class InProcessEs9:
-    """ES9+ straight into the SM-DP+ core (the LPA's Es9 protocol)."""
-
-    def __init__(self, smdp: Smdp) -> None:
-        self.smdp = smdp
-
-    async def initiate_authentication(self, request: Any) -> Any:
-        return self.smdp.initiate_authentication(request)
-
-    async def authenticate_client(self, request: Any) -> Any:
-        return self.smdp.authenticate_client(request)
-
-    async def get_bound_profile_package(self, request: Any) -> Any:
-        return self.smdp.get_bound_profile_package(request)
-
-    async def cancel_session(self, request: Any) -> Any:
-        return self.smdp.cancel_session(request)
-
-    async def handle_notification(self, request: Any) -> None:
-        self.smdp.handle_notification(request)
 
 
 async def in_process(root: Path, n: int) -> None:

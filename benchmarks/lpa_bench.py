@@ -34,13 +34,12 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from rspfed import es9p
 from rspfed.crypto.curves import Curve
 from rspfed.euicc.euicc import Euicc
 from rspfed.lpa import ApduEs10, DownloadResult, Es9Settings, InProcessEs10, download
 from rspfed.pki.testpki import TestPki
 from rspfed.saip.install import install_package
-from rspfed.smdp import ProfileType, Smdp
+from rspfed.smdp import InProcessEs9, ProfileType, Smdp
 from rspfed.smdp.datadir import init_data_dir, load_config, open_store
 from rspfed.smdp.http import make_app, server_ssl_context
 
@@ -52,35 +51,6 @@ PACKAGE = (
     / "TS48v2_SAIP2.3_BERTLV.der"
 )
 
-
-class InProcessEs9:
-    """ES9+ straight into the SM-DP+ core (the Es9 protocol)."""
-
-    def __init__(self, smdp: Smdp) -> None:
-        self.smdp = smdp
-
-    async def initiate_authentication(
-        self, request: es9p.InitiateAuthenticationRequest
-    ) -> es9p.InitiateAuthenticationResponse:
-        return self.smdp.initiate_authentication(request)
-
-    async def authenticate_client(
-        self, request: es9p.AuthenticateClientRequest
-    ) -> es9p.AuthenticateClientResponse:
-        return self.smdp.authenticate_client(request)
-
-    async def get_bound_profile_package(
-        self, request: es9p.GetBoundProfilePackageRequest
-    ) -> es9p.GetBoundProfilePackageResponse:
-        return self.smdp.get_bound_profile_package(request)
-
-    async def cancel_session(
-        self, request: es9p.CancelSessionRequest
-    ) -> es9p.CancelSessionResponse:
-        return self.smdp.cancel_session(request)
-
-    async def handle_notification(self, request: es9p.HandleNotificationRequest) -> None:
-        self.smdp.handle_notification(request)
 
 
 def free_port() -> int:

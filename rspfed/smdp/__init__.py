@@ -18,6 +18,7 @@ Example (in-process)::
 
 from rspfed.smdp._inventory import TRANSITIONS, ItemState, Trigger
 from rspfed.smdp.core import Smdp
+from rspfed.smdp.local import InProcessEs9
 from rspfed.smdp.store import MIGRATIONS, SCHEMA_VERSION, SmdpStore, SqliteSmdpStore
 from rspfed.smdp.types import (
     ConfirmedOrder,
@@ -39,6 +40,7 @@ __all__ = [
     "TRANSITIONS",
     "ConfirmedOrder",
     "DownloadProgressEvent",
+    "InProcessEs9",
     "InventoryItem",
     "ItemState",
     "KeptBinding",
