@@ -32,6 +32,17 @@ Join requests (:class:`JoinState`)::
 
     (new) --join--> pending --approve--> approved --collect--> collected
     pending|approved --expire--> (deleted)
+
+Device changes (:class:`ChangeState`, docs/device-change-operator.md)::
+
+    (new) --request--> ordered --reorder--> ordered   (the SM-DP+ order failed: a fresh one)
+    ordered --installed--> installed --switch--> switched --complete--> completed
+    ordered|installed --cancel--> cancelled            (old device, or order_ttl lapsed)
+
+``switch`` is the network's one transaction (:meth:`rspfed.network.Auc.switch`)
+followed by the operator's record; a crash between the two is repaired by
+the next sync from the AuC's state (new IMSI served: ``switch``; new IMSI
+removed: ``cancel``).
 """
 
 from __future__ import annotations
@@ -42,9 +53,10 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from rspfed.errors import StateError
-from rspfed.federation.types import DeviceState, JoinState, TokenState
+from rspfed.federation.types import ChangeState, DeviceState, JoinState, TokenState
 
 __all__ = [
+    "CHANGE_TRANSITIONS",
     "DEVICE_TRANSITIONS",
     "JOIN_TRANSITIONS",
     "TOKEN_TRANSITIONS",
@@ -63,6 +75,10 @@ class Event(enum.Enum):
     REVOKE = "revoke"
     APPROVE = "approve"
     COLLECT = "collect"
+    REORDER = "reorder"
+    SWITCH = "switch"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
 
 
 _E = Event
@@ -96,7 +112,20 @@ JOIN_TRANSITIONS: Mapping[tuple[Event, JoinState | None], JoinState] = MappingPr
 )
 """``(event, join state or None for a new request) -> new state``."""
 
-_S = TypeVar("_S", DeviceState, TokenState, JoinState)
+CHANGE_TRANSITIONS: Mapping[tuple[Event, ChangeState | None], ChangeState] = MappingProxyType(
+    {
+        (_E.CREATE, None): ChangeState.ORDERED,
+        (_E.REORDER, ChangeState.ORDERED): ChangeState.ORDERED,
+        (_E.INSTALLED, ChangeState.ORDERED): ChangeState.INSTALLED,
+        (_E.SWITCH, ChangeState.INSTALLED): ChangeState.SWITCHED,
+        (_E.COMPLETE, ChangeState.SWITCHED): ChangeState.COMPLETED,
+        (_E.CANCEL, ChangeState.ORDERED): ChangeState.CANCELLED,
+        (_E.CANCEL, ChangeState.INSTALLED): ChangeState.CANCELLED,
+    }
+)
+"""``(event, change state or None for a new change) -> new state``."""
+
+_S = TypeVar("_S", DeviceState, TokenState, JoinState, ChangeState)
 
 
 def move(table: Mapping[tuple[Event, _S | None], _S], event: Event, state: _S | None) -> _S:

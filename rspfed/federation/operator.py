@@ -74,6 +74,7 @@ from rspfed.errors import (
 from rspfed.federation import _state
 from rspfed.federation._state import Event
 from rspfed.federation.cells import check_attach, profile_files, radio_environment
+from rspfed.federation.change import DeviceChanges
 from rspfed.federation.signing import parse_authorization, verify_request
 from rspfed.federation.store import (
     EapSessionRecord,
@@ -92,6 +93,8 @@ from rspfed.federation.token import (
 from rspfed.federation.types import (
     Caller,
     Device,
+    DeviceChange,
+    DeviceChangeOrder,
     DeviceRole,
     DeviceState,
     EapPurpose,
@@ -106,8 +109,9 @@ from rspfed.federation.types import (
     TokenState,
 )
 from rspfed.lpa.activation import ActivationCode
-from rspfed.network.auc import Auc, Subscriber
+from rspfed.network.auc import Auc, Subscriber, SubscriberState
 from rspfed.network.eap import NetworkEapAuc
+from rspfed.network.errors import NetworkRefusedError, RefusalReason
 from rspfed.network.nai import imsi_from_identity
 from rspfed.network.radio import VisibleNetwork
 from rspfed.network.service import DEVICE_CLASS_SERVICES, ServicePolicy
@@ -161,6 +165,7 @@ class Operator:
         self._config = config or OperatorConfig()
         self._clock = now
         self._rand = rand
+        self._changes = DeviceChanges(self)
         smdp.set_profile_files(lambda _ptype, sizes: profile_files(self._store, sizes))
 
     def __repr__(self) -> str:
@@ -323,6 +328,7 @@ class Operator:
         now = self._now()
         for device in self._store.devices_in_state(DeviceState.ORDERED):
             self._sync_device(device, now)
+        self._changes.sync(now)
         if full:
             self._store.purge(now)
             known = {
@@ -330,6 +336,7 @@ class Operator:
                 for state in (DeviceState.ORDERED, DeviceState.ACTIVE)
                 for d in self._store.devices_in_state(state)
             }  # a removed device's order is one to cancel too
+            known |= self._changes.open_iccids()
             removed = {d.iccid for d in self._store.devices_in_state(DeviceState.REMOVED)}
             for item in self._smdp.inventory():
                 if (
@@ -704,6 +711,8 @@ class Operator:
             raise NotFoundError("no such device")
         if device.role is DeviceRole.PRIMARY:
             raise StateError("the primary device cannot be removed")
+        if any(r.change.open for r in self._store.changes_of_device(device.id)):
+            raise StateError("the device is moving to a new eUICC: cancel its device change first")
         state = _state.move(_state.DEVICE_TRANSITIONS, Event.REMOVE, device.state)
         with self._store.transaction():
             if not self._store_auc_missing(device.imsi):
@@ -778,6 +787,64 @@ class Operator:
             self._cancel_order(device.iccid)
         return len(reserved)
 
+    # -- device change (rspfed.federation.change) ---------------------------------
+
+    def device_change(
+        self,
+        caller: Caller,
+        new_eid: str,
+        *,
+        name: str | None = None,
+        device_class: DeviceClass | None = None,
+    ) -> DeviceChangeOrder:
+        """Move the caller's device record to the eUICC ``new_eid``: a new profile's order.
+
+        Signed by the moving device's own key (primary or secondary).  The
+        answer's secret (shown once) reads the change with
+        :meth:`device_change_status`.  Asking again for the same ``new_eid``
+        while the change is ordered or installed gives the same change with a
+        new secret (the old one stops working) and the same activation code,
+        or a fresh one if the SM-DP+ order failed.  ``name`` and
+        ``device_class`` (default: the device's) apply at the switch.
+
+        :class:`StateError` if the device is not active, another change of it
+        is open for a different EID, or the new eUICC holds the primary or a
+        pending order of the subscription; :class:`UsageError` if ``new_eid``
+        is the device's own; :class:`TokenScopeError` if the plan does not
+        allow the class (a primary stays a phone).
+        """
+        return self._changes.request(caller, new_eid, name=name, device_class=device_class)
+
+    def device_change_status(self, change_id: str, secret: str) -> DeviceChange:
+        """A device change read with its secret (the new device; the old one after the switch).
+
+        :class:`NotFoundError` if unknown, :class:`AuthorizationError` for a
+        wrong secret (compared in constant time).
+        """
+        return self._changes.status(change_id, secret)
+
+    def device_change_for(self, caller: Caller) -> DeviceChange | None:
+        """The caller's device's latest device change (``None`` if it never moved)."""
+        return self._changes.latest(caller)
+
+    def cancel_device_change(self, caller: Caller, change_id: str) -> DeviceChange:
+        """Cancel an ordered or installed change (the moving device or the primary).
+
+        The pending IMSI is removed from the AuC and the order cancelled at
+        the SM-DP+; the old profile stays in service.  :class:`StateError`
+        once switched; cancelling a cancelled change returns it.
+        """
+        return self._changes.cancel(caller, change_id)
+
+    def complete_device_change(self, change_id: str, secret: str) -> DeviceChange:
+        """The old device acknowledges its profile is deleted: switched -> completed.
+
+        (The old eUICC's signed delete notification for the old ICCID does
+        the same at the next :meth:`sync`.)  :class:`StateError` before the
+        switch or after a cancel; idempotent once completed.
+        """
+        return self._changes.complete(change_id, secret)
+
     # -- EAP-AKA' (registration and network attach) ----------------------------
 
     def eap_start(
@@ -806,7 +873,11 @@ class Operator:
         now = self._now()
         visited = ""
         if purpose is EapPurpose.ATTACH:
-            self._auc.subscriber(imsi)  # an unknown IMSI is refused as such first
+            subscriber = self._auc.subscriber(imsi)  # an unknown IMSI is refused as such first
+            if subscriber.state is SubscriberState.PENDING:
+                raise NetworkRefusedError(
+                    RefusalReason.PENDING, "the profile is not yet in service (device change)"
+                )
             visited = check_attach(self._store, imsi, plmn, now)
         if purpose is EapPurpose.REGISTER:
             if eid is None:

@@ -21,6 +21,9 @@ the operator's network broadcasts with their signal schedules, the roaming
 partner PLMNs, network settings (EF.HPPLMN of new profiles), and the visited
 PLMN of an attach's EAP session and of a data bearer (``""``: the home
 network or no radio model).
+Version 4 adds device changes (:mod:`rspfed.federation.change`): the
+``device_change`` table (the change, the new device's name and class, its
+activation code and the SHA-256 of its secret).
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ import attrs
 from rspfed.errors import RspfedError, StorageError
 from rspfed.federation.token import DeviceClass, Service
 from rspfed.federation.types import (
+    ChangeState,
     Device,
+    DeviceChange,
     DeviceRole,
     DeviceState,
     EapPurpose,
@@ -54,6 +59,7 @@ from rspfed.network.radio import Cell, Rat
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "ChangeRecord",
     "EapSessionRecord",
     "KeyRecord",
     "SqliteOperatorStore",
@@ -101,6 +107,19 @@ class EapSessionRecord:
     version: int = 0
     plmn: str = ""
     """The visited PLMN of an attach (``""``: the home network, or no radio model)."""
+
+
+@attrs.frozen
+class ChangeRecord:
+    """A stored device change with what only the operator sees: the new
+    device's name and class (applied at the switch), the new profile's
+    activation code and the SHA-256 of the change's secret."""
+
+    change: DeviceChange
+    name: str
+    device_class: DeviceClass
+    activation_code: str = attrs.field(repr=False)
+    secret_hash: bytes = attrs.field(repr=False)
 
 
 MIGRATIONS: Final[Sequence[Sequence[str]]] = (
@@ -188,6 +207,18 @@ MIGRATIONS: Final[Sequence[Sequence[str]]] = (
             name TEXT PRIMARY KEY, value TEXT NOT NULL)""",
         "ALTER TABLE eap_session ADD COLUMN plmn TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE bearer ADD COLUMN plmn TEXT NOT NULL DEFAULT ''",
+    ),
+    (  # version 4: device changes (rspfed.federation.change)
+        """CREATE TABLE device_change (
+            id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL, device_id TEXT NOT NULL,
+            state TEXT NOT NULL, old_eid TEXT, old_iccid TEXT NOT NULL, old_imsi TEXT NOT NULL,
+            new_eid TEXT NOT NULL, new_iccid TEXT NOT NULL, new_imsi TEXT NOT NULL,
+            replaced_device_id TEXT, replaced_iccid TEXT, created TEXT NOT NULL,
+            expires TEXT NOT NULL, switched TEXT, name TEXT NOT NULL, class TEXT NOT NULL,
+            activation_code TEXT NOT NULL, secret_hash BLOB NOT NULL)""",
+        "CREATE INDEX device_change_device ON device_change(device_id, created)",
+        "CREATE INDEX device_change_state ON device_change(state)",
+        "CREATE INDEX device_change_new_eid ON device_change(new_eid)",
     ),
 )
 """``MIGRATIONS[v]``: the statements that take a store from version ``v - 1`` to ``v``."""
@@ -303,6 +334,40 @@ _INSERT_JOIN = (
     "INSERT OR REPLACE INTO join_request (" + _JOIN_COLUMNS + ", secret_hash, token)"  # noqa: S608
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+_CHANGE_COLUMNS = (
+    "id, subscription_id, device_id, state, old_eid, old_iccid, old_imsi, new_eid, new_iccid,"
+    " new_imsi, replaced_device_id, replaced_iccid, created, expires, switched, name, class,"
+    " activation_code, secret_hash"
+)
+_SELECT_CHANGE = "SELECT " + _CHANGE_COLUMNS + " FROM device_change "  # noqa: S608
+_INSERT_CHANGE = (
+    "INSERT OR REPLACE INTO device_change (" + _CHANGE_COLUMNS + ") VALUES ("  # noqa: S608
+    + ", ".join("?" * 19)
+    + ")"
+)
+
+
+def _change(row: Sequence[Any]) -> ChangeRecord:
+    change = DeviceChange(
+        id=row[0],
+        subscription_id=row[1],
+        device_id=row[2],
+        state=ChangeState(row[3]),
+        old_eid=row[4],
+        old_iccid=row[5],
+        old_imsi=row[6],
+        new_eid=row[7],
+        new_iccid=row[8],
+        new_imsi=row[9],
+        replaced_device_id=row[10],
+        replaced_iccid=row[11],
+        created=_dtn(row[12]),
+        expires=_dtn(row[13]),
+        switched=_dt(row[14]),
+    )
+    return ChangeRecord(change, row[15], DeviceClass(row[16]), row[17], bytes(row[18]))
 
 
 def _join(row: Sequence[Any]) -> JoinRequest:
@@ -646,6 +711,62 @@ class SqliteOperatorStore:
             (subscription_id,),
         )
         return [_join(r) for r in rows]
+
+    # -- device changes (schema v4) ----------------------------------------------
+
+    def put_change(self, record: ChangeRecord) -> None:
+        """Insert or replace a device change."""
+        c = record.change
+        self._write(
+            _INSERT_CHANGE,
+            (
+                c.id,
+                c.subscription_id,
+                c.device_id,
+                c.state.value,
+                c.old_eid,
+                c.old_iccid,
+                c.old_imsi,
+                c.new_eid,
+                c.new_iccid,
+                c.new_imsi,
+                c.replaced_device_id,
+                c.replaced_iccid,
+                _t(c.created),
+                _t(c.expires),
+                _t(c.switched),
+                record.name,
+                record.device_class.value,
+                record.activation_code,
+                record.secret_hash,
+            ),
+        )
+
+    def change(self, change_id: str) -> ChangeRecord | None:
+        """One device change."""
+        row = self._one(_SELECT_CHANGE + "WHERE id = ?", (change_id,))
+        return None if row is None else _change(row)
+
+    def changes_of_device(self, device_id: str) -> list[ChangeRecord]:
+        """A device's changes, newest first."""
+        rows = self._all(
+            _SELECT_CHANGE + "WHERE device_id = ? ORDER BY created DESC, id DESC", (device_id,)
+        )
+        return [_change(r) for r in rows]
+
+    def changes_in_state(self, *states: ChangeState) -> list[ChangeRecord]:
+        """Every change in one of ``states``, oldest first."""
+        marks = ", ".join("?" * len(states))
+        rows = self._all(
+            _SELECT_CHANGE + f"WHERE state IN ({marks}) ORDER BY created, id",
+            tuple(s.value for s in states),
+        )
+        return [_change(r) for r in rows]
+
+    def changes_to_eid(self, eid: str) -> list[ChangeRecord]:
+        """Every change whose new eUICC is ``eid``, oldest first."""
+        rows = self._all(_SELECT_CHANGE + "WHERE new_eid = ? ORDER BY created, id", (eid,))
+        return [_change(r) for r in rows]
 
     # -- EAP sessions ----------------------------------------------------------
 

@@ -18,7 +18,10 @@ from rspfed.federation.token import DeviceClass, Service
 
 __all__ = [
     "Caller",
+    "ChangeState",
     "Device",
+    "DeviceChange",
+    "DeviceChangeOrder",
     "DeviceRole",
     "DeviceState",
     "EapPurpose",
@@ -69,6 +72,23 @@ class JoinState(enum.Enum):
     PENDING = "pending"
     APPROVED = "approved"
     COLLECTED = "collected"
+
+
+class ChangeState(enum.Enum):
+    """A device change's state (see :mod:`rspfed.federation._state`,
+    docs/device-change-operator.md)."""
+
+    ORDERED = "ordered"
+    """The new profile is ordered at the SM-DP+, bound to the new EID."""
+    INSTALLED = "installed"
+    """The SM-DP+ says it is installed; the new IMSI is provisioned pending."""
+    SWITCHED = "switched"
+    """The network flipped: the new IMSI is served, the old one removed."""
+    COMPLETED = "completed"
+    """The old eUICC deleted its profile (its signed delete notification), or
+    the old device acknowledged it."""
+    CANCELLED = "cancelled"
+    """Cancelled by the old device, or not switched within ``order_ttl``."""
 
 
 class EapPurpose(enum.Enum):
@@ -236,3 +256,48 @@ class OperatorConfig:
     eap_ttl: timedelta = timedelta(minutes=5)
     requester: str = "rspfed-operator"
     max_pending_joins: int = 16
+
+
+@attrs.frozen
+class DeviceChange:
+    """A device change: the device record ``device_id`` moves from the old
+    eUICC's profile to a new profile on ``new_eid`` (docs/device-change-operator.md).
+
+    ``replaced_device_id``/``replaced_iccid``: a linked device of the same
+    subscription the new eUICC held, removed at the switch (the new device
+    deletes that profile).  ``expires``: the change is cancelled if not
+    switched by then.
+    """
+
+    id: str
+    subscription_id: str
+    device_id: str
+    state: ChangeState
+    old_eid: str | None
+    old_iccid: str
+    old_imsi: str
+    new_eid: str
+    new_iccid: str
+    new_imsi: str
+    replaced_device_id: str | None
+    replaced_iccid: str | None
+    created: datetime
+    expires: datetime
+    switched: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        """Whether the change can still switch or be cancelled (ordered or installed)."""
+        return self.state in (ChangeState.ORDERED, ChangeState.INSTALLED)
+
+
+@attrs.frozen
+class DeviceChangeOrder:
+    """What :meth:`~rspfed.federation.operator.Operator.device_change` gives the old
+    device: the change, the new profile's activation code and the change's
+    secret (shown once: the new device, and the old one after the switch,
+    read the change's status with it)."""
+
+    change: DeviceChange
+    activation_code: str = attrs.field(repr=False)
+    secret: str = attrs.field(repr=False)

@@ -12,6 +12,11 @@ is checked with :func:`rspfed.crypto.aka.check_auts`; on success
 ``SEQ_HE = max(SEQ_HE, SEQ_MS)``, so the next vector is fresh for the USIM
 and SEQ_HE never goes back.
 
+**Device change** (docs/device-change-operator.md): the new profile's IMSI
+is provisioned :attr:`SubscriberState.PENDING` (known, refused as not yet in
+service); :meth:`Auc.switch` makes it active and removes the old IMSI in one
+store transaction, so the AuC serves exactly one of the two at every instant.
+
 Secrets (K, OPc, XRES, CK, IK) never appear in ``repr``, logs or exception
 text.
 """
@@ -19,7 +24,7 @@ text.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -56,6 +61,8 @@ class SubscriberState(enum.Enum):
     ACTIVE = "active"
     BARRED = "barred"
     REMOVED = "removed"
+    PENDING = "pending"
+    """Provisioned, not yet in service (a device change's new IMSI before the switch)."""
 
 
 class Algorithm(enum.Enum):
@@ -153,7 +160,13 @@ class Auc:
     # -- provisioning ---------------------------------------------------
 
     def provision(self, subscriber: Subscriber) -> None:
-        """Add a subscriber; :class:`~rspfed.errors.UsageError` if the IMSI exists."""
+        """Add a subscriber; :class:`~rspfed.errors.UsageError` if the IMSI exists.
+
+        A subscriber provisioned with ``state=SubscriberState.PENDING`` is
+        refused (``pending``) until :meth:`switch` activates it.
+        """
+        if subscriber.state is SubscriberState.REMOVED:
+            raise UsageError("a new subscriber cannot be removed already")
         if self._store.get(subscriber.imsi) is not None:
             raise UsageError("IMSI already provisioned")
         self._store.put(subscriber)
@@ -169,6 +182,10 @@ class Auc:
         sub = self.subscriber(imsi)
         if sub.state is SubscriberState.REMOVED and state is not SubscriberState.REMOVED:
             raise NetworkRefusedError(RefusalReason.REMOVED, "a removed subscriber stays removed")
+        if sub.state is SubscriberState.PENDING and state is not SubscriberState.REMOVED:
+            raise NetworkRefusedError(
+                RefusalReason.PENDING, "a pending subscriber is put in service only by a switch"
+            )
         self._store.put(attrs.evolve(sub, state=state))
 
     def bar(self, imsi: str) -> None:
@@ -183,6 +200,44 @@ class Auc:
         """Remove the subscriber for good (its record and SQN are kept, refused forever)."""
         self._set_state(imsi, SubscriberState.REMOVED)
 
+    def switch(self, old_imsi: str, new_imsi: str, *, also_remove: Sequence[str] = ()) -> None:
+        """Device change: ``new_imsi`` pending -> in service, ``old_imsi`` -> removed, at once.
+
+        One store transaction (:meth:`SubscriberStore.put_many`), so at every
+        instant exactly one of the two is served.  The new subscriber takes a
+        bar the old one had.  ``also_remove`` (a linked device the new eUICC
+        held) is removed in the same transaction.  Idempotent: a switch already
+        made (``new_imsi`` in service or barred, ``old_imsi`` removed) changes
+        nothing.  :class:`NetworkRefusedError` (``unknown-subscriber``,
+        ``removed``) if the new IMSI is unknown or removed (a cancelled
+        change), or the old one is unknown; ``pending`` if the old one is
+        pending.
+        """
+        if old_imsi == new_imsi or new_imsi in also_remove or old_imsi in also_remove:
+            raise UsageError("the switch names one IMSI twice")
+        old = self.subscriber(old_imsi)
+        new = self.subscriber(new_imsi)
+        if new.state is SubscriberState.REMOVED:
+            raise NetworkRefusedError(RefusalReason.REMOVED, "the new subscriber was removed")
+        if old.state is SubscriberState.PENDING:
+            raise NetworkRefusedError(RefusalReason.PENDING, "the old subscriber is not in service")
+        changed: list[Subscriber] = []
+        if new.state is SubscriberState.PENDING:
+            served = (
+                SubscriberState.BARRED
+                if old.state is SubscriberState.BARRED
+                else SubscriberState.ACTIVE
+            )
+            changed.append(attrs.evolve(new, state=served))
+        if old.state is not SubscriberState.REMOVED:
+            changed.append(attrs.evolve(old, state=SubscriberState.REMOVED))
+        for imsi in dict.fromkeys(also_remove):
+            other = self._store.get(imsi)
+            if other is not None and other.state is not SubscriberState.REMOVED:
+                changed.append(attrs.evolve(other, state=SubscriberState.REMOVED))
+        if changed:
+            self._store.put_many(changed)
+
     def set_policy(self, imsi: str, policy: ServicePolicy) -> None:
         """Replace the subscriber's service policy."""
         self._store.put(attrs.evolve(self.subscriber(imsi), policy=policy))
@@ -193,6 +248,10 @@ class Auc:
             raise NetworkRefusedError(RefusalReason.BARRED)
         if sub.state is SubscriberState.REMOVED:
             raise NetworkRefusedError(RefusalReason.REMOVED)
+        if sub.state is SubscriberState.PENDING:
+            raise NetworkRefusedError(
+                RefusalReason.PENDING, "the profile is not yet in service (device change)"
+            )
         return sub
 
     # -- AKA ---------------------------------------------------------------

@@ -18,6 +18,9 @@ class RefusalReason(enum.Enum):
     """The subscriber exists and is barred (operator determined barring)."""
     REMOVED = "removed"
     """The subscriber was removed (its linked device left the subscription)."""
+    PENDING = "pending"
+    """The subscriber is provisioned but not yet in service: the new profile of a
+    device change waits for the switch (:meth:`rspfed.network.Auc.switch`)."""
     AUTHENTICATION_FAILED = "authentication-failed"
     """RES differs from XRES, or the USIM rejected AUTN (MAC failure)."""
     SYNCH_FAILURE = "synch-failure"

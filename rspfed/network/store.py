@@ -5,7 +5,9 @@
 change, the file created with mode 0600 (it holds K and OPc).
 
 Schema history: version 1 had no ``res_length`` column (every test-algorithm
-RES was 16 octets); version 2 adds it.
+RES was 16 octets); version 2 adds it.  The ``pending`` state of a device
+change's new subscriber is a new value of the text ``state`` column: no
+schema change.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +44,10 @@ class SubscriberStore(Protocol):
         """Insert or replace ``subscriber`` (all or nothing)."""
         ...
 
+    def put_many(self, subscribers: Sequence[Subscriber]) -> None:
+        """Insert or replace several subscribers in one transaction (all or nothing)."""
+        ...
+
     def imsis(self) -> list[str]:
         """Every stored IMSI, sorted."""
         ...
@@ -63,6 +69,10 @@ class MemorySubscriberStore:
     def put(self, subscriber: Subscriber) -> None:
         """Insert or replace."""
         self._rows[subscriber.imsi] = subscriber
+
+    def put_many(self, subscribers: Sequence[Subscriber]) -> None:
+        """Insert or replace several at once."""
+        self._rows.update({s.imsi: s for s in subscribers})
 
     def imsis(self) -> list[str]:
         """Every stored IMSI, sorted."""
@@ -198,23 +208,27 @@ class SqliteSubscriberStore:
 
     def put(self, subscriber: Subscriber) -> None:
         """Insert or replace, in one transaction."""
-        s = subscriber
+        self.put_many((subscriber,))
+
+    def put_many(self, subscribers: Sequence[Subscriber]) -> None:
+        """Insert or replace several subscribers in one ``BEGIN IMMEDIATE`` .. ``COMMIT``."""
         with self._transaction() as db:
-            db.execute(
-                _UPSERT,
-                (
-                    s.imsi,
-                    s.k,
-                    s.opc,
-                    s.algorithm.value,
-                    s.amf,
-                    s.state.value,
-                    s.seq_he,
-                    s.ind,
-                    _policy_text(s.policy),
-                    s.res_length,
-                ),
-            )
+            for s in subscribers:
+                db.execute(
+                    _UPSERT,
+                    (
+                        s.imsi,
+                        s.k,
+                        s.opc,
+                        s.algorithm.value,
+                        s.amf,
+                        s.state.value,
+                        s.seq_he,
+                        s.ind,
+                        _policy_text(s.policy),
+                        s.res_length,
+                    ),
+                )
 
     def imsis(self) -> list[str]:
         """Every stored IMSI, sorted."""
