@@ -32,12 +32,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed.eap.machines import EapAkaPrimePeer, PeerState, UsimAuthenticate
 from rspfed.errors import DecodeError, ProtocolError, RspfedError, TransportError, UsageError
+from rspfed.federation.change import device_change_from_json, device_change_order_from_json
 from rspfed.federation.http import API_PREFIX
 from rspfed.federation.ledger import LedgerState, decode_state
 from rspfed.federation.pool import FiredAlert, UsageResult
 from rspfed.federation.signing import sign_request
 from rspfed.federation.token import DeviceClass, Service
-from rspfed.federation.types import Device, EapPurpose, Enrolment, JoinRequest, JoinTicket
+from rspfed.federation.types import (
+    Device,
+    DeviceChange,
+    DeviceChangeOrder,
+    EapPurpose,
+    Enrolment,
+    JoinRequest,
+    JoinTicket,
+)
 from rspfed.federation.wire import (
     MAX_BODY,
     Reader,
@@ -352,6 +361,55 @@ class OperatorClient:
         """The signing device's own record."""
         _, answer = await self._call("status", {}, key=key)
         return device_from_json(answer.obj.get("device"))
+
+    # -- device change (docs/device-change-operator.md) -----------------------------
+
+    async def device_change(
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        new_eid: str,
+        *,
+        name: str | None = None,
+        device_class: DeviceClass | None = None,
+    ) -> DeviceChangeOrder:
+        """Ask to move the signing device's record to the eUICC ``new_eid``.
+
+        The order's activation code is for the new device; keep its secret
+        (shown once): it reads the change (:meth:`device_change_status`) and
+        completes it after the switch, when the old key no longer signs.
+        """
+        body: dict[str, Any] = {"new-eid": new_eid}
+        if name is not None:
+            body["name"] = name
+        if device_class is not None:
+            body["device-class"] = DeviceClass(device_class).value
+        _, answer = await self._call("device-change", body, key=key)
+        return device_change_order_from_json(answer.obj)
+
+    async def device_change_status(self, change_id: str, secret: str) -> DeviceChange:
+        """A device change, read with its secret (no key needed)."""
+        request = {"change-id": change_id, "secret": secret}
+        _, answer = await self._call("device-change/status", request)
+        return device_change_from_json(answer.obj.get("change"))
+
+    async def cancel_device_change(
+        self, key: ec.EllipticCurvePrivateKey, change_id: str
+    ) -> DeviceChange:
+        """Cancel an ordered or installed change (the moving device's or the primary's key)."""
+        _, answer = await self._call("device-change/cancel", {"change-id": change_id}, key=key)
+        return device_change_from_json(answer.obj.get("change"))
+
+    async def complete_device_change(self, change_id: str, secret: str) -> DeviceChange:
+        """The old device's profile is deleted: the switched change is completed."""
+        request = {"change-id": change_id, "secret": secret}
+        _, answer = await self._call("device-change/complete", request)
+        return device_change_from_json(answer.obj.get("change"))
+
+    async def device_change_for(self, key: ec.EllipticCurvePrivateKey) -> DeviceChange | None:
+        """The signing device's latest device change (``None`` if none)."""
+        _, answer = await self._call("device-change/latest", {}, key=key)
+        found = answer.obj.get("change")
+        return None if found is None else device_change_from_json(found)
 
     # -- the shared data pool ------------------------------------------------------
 

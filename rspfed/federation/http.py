@@ -32,6 +32,17 @@ route              signed  request → answer
 ``usage/report``   yes     ``{"batch": base64 DER DeviceUsageBatch}`` → ``{"merged": n}``
 ``alerts``         yes     ``{}`` → ``{"alerts": [FiredAlert]}`` (queued for the caller)
 ``alerts/ack``     yes     ``{"ids": [hex]}`` → ``{"acked": n}``
+``device-change``  yes     ``{"new-eid", "name"?, "device-class"?}`` → ``{"change":
+                           DeviceChange, "activation-code", "secret"}`` (the moving
+                           device signs; docs/device-change-operator.md)
+``device-change/   no      ``{"change-id", "secret"}`` → ``{"change": DeviceChange}``
+status``
+``device-change/   yes     ``{"change-id"}`` → ``{"change": DeviceChange}``
+cancel``
+``device-change/   no      ``{"change-id", "secret"}`` → ``{"change": DeviceChange}``
+complete``
+``device-change/   yes     ``{}`` → ``{"change": DeviceChange or null}`` (the signer's latest)
+latest``
 =================  ======  ==============================================================
 
 ``GET /rspfed/v1/dashboard?t=LINK`` serves the subscription's usage page
@@ -90,6 +101,7 @@ from rspfed.errors import (
     TransportError,
     UsageError,
 )
+from rspfed.federation.change import device_change_order_to_json, device_change_to_json
 from rspfed.federation.dashboard import (
     DASHBOARD_PATH,
     RESPONSE_HEADERS,
@@ -163,6 +175,11 @@ ROUTES: Final = (
     "usage/report",
     "alerts",
     "alerts/ack",
+    "device-change",
+    "device-change/status",
+    "device-change/cancel",
+    "device-change/complete",
+    "device-change/latest",
 )
 #: The routes that need an ``RSPFED-SIG1`` signature.
 SIGNED_ROUTES: Final = frozenset(
@@ -178,6 +195,9 @@ SIGNED_ROUTES: Final = frozenset(
         "usage/report",
         "alerts",
         "alerts/ack",
+        "device-change",
+        "device-change/cancel",
+        "device-change/latest",
     }
 )
 #: Where the application keeps its operator core (set when it starts).
@@ -359,6 +379,40 @@ def _status(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
     return 200, {"device": device_to_json(op.status(_signed(caller)))}
 
 
+def _device_change(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    order = op.device_change(
+        _signed(caller),
+        r.text("new-eid", max_length=32),
+        name=r.opt_text("name", max_length=64),
+        device_class=r.opt_enum("device-class", DeviceClass),
+    )
+    return 200, device_change_order_to_json(order)
+
+
+def _change_status(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    change = op.device_change_status(
+        r.text("change-id", max_length=64), r.text("secret", max_length=128)
+    )
+    return 200, {"change": device_change_to_json(change)}
+
+
+def _change_cancel(op: Operator, r: Reader, caller: Caller | None) -> Answer:
+    change = op.cancel_device_change(_signed(caller), r.text("change-id", max_length=64))
+    return 200, {"change": device_change_to_json(change)}
+
+
+def _change_complete(op: Operator, r: Reader, _caller: Caller | None) -> Answer:
+    change = op.complete_device_change(
+        r.text("change-id", max_length=64), r.text("secret", max_length=128)
+    )
+    return 200, {"change": device_change_to_json(change)}
+
+
+def _change_latest(op: Operator, _r: Reader, caller: Caller | None) -> Answer:
+    change = op.device_change_for(_signed(caller))
+    return 200, {"change": None if change is None else device_change_to_json(change)}
+
+
 def _pool(op: Operator) -> PoolService:
     found = _POOLS.get(id(op))
     if found is None:  # pragma: no cover - the application makes it at startup
@@ -431,6 +485,11 @@ _HANDLERS: Final[dict[str, Handler]] = {
     "usage/report": _usage_report,
     "alerts": _alerts,
     "alerts/ack": _alerts_ack,
+    "device-change": _device_change,
+    "device-change/status": _change_status,
+    "device-change/cancel": _change_cancel,
+    "device-change/complete": _change_complete,
+    "device-change/latest": _change_latest,
 }
 
 
