@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import sys
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -23,6 +25,7 @@ from rspfed.lpa import (
     download,
     store_ci_certificates,
 )
+from rspfed.lpa.lpa import ProfileInfo
 from rspfed.network.usim import eap_usim, read_usim_identity
 
 __all__: list[str] = []
@@ -34,7 +37,51 @@ def say(text: str = "") -> None:
     click.echo(text)
 
 
+@attrs.define
+class Pacing:
+    """How the chapters are paced and timed: ``--step`` pauses before each chapter
+    after the first (only with a terminal on stdin; at EOF it stops pausing), and
+    each chapter's wall-clock time, pauses left out, is kept in :attr:`times`."""
+
+    step: bool = False
+    times: list[tuple[int, str, float]] = attrs.field(factory=list)
+    _open: tuple[int, str, float] | None = None
+
+    def start(self, *, step: bool) -> None:
+        """Begin a run (``step``: pause between chapters)."""
+        self.step = step
+        self.times.clear()
+        self._open = None
+        if step and not sys.stdin.isatty():
+            self.step = False
+            say("(--step: stdin is not a terminal, so the chapters run without pausing)")
+
+    def close(self) -> None:
+        """End the chapter being timed."""
+        if self._open is not None:
+            number, title, since = self._open
+            self.times.append((number, title, time.perf_counter() - since))
+            self._open = None
+
+    def begin(self, number: int, title: str) -> None:
+        """End the previous chapter, pause if stepping, start timing this one."""
+        had_one = self._open is not None or bool(self.times)
+        self.close()
+        if self.step and had_one:
+            click.echo(click.style(f"   [press Enter for chapter {number}]", dim=True), nl=False)
+            line = sys.stdin.readline()
+            if not line:  # EOF: go on without pausing
+                self.step = False
+                say()
+        self._open = (number, title, time.perf_counter())
+
+
+PACING = Pacing()
+"""The demo's pacing (one run per process)."""
+
+
 def chapter(number: int, title: str) -> None:
+    PACING.begin(number, title)
     say()
     say(click.style(f"{number}. {title}", bold=True))
 
@@ -107,6 +154,16 @@ class DemoDevice:
         finally:
             es10.close()
         self.iccid = None
+
+
+def profiles_of(device: DemoDevice) -> list[ProfileInfo]:
+    """The profiles on ``device``'s eUICC (ES10c.GetProfilesInfo over APDUs)."""
+    es10 = ApduEs10(device.euicc.card)
+    try:
+        lpa = Lpa(es10, settings=Es9Settings(trust=store_ci_certificates(device.euicc.store)))
+        return lpa.profiles()
+    finally:
+        es10.close()
 
 
 def amount(octets: int) -> str:

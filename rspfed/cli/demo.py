@@ -53,6 +53,9 @@ change).
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
+import inspect
 import os
 import tempfile
 import time
@@ -70,16 +73,20 @@ from rspfed import asn1
 from rspfed.cli._demo_carriers import chapter_backup, chapter_roaming, configure_network
 from rspfed.cli._demo_common import (
     GB,
+    PACING,
     DemoDevice,
     amount,
     chapter,
     free_port,
     ok,
+    profiles_of,
     refused,
     say,
     service_list,
 )
+from rspfed.cli._demo_companion import chapter_watch
 from rspfed.cli._demo_pairing import join_by_short_code
+from rspfed.cli._demo_qr import read_terminal_qr
 from rspfed.cli._util import reports_errors
 from rspfed.crypto import ecka
 from rspfed.crypto.curves import Curve as CryptoCurve
@@ -122,6 +129,18 @@ DEMO_PROFILE = "TS48v5_SAIP2.3_BERTLV_SUCI.der"
 
 _PROFILES = Path(__file__).resolve().parent.parent / "data" / "ts48"
 _PROFILE_TYPE: Final = "demo-mobile"
+_CLASSES: Final = frozenset(
+    {
+        DeviceClass.PHONE,
+        DeviceClass.LAPTOP,
+        DeviceClass.HOTSPOT,
+        DeviceClass.WATCH,
+        DeviceClass.TABLET,
+    }
+)
+"""The device classes the demo's plan allows (the watch among them)."""
+_CHANGE_MODULE: Final = "rspfed.cli._demo_change"
+"""I-cli's device-change chapter (issue I); run when the module exists."""
 _METADATA: Final[dict[str, Any]] = {
     "serviceProviderName": "rspfed mobile",
     "profileName": "Demo subscription",
@@ -247,7 +266,7 @@ async def _chapter_pool(
     base: str,
     facts: dict[str, str],
 ) -> None:
-    chapter(12, "One 20 GB pool: metering, alerts at 50/75/90 %, quotas, a top-up")
+    chapter(13, "One 20 GB pool: metering, alerts at 50/75/90 %, quotas, a top-up")
     assert phone.key is not None
     assert tablet.key is not None
     phone_bearer, tablet_bearer = await phone.bearer(), await tablet.bearer()
@@ -361,25 +380,32 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         configure_network(admin.store)
 
         chapter(4, "A subscription and a phone")
-        plan = Plan(pool_bytes=20 * GB, device_limit=5)
+        plan = Plan(pool_bytes=20 * GB, device_limit=5, device_classes=_CLASSES)
         subscription, primary = admin.subscribe(profile_type, plan)
         ok(
-            f"subscription {subscription.id}: 20 GB pool, up to {plan.device_limit} devices, "
+            f"subscription {subscription.id}: 20 GB pool, up to {plan.device_limit} devices "
+            f"({', '.join(c.value for c in DeviceClass if c in plan.device_classes)}), "
             f"profile type {profile_type}"
         )
         say(f"   the phone's activation code: {primary.activation_code}")
-        say(ActivationCode.parse(primary.activation_code).qr_terminal())
+        shown = ActivationCode.parse(primary.activation_code).qr_terminal()
+        say(shown)
         phone = device("phone")
         ok(f"phone EID {phone.eid} (a software eUICC certified by the test EUM)")
         facts["EID"] = phone.eid
 
         chapter(5, "The phone scans the QR code: SGP.22 download over HTTPS")
+        scanned = read_terminal_qr(shown)
+        say(f"   the phone's camera reads the QR code above: {scanned}")
+        if scanned != primary.activation_code:  # pragma: no cover - a broken decoder
+            raise click.ClickException("the QR code does not read back as the activation code")
+        ok("read back from the rendered QR code, not from the operator's string")
         started = time.perf_counter()
 
         def progress(step: DownloadStep) -> None:
             say(f"   ... {step.value}")
 
-        result = await phone.install(primary.activation_code, progress=progress)
+        result = await phone.install(scanned, progress=progress)
         elapsed = (time.perf_counter() - started) * 1000
         ok(
             f'installed and enabled "{result.metadata.profile_name}" from '
@@ -434,7 +460,21 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         except TokenConsumedError as exc:
             refused(f"the same token again: {exc}")
 
-        chapter(9, "A tablet joins from the cloud (join request, approved by the phone)")
+        watch = device("watch")
+        told_watch = await chapter_watch(
+            9,
+            root=root,
+            phone=phone,
+            watch=watch,
+            subscription_id=subscription.id,
+            operator_url=base,
+        )
+        facts["watch"] = (
+            f"ICCID {told_watch.iccid}, IMSI {told_watch.imsi}: {told_watch.relayed} ES10 "
+            f"requests relayed over BLE in {told_watch.seconds:.1f} s"
+        )
+
+        chapter(10, "A tablet joins from the cloud (join request, approved by the phone)")
         tablet = device("tablet")
         ticket = await tablet.client.join(
             subscription.id, tablet.eid, DeviceClass.TABLET, "kitchen"
@@ -463,7 +503,7 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             f"on the network: {service_list(granted)}"
         )
 
-        chapter(10, "One subscription, four devices, four profiles")
+        chapter(11, "One subscription, five devices, five profiles")
         listed = await phone.client.devices(phone.key)
         for d in listed:
             say(
@@ -474,7 +514,7 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         ok(f"{len(listed)} devices, {len(iccids)} distinct profiles: nothing cloned")
         facts["devices"] = ", ".join(d.device_class.value for d in listed)
 
-        chapter(11, "The phone removes the laptop")
+        chapter(12, "The phone removes the laptop")
         laptop_id = next(d.id for d in listed if d.device_class is DeviceClass.LAPTOP)
         await phone.client.remove(phone.key, laptop_id)
         ok(f"device {laptop_id} removed; the slot is free")
@@ -488,9 +528,9 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         facts["removed"] = f"laptop ({len(remaining)} devices left)"
 
         await _chapter_pool(admin, subscription.id, phone, tablet, base, facts)
-        facts["roaming"] = await chapter_roaming(13, admin, phone)
+        facts["roaming"] = await chapter_roaming(14, admin, phone)
         facts["backup"] = await chapter_backup(
-            (14, 15),
+            (15, 16),
             root=root,
             pki=pki,
             rand=rand,
@@ -500,6 +540,28 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             phone_store=root / "phone-euicc.db",
             base=base,
         )
+        number = 17
+        # --- Device change (issue I, helper I-cli): rspfed/cli/_demo_change.py's
+        # chapter_device_change runs here once that module exists.
+        if importlib.util.find_spec(_CHANGE_MODULE) is not None:
+            moved = await _device_change(
+                number,
+                root=root,
+                pki=pki,
+                rand=rand,
+                admin=admin,
+                phone=phone,
+                devices=devices,
+                subscription_id=subscription.id,
+                base=base,
+                operator_url=base,
+                device=device,
+            )
+            if moved is not None:
+                number += 1
+                facts["change"] = moved
+        chapter(number, "The subscription at the end: devices, profiles, pool")
+        await _final_tables(phone, devices)
     finally:
         for client in clients:
             await client.close()
@@ -510,19 +572,99 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
     return facts
 
 
+async def _device_change(number: int, **available: Any) -> str | None:
+    """Run I-cli's ``chapter_device_change`` with the arguments it names (of
+    ``available``); None (and a line saying why) when it wants one the demo lacks."""
+    module = importlib.import_module(_CHANGE_MODULE)
+    run = getattr(module, "chapter_device_change", None)
+    if run is None:
+        return None
+    wanted = inspect.signature(run).parameters
+    args: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, parameter in wanted.items():
+        if name == "number":
+            args[name] = number
+        elif name in available:
+            args[name] = available[name]
+        elif parameter.default is inspect.Parameter.empty and parameter.kind not in (
+            inspect.Parameter.VAR_KEYWORD,
+            inspect.Parameter.VAR_POSITIONAL,
+        ):
+            missing.append(name)
+    if missing:
+        say(f"   (device change not shown: the demo has no {', '.join(missing)} to give it)")
+        return None
+    told = await run(**args)
+    return None if told is None else str(told)
+
+
+async def _final_tables(phone: DemoDevice, devices: list[DemoDevice]) -> None:
+    """The closing tables: every device of the subscription, each eUICC's profiles,
+    the pool (used/limit and per device)."""
+    assert phone.key is not None
+    listed = await phone.client.devices(phone.key)
+    say(click.style("   Devices", underline=True))
+    say(f"   {'name':<13} {'class':<8} {'role':<9} {'EID':<32}  {'ICCID':<20}  state")
+    for d in listed:
+        say(
+            f"   {d.name:<13} {d.device_class.value:<8} {d.role.value:<9} {d.eid or '-':<32}  "
+            f"{d.iccid:<20}  {d.state.value}"
+        )
+    say(click.style("   Profiles on each eUICC", underline=True))
+    for each in devices:
+        found = profiles_of(each)
+        first = f"   {each.name:<8} EID {each.eid}"
+        if not found:
+            say(f"{first}  (no profile)")
+        for i, p in enumerate(found):
+            say(
+                f"{first if i == 0 else ' ' * len(first)}  {p.iccid}  {p.state:<8} "
+                f"{p.profile_name} [{p.service_provider_name}]"
+            )
+    usage = await phone.client.usage(phone.key)
+    pool = usage["pool"]
+    say(click.style("   Pool", underline=True))
+    say(f"   used {amount(pool['used'])} of {amount(pool['limit'])} ({pool['percent']:.1f} %)")
+    for d in usage["devices"]:
+        quota = amount(d["quota"]) if d.get("quota") else "-"
+        say(
+            f"   {d['name']:<13} {d['device-class']:<8} {amount(d['used']):>8}  quota {quota:<7} "
+            f"{d['state']}"
+        )
+    ok(
+        f"{len(listed)} devices ({sum(1 for d in listed if d.occupies_slot)} in service), "
+        f"{len({d.iccid for d in listed})} profiles, one pool"
+    )
+
+
 @click.command("demo")
+@click.option(
+    "--step",
+    is_flag=True,
+    help="Pause before each chapter (press Enter); without a terminal it does not pause.",
+)
 @reports_errors
-def demo() -> None:
-    """Show the story so far (PKI, operator, eUICCs, devices joining) in a temporary directory."""
+def demo(step: bool) -> None:
+    """Tell the whole story (PKI, operator, a phone, a laptop, a watch, a tablet, the pool,
+    roaming, a backup carrier) in a temporary directory; no arguments."""
     started = time.perf_counter()
     now = datetime.now(UTC).replace(microsecond=0)
     say(click.style("rspfed demo", bold=True) + " - one eSIM subscription across devices")
+    PACING.start(step=step)
     with tempfile.TemporaryDirectory(prefix="rspfed-demo-") as tmp:
         root = Path(tmp)
         pki = _chapter_pki(root / "pki", now, os.urandom)
         facts = asyncio.run(_story(root, pki, os.urandom))
-    chapter(16, "Summary")
+    PACING.close()
+    say(click.style("   In short", underline=True))
     for name, value in facts.items():
         say(f"   {name:<10} {value}")
     say()
-    say(f"done in {time.perf_counter() - started:.2f} s")
+    say(
+        "   chapter times: "
+        + ", ".join(f"{number} {seconds:.1f} s" for number, _, seconds in PACING.times)
+    )
+    paced = sum(seconds for _, _, seconds in PACING.times)
+    total = time.perf_counter() - started
+    say(f"demo finished in {total:.1f} s" + (f" ({paced:.1f} s of chapters)" if step else ""))

@@ -1,0 +1,212 @@
+"""The demo's companion chapter: the watch joins through the phone over BLE (issue H).
+
+Both sides run in this process on an in-process virtual BLE radio
+(:class:`~rspfed.transport.ble.LocalRadio`: two bumble controllers on one
+link), each with only what it would have on its own device:
+
+- the watch: its own software eUICC (behind the ES10 relay's allow-list,
+  :class:`~rspfed.transfer.relay.CompanionResponder`) and its own device
+  store; it runs :func:`~rspfed.transfer.companion.companion_serve` and shows
+  a pairing offer (a QR code of its ``rspfed:1:pair:`` URI);
+- the phone: its federation key, a device store for the companion record and
+  the LPA's ES9+ settings; it scans the watch's QR code and runs
+  :func:`~rspfed.transfer.companion.companion_add`, which signs a watch-class
+  token for the watch's EID, redeems it at the operator and downloads the
+  watch's own profile into the watch's eUICC through the relay.
+
+Then the watch attaches to the network with its own USIM (its own IMSI),
+registers its own device key and carries traffic counted in the shared pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from rspfed.cli._demo_common import (
+    DemoDevice,
+    amount,
+    chapter,
+    ok,
+    profiles_of,
+    say,
+    service_list,
+)
+from rspfed.federation import Service
+from rspfed.federation.client import operator_tls_context
+from rspfed.federation.device import DeviceStore
+from rspfed.federation.token import DeviceClass
+from rspfed.federation.uri import RspfedUri
+from rspfed.lpa import ApduEs10, Es9Settings, store_ci_certificates
+from rspfed.lpa.download import DeviceInfo
+from rspfed.network.usim import read_usim_identity
+from rspfed.transfer.companion import (
+    CompanionEvent,
+    CompanionStep,
+    companion_add,
+    companion_serve,
+)
+from rspfed.transfer.flows import (
+    Invitation,
+    Listener,
+    LocalDevice,
+    PrimaryAuthority,
+    TransportConfig,
+)
+from rspfed.transfer.relay import ES10_RELAY_TAGS, CompanionResponder
+from rspfed.transport.ble import LocalRadio
+
+__all__: list[str] = []
+
+_TIMEOUT = 30.0
+WATCH_NAME = "Ana's watch"
+"""The watch's name (its hello, the operator's device list)."""
+WATCH_USE = 40 * 10**6
+"""What the watch carries on its own (40 MB): it shows in the pool."""
+
+
+@attrs.frozen
+class WatchOutcome:
+    """What the chapter did: the watch's ICCID and IMSI, the ES10 requests relayed."""
+
+    iccid: str
+    imsi: str
+    relayed: int
+    seconds: float
+
+
+def _relay_names(tags: list[str]) -> str:
+    names: list[str] = []
+    for tag in tags:
+        name = ES10_RELAY_TAGS.get(bytes.fromhex(tag), tag).split(" (")[0]
+        if not names or names[-1] != name:
+            names.append(name)
+    return ", ".join(names)
+
+
+async def chapter_watch(
+    number: int,
+    *,
+    root: Path,
+    phone: DemoDevice,
+    watch: DemoDevice,
+    subscription_id: str,
+    operator_url: str,
+) -> WatchOutcome:
+    """The watch joins as a companion over BLE (virtual radio); see the module doc.
+
+    Sets ``watch.iccid`` and ``watch.key`` (its registered device key).
+    """
+    chapter(number, "The watch joins as a companion over BLE (virtual radio), through the phone")
+    assert phone.key is not None
+    started = asyncio.get_running_loop().time()
+    radio = LocalRadio()
+    watch_config = TransportConfig(kind="ble", ble_hci=radio.endpoint())
+    phone_config = TransportConfig(kind="ble", ble_hci=radio.endpoint())
+    say("   two virtual BLE controllers on one in-process link: the watch's and the phone's")
+    relayed: list[str] = []
+
+    def watch_says(event: CompanionEvent) -> None:
+        if event.step is CompanionStep.RELAY:
+            words = event.text.split()
+            relayed.append(words[2] if len(words) > 2 and words[1] == "request" else "??")
+            return
+        say(f"   watch   . {event.text}")
+
+    def phone_says(event: CompanionEvent) -> None:
+        say(f"   phone   . {event.text}")
+
+    offered: asyncio.Future[Invitation] = asyncio.get_running_loop().create_future()
+
+    def on_offer(invitation: Invitation, _listener: Listener) -> None:
+        say("   the watch (no camera, no network) shows its pairing offer:")
+        say(RspfedUri.parse(invitation.uri).qr_terminal())
+        say(f"   {invitation.uri[:60]}...  short code {invitation.code}")
+        offered.set_result(invitation)
+
+    watch_store = DeviceStore.create(root / "watch-device.db")
+    phone_store = DeviceStore.create(root / "phone-companions.db")
+    watch_es10 = ApduEs10(watch.euicc.card)
+    trust = store_ci_certificates(phone.euicc.store)
+    try:
+        responder = CompanionResponder(watch_es10)
+        serving = asyncio.create_task(
+            companion_serve(
+                watch_config,
+                local=LocalDevice(WATCH_NAME, DeviceClass.WATCH, watch.eid),
+                device_info=DeviceInfo(),
+                answer=responder.answer,
+                store=watch_store,
+                once=True,
+                on_offer=on_offer,
+                progress=watch_says,
+                timeout=_TIMEOUT,
+                accept_timeout=_TIMEOUT,
+            )
+        )
+        either: set[asyncio.Future[Any]] = {serving, offered}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not offered.done():  # pragma: no cover - the watch failed before its offer
+            await serving
+            raise click.ClickException("the watch showed no pairing offer")
+        scanned = offered.result().uri
+        say(f"   the phone scans the watch's QR code: {scanned[:40]}...")
+        outcome = await companion_add(
+            phone_config,
+            target=scanned,
+            local=LocalDevice("Ana's phone", DeviceClass.PHONE, phone.eid),
+            authority=PrimaryAuthority(phone.key, subscription_id, operator_url),
+            store=phone_store,
+            settings=Es9Settings(trust=trust),
+            operator_ssl=operator_tls_context("localhost", trust=trust),
+            now=lambda: datetime.now(UTC),
+            rand=os.urandom,
+            progress=phone_says,
+            timeout=_TIMEOUT,
+        )
+        (session,) = await asyncio.wait_for(serving, _TIMEOUT)
+        say(f"   watch   . relayed to its eUICC: {_relay_names(relayed)}")
+        ok(
+            f"{session.answered} ES10 requests answered by the watch's eUICC, "
+            f"{session.refused} refused; the phone's LPA ran unchanged behind the relay"
+        )
+    finally:
+        watch_es10.close()
+        watch_store.close()
+        phone_store.close()
+    watch.iccid = outcome.iccid
+    took = asyncio.get_running_loop().time() - started
+
+    on_watch = {p.iccid: p.state for p in profiles_of(watch)}
+    on_phone = {p.iccid: p.state for p in profiles_of(phone)}
+    if on_watch.get(outcome.iccid) != "enabled" or outcome.iccid in on_phone:
+        raise click.ClickException("the watch's profile is not where it belongs")
+    ok(
+        f"the watch's profile {outcome.iccid} is enabled on the watch's eUICC (EID {watch.eid}); "
+        f"not on the phone's (it holds {', '.join(on_phone) or 'nothing'})"
+    )
+    imsi, _ = read_usim_identity(watch.euicc.card)
+    phone_imsi, _ = read_usim_identity(phone.euicc.card)
+    granted = await watch.attach(Service.VOICE)
+    ok(
+        f"the watch attaches with its own IMSI {imsi} (the phone's is {phone_imsi}): "
+        f"{service_list(granted)}"
+    )
+    registered = await watch.register()
+    ok(f"the watch registers its own device key (EAP-AKA' with its USIM): device {registered.id}")
+    bearer = await watch.bearer()
+    used = await watch.client.use(bearer, WATCH_USE)
+    usage = await phone.client.usage(phone.key)
+    mine = [d for d in usage["devices"] if d.get("iccid") == outcome.iccid]
+    in_pool = int(mine[0]["used"]) if mine else 0
+    ok(
+        f"the watch uses {amount(used.carried)} on its own: the pool counts {amount(in_pool)} "
+        f"for {WATCH_NAME} (the pool so far: {amount(int(usage['pool']['used']))})"
+    )
+    return WatchOutcome(outcome.iccid, imsi, len(relayed), took)
