@@ -1,15 +1,32 @@
-"""``rspfed demo`` runs as README says: no arguments, exit 0, the story told."""
+"""``rspfed demo`` runs as README says: no arguments, exit 0, the story told; ``--step``
+pauses on a terminal and goes on at its EOF."""
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import select
 import subprocess
 import sys
+import time
+
+import segno
+
+from rspfed.cli._demo_qr import read_terminal_qr
+
+
+def chapter_text(out: str, title: str) -> str:
+    """The text of the chapter whose title starts with ``title`` (up to the next one)."""
+    found = re.search(rf"^\d+\. {re.escape(title)}.*?(?=^\d+\. |\Z)", out, re.M | re.S)
+    assert found is not None, title
+    return found.group(0)
 
 
 def test_demo_runs_and_tells_the_story() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "rspfed", "demo"],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=120,
@@ -27,8 +44,14 @@ def test_demo_runs_and_tells_the_story() -> None:
     assert 'profile type "demo-mobile" registered' in out
     assert re.search(r"listening on https://localhost:\d+", out)
     # 4: a subscription, its activation code and QR code, a phone
-    assert re.search(r"activation code: LPA:1\$localhost:\d+\$[0-9A-Z-]+\n", out)
+    code_shown = re.search(r"activation code: (LPA:1\$localhost:\d+\$[0-9A-Z-]+)\n", out)
+    assert code_shown is not None
     assert "█" in out  # the QR codes
+    # 5: the phone takes the activation code from the rendered QR code
+    scanned = re.search(r"the phone's camera reads the QR code above: (\S+)\n", out)
+    assert scanned is not None
+    assert scanned.group(1) == code_shown.group(1)
+    assert "read back from the rendered QR code" in out
     assert re.search(r"phone EID (\d{32})", out)
     # 5: every SGP.22 step shown, then installed
     progress = [line.strip()[4:] for line in out.splitlines() if line.strip().startswith("... ")]
@@ -68,19 +91,19 @@ def test_demo_runs_and_tells_the_story() -> None:
     assert "on the network: data, voice, sms\n" in out
     # 10: four devices, four distinct profiles
     rows = re.findall(
-        r"^   (phone|laptop|hotspot|tablet) .* active  ICCID (\d+) IMSI (\d+)", out, re.M
+        r"^   (phone|laptop|hotspot|watch|tablet) .* active  ICCID (\d+) IMSI (\d+)", out, re.M
     )
-    assert sorted(r[0] for r in rows) == ["hotspot", "laptop", "phone", "tablet"]
-    assert len({r[1] for r in rows}) == 4
-    assert len({r[2] for r in rows}) == 4
-    assert "4 devices, 4 distinct profiles: nothing cloned" in out
+    assert sorted(r[0] for r in rows) == ["hotspot", "laptop", "phone", "tablet", "watch"]
+    assert len({r[1] for r in rows}) == 5
+    assert len({r[2] for r in rows}) == 5
+    assert "5 devices, 5 distinct profiles: nothing cloned" in out
     # 11: the laptop removed: refused by the network, its profile deleted
     assert "laptop attaches: removed" in out
     laptop_iccid = next(r[1] for r in rows if r[0] == "laptop")
     assert f"laptop's next sync: removed; its LPA deleted {laptop_iccid}" in out
-    assert "laptop (3 devices left)" in out
-    # 12: the shared pool: alerts once each, the tablet stopped at its quota, a top-up
-    pool = out.split("12. One 20 GB pool")[1]
+    assert "laptop (4 devices left)" in out
+    # 13: the shared pool: alerts once each, the tablet stopped at its quota, a top-up
+    pool = chapter_text(out, "One 20 GB pool")
     assert "tablet uses 2.5 GB: carried 2.0 GB, then refused: quota-exhausted" in pool
     first, _, after_topup = pool.partition("tops the pool up by 5 GB: 25.0 GB")
     alerts = re.findall(r"alert  (\d+) % of the (pool|tablet's quota)", first)
@@ -104,22 +127,162 @@ def test_demo_runs_and_tells_the_story() -> None:
     assert synced.group(1) == synced.group(2) == "19.5 GB"
     assert "dashboard link" in after_topup
     assert "HTTP 200" in after_topup
-    # 13: abroad: a partner before a stronger stranger (refused, forbidden), the periodic
+    # 14: abroad: a partner before a stronger stranger (refused, forbidden), the periodic
     # search takes the higher-priority partner, usage metered per visited network
-    roaming = out.split("13. Abroad")[1].split("14. ")[0]
+    roaming = chapter_text(out, "Abroad")
     assert "selected 20810: an operator-list partner ranks above the stronger 20815" in roaming
     assert "the phone tries 20815 by hand: plmn-not-allowed" in roaming
     assert "20815 is not allowed for this profile: added to EF.FPLMN" in roaming
     assert re.search(r"found partner 20801 \(higher priority\): taken over in \d+\.\d s", roaming)
     assert re.search(r"usage by visited network: 20801 0\.3 GB, 20810 0\.2 GB", roaming)
-    # 14-15: a second carrier's profile as backup; fail-over and fail-back, notified
+    # 15-16: a second carrier's profile as backup; fail-over and fail-back, notified
     backup = re.search(r"the phone downloads Carrier Two's profile (\d+) next to (\d+)", out)
     assert backup is not None
     two, one = backup.groups()
-    failover = out.split("15. Carrier One's network goes down")[1].split("16. ")[0]
+    failover = chapter_text(out, "Carrier One's network goes down")
     assert f"switch {one} -> {two}: primary {one} lost" in failover
     assert f"switch {two} -> {one}: primary {one} seen again (trial)" in failover
     assert "trial -> on-primary (attach-ok)" in failover
     assert f"on {one} again after" in failover
     assert "Carrier One disable, enable; Carrier Two install, enable, disable" in failover
-    assert re.search(r"done in \d+\.\d+ s", out)
+    _watch_and_final_tables(out, rows, pool)
+    total = re.search(r"^demo finished in (\d+\.\d) s$", out, re.M)
+    assert total is not None
+    times = re.search(r"chapter times: (.*)\n", out)
+    assert times is not None
+    numbers = [int(t.split()[0]) for t in times.group(1).split(", ")]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len(numbers) >= 17
+
+
+def _watch_and_final_tables(out: str, rows: list[tuple[str, str, str]], pool: str) -> None:
+    """9: the watch over BLE; the closing tables."""
+    watch = chapter_text(out, "The watch joins as a companion over BLE")
+    assert "the watch (no camera, no network) shows its pairing offer" in watch
+    assert "█" in watch
+    assert re.search(r"phone   \. connected: ble:", watch)
+    assert "watch   . paired by QR code: secure channel up" in watch
+    assert "phone   . paired by QR code: secure channel up" in watch
+    assert re.search(r"phone   \. watch token [0-9a-f]{32} signed", watch)
+    downloaded = re.search(
+        r"downloaded (\d+) to the watch: .*\((\d+) ES10 requests relayed\)", watch
+    )
+    assert downloaded is not None
+    watch_iccid = downloaded.group(1)
+    assert int(downloaded.group(2)) > 5
+    assert re.search(r"\d+ ES10 requests answered by the watch's eUICC, 0 refused", watch)
+    listed = {r[0]: (r[1], r[2]) for r in rows}
+    assert listed["watch"][0] == watch_iccid
+    # the watch attaches with its own IMSI, the one the operator lists for it
+    attached = re.search(
+        r"the watch attaches with its own IMSI (\d+) \(the phone's is (\d+)\)", watch
+    )
+    assert attached is not None
+    assert attached.group(1) == listed["watch"][1]
+    assert attached.group(2) == listed["phone"][1]
+    assert attached.group(1) != attached.group(2)
+    assert re.search(r"the watch attaches .*: data, voice, sms\n", watch)
+    assert re.search(r"the watch registers its own device key .*: device d[a-z2-7]+", watch)
+    assert "the watch uses 7 MB on its own: the pool counts 7 MB for Ana's watch" in watch
+    # its usage is in the pool (the pool chapter's per-device lines)
+    assert re.search(r"Ana's watch +7 MB", pool)
+
+    final = chapter_text(out, "The subscription at the end")
+    devices = final.split("Profiles on each eUICC")[0]
+    table = re.findall(
+        r"^   (.{13}) (phone|laptop|hotspot|watch|tablet) +(primary|secondary) +(\d{32})  "
+        r"(\d{19,20})  (\w+)$",
+        devices,
+        re.M,
+    )
+    by_class = {t[1]: t for t in table}
+    assert sorted(by_class) == ["hotspot", "laptop", "phone", "tablet", "watch"]
+    assert len(table) == 5
+    assert by_class["phone"][2] == "primary"
+    assert by_class["laptop"][5] == "removed"
+    assert all(by_class[c][5] == "active" for c in ("phone", "hotspot", "watch", "tablet"))
+    assert by_class["watch"][0].strip() == "Ana's watch"
+    assert by_class["tablet"][0].strip() == "kitchen"
+    for cls, (iccid, _) in listed.items():
+        assert by_class[cls][4] == iccid
+    # profiles per eUICC: the watch's profile on the watch's eUICC, not on the phone's
+    profiles = final.split("Profiles on each eUICC")[1].split("Pool")[0]
+    owners: dict[str, str] = {}
+    eids: dict[str, str] = {}
+    current = ""
+    for line in profiles.splitlines():
+        head = re.match(r"^   (\w+) +EID (\d{32})", line)
+        if head:
+            current = head.group(1)
+            eids[current] = head.group(2)
+        for iccid in re.findall(r"  (\d{19,20})  (?:enabled|disabled)", line):
+            owners[iccid] = current
+    assert owners[watch_iccid] == "watch"
+    assert eids["watch"] == by_class["watch"][3]
+    assert eids["phone"] == by_class["phone"][3]
+    assert sorted(i for i, o in owners.items() if o == "phone")[0] == listed["phone"][0]
+    assert watch_iccid not in [i for i, o in owners.items() if o != "watch"]
+    assert "laptop   EID" in profiles
+    assert "(no profile)" in profiles  # the removed laptop's was deleted
+    # the pool: used/limit and every device's share
+    shares = final.split("Pool")[-1]
+    assert re.search(r"used [\d.]+ GB of 25\.0 GB \([\d.]+ %\)", shares)
+    assert re.search(r"Ana's watch +watch +7 MB", shares)
+    assert re.search(r"kitchen +tablet +5\.0 GB +quota 5\.0 GB", shares)
+    assert "5 devices (4 in service), 5 profiles, one pool" in final
+
+
+def test_step_pauses_on_a_terminal_and_goes_on_at_eof() -> None:
+    """``--step`` with stdin a terminal: two chapters answered by Enter, then the terminal
+    closes (EOF): no more pauses, and the story completes."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rspfed", "demo", "--step"],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    assert proc.stdout is not None
+    out = b""
+    try:
+        os.write(master, b"\n\n")
+        deadline = time.monotonic() + 120
+        while out.count(b"[press Enter for chapter") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        assert out.count(b"[press Enter for chapter") == 3, out.decode()
+    finally:
+        os.close(master)
+    rest, err = proc.communicate(timeout=120)
+    text = (out + rest).decode()
+    assert proc.returncode == 0, err.decode()
+    assert text.count("[press Enter for chapter") == 3
+    assert "[press Enter for chapter 4]" in text
+    assert re.search(r"^demo finished in \d+\.\d s", text, re.M)
+
+
+def test_the_qr_reader_reads_what_segno_renders() -> None:
+    """The demo's QR camera against an independent encoder (segno): every level, every
+    mask, the three modes, small and large versions."""
+    texts = [
+        "LPA:1$localhost:43829$KY85Z-ACCNE-BMQJ0-6TFQ5",
+        "LPA:1$SMDP.EXAMPLE.COM$04386-AGYFT-A74Y8-3F815",
+        "8944" * 13,
+        "rspfed:1:pair:" + "Ab0-_" * 60,
+        "x" * 1200,
+    ]
+    for text in texts:
+        for error in "lmqh":
+            for mask in range(8):
+                try:
+                    qr = segno.make(text, error=error, micro=False, mask=mask, boost_error=False)
+                except segno.DataOverflowError:
+                    continue
+                rendered = io.StringIO()
+                qr.terminal(out=rendered, compact=True, border=2)
+                assert read_terminal_qr(rendered.getvalue()) == text, (qr.version, error, mask)

@@ -69,7 +69,10 @@ class Pacing:
         self.close()
         if self.step and had_one:
             click.echo(click.style(f"   [press Enter for chapter {number}]", dim=True), nl=False)
-            line = sys.stdin.readline()
+            try:
+                line = sys.stdin.readline()
+            except OSError:  # a terminal gone (EIO): as at EOF
+                line = ""
             if not line:  # EOF: go on without pausing
                 self.step = False
                 say()

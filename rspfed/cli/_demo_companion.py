@@ -67,8 +67,8 @@ __all__: list[str] = []
 _TIMEOUT = 30.0
 WATCH_NAME = "Ana's watch"
 """The watch's name (its hello, the operator's device list)."""
-WATCH_USE = 40 * 10**6
-"""What the watch carries on its own (40 MB): it shows in the pool."""
+WATCH_USE = 7 * 10**6
+"""What the watch carries on its own (7 MB): it shows in the pool."""
 
 
 @attrs.frozen
