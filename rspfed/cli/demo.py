@@ -1,10 +1,11 @@
-"""``rspfed demo``: the story so far, in one run, on a fresh machine.
+"""``rspfed demo``: the guide's whole story, in one run, on a fresh machine (issue J).
 
 No arguments, a temporary directory, about ten seconds (most of it the
-shortened timers of chapters 13 and 15 and zeroconf's probing in chapter 8),
-exit status 0.  Each chapter uses the public library API the way an
-application would; later issues add chapters (the companion watch, device
-change).
+shortened timers of chapters 14 and 16 and zeroconf's probing in chapter 8),
+exit status 0.  ``--step`` pauses before each chapter ("press Enter") when
+stdin is a terminal; at its EOF, or without one, it goes on.  The end prints
+each chapter's time and ``demo finished in N s``.  Each chapter uses the
+public library API the way an application would.
 
 1. A test PKI: CIs, EUMs and CRLs on both curves; every chain validated for
    its role; a wrong role and a revoked certificate refused with the reason.
@@ -13,10 +14,12 @@ change).
    TS.48 template (MILENAGE).
 3. The operator service over HTTPS on loopback: ES9+, ES2+ and the
    federation API in one application.
-4. A subscription (20 GB pool, 5 devices) and its primary's activation code
-   as a QR code; a phone with a software eUICC.
-5. The LPA's SGP.22 download over HTTPS, step by step, into the eUICC over
-   APDUs; enabled; notifications delivered.
+4. A subscription (20 GB pool, 5 devices; phone, laptop, hotspot, watch and
+   tablet classes) and its primary's activation code as a QR code; a phone
+   with a software eUICC.
+5. The phone reads the activation code back from the rendered QR code
+   (:mod:`rspfed.cli._demo_qr`), then the LPA's SGP.22 download over HTTPS,
+   step by step, into the eUICC over APDUs; enabled; notifications delivered.
 6. The phone attaches to the simulated network: EAP-AKA' answered by its
    USIM (AUTHENTICATE over APDUs); the services its class gets.
 7. The phone registers its federation key (EAP-AKA', the key in an
@@ -28,26 +31,36 @@ change).
    it, installs its own profile and registers its device key; the network
    gives the laptop data and refuses it voice.  A hotspot joins by a token
    QR code; the used token is refused.
-9. A tablet joins from the cloud: join request, the phone approves it with a
-   token, the tablet collects its code.
-10. The phone lists the subscription's four devices: four profiles.
-11. The phone removes the laptop: the network refuses it, its next sync tells
-    it, its LPA deletes the profile.
-12. The shared pool: the phone and the tablet carry traffic through the
+9. The watch joins as a companion over BLE on an in-process virtual radio
+   (:mod:`rspfed.cli._demo_companion`): it shows a pairing offer, the phone
+   scans it, signs a watch-class token, redeems it and downloads the
+   watch's own profile into the watch's eUICC through the ES10 relay; the
+   watch attaches with its own IMSI, registers its key, uses the pool.
+10. A tablet joins from the cloud: join request, the phone approves it with
+    a token, the tablet collects its code.
+11. The phone lists the subscription's five devices: five profiles.
+12. The phone removes the laptop: the network refuses it, its next sync
+    tells it, its LPA deletes the profile.
+13. The shared pool: the phone and the tablet carry traffic through the
     metering gateway; alerts at 50/75/90 % of the pool and of the tablet's
     quota, each delivered once; the tablet stopped at its quota; a top-up
     re-arms the thresholds above its opening ratio; the tablet syncs the
     ledger; the primary's signed dashboard link opens the usage page.
-13. Abroad: the phone selects a network as TS 23.122 automatic mode does (a
-    roaming partner in EF.OPLMNwAcT before a stronger stranger, which refuses
-    it and goes into EF.FPLMN); the periodic search (EF.HPPLMN, 6 minutes
-    shortened to 1 second) takes the higher-priority partner over when it
-    comes on air; traffic is metered against each visited network.
-14. A second carrier with its own SM-DP+: the phone downloads its profile
+14. Abroad: the phone selects a network as TS 23.122 automatic mode does (a
+    roaming partner in EF.OPLMNwAcT before a stronger stranger, which
+    refuses it and goes into EF.FPLMN); the periodic search (EF.HPPLMN, 6
+    minutes shortened to 1 second) takes the higher-priority partner over
+    when it comes on air; traffic is metered against each visited network.
+15. A second carrier with its own SM-DP+: the phone downloads its profile
     next to the first and marks it as the backup.
-15. Carrier One's network goes down and comes back while the LPA's watch
+16. Carrier One's network goes down and comes back while the LPA's watch
     runs: the backup takes over, then a trial switch gives back, confirmed
     by an attach; each switch notified to each profile's own SM-DP+.
+17. The subscription at the end: every device (name, class, role, EID,
+    ICCID, state), the profiles on each eUICC, the pool (used/limit, per
+    device).  When ``rspfed/cli/_demo_change.py`` exists (issue I), a
+    chapter comes before it: the subscription moves to a new phone with
+    nothing lost (and the closing chapter is 18).
 """
 
 from __future__ import annotations
@@ -541,25 +554,43 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             base=base,
         )
         number = 17
-        # --- Device change (issue I, helper I-cli): rspfed/cli/_demo_change.py's
-        # chapter_device_change runs here once that module exists.
+        # ---- DEVICE CHANGE (issue I, helper I-cli) --------------------------------
+        # rspfed/cli/_demo_change.py's chapter_device_change(...) runs here once that
+        # module exists; it gets the arguments it names from those below.  When it
+        # returns a DemoDevice (or something with a .phone DemoDevice), that is the new
+        # primary for the closing tables.
         if importlib.util.find_spec(_CHANGE_MODULE) is not None:
-            moved = await _device_change(
+            ran, moved = await _device_change(
                 number,
                 root=root,
                 pki=pki,
                 rand=rand,
                 admin=admin,
+                operator=admin,
                 phone=phone,
+                old_phone=phone,
+                laptop=laptop,
+                hotspot=hotspot,
+                watch=watch,
+                tablet=tablet,
                 devices=devices,
                 subscription_id=subscription.id,
                 base=base,
                 operator_url=base,
+                template=package,
+                phone_store=root / "phone-euicc.db",
                 device=device,
+                new_device=device,
             )
-            if moved is not None:
+            if ran:
                 number += 1
-                facts["change"] = moved
+                new_phone = getattr(moved, "phone", moved)
+                if isinstance(new_phone, DemoDevice) and new_phone.key is not None:
+                    phone = new_phone
+                    if new_phone not in devices:
+                        devices.append(new_phone)
+                facts["change"] = moved if isinstance(moved, str) else f"to {phone.name}"
+        # ---------------------------------------------------------------------------
         chapter(number, "The subscription at the end: devices, profiles, pool")
         await _final_tables(phone, devices)
     finally:
@@ -572,13 +603,14 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
     return facts
 
 
-async def _device_change(number: int, **available: Any) -> str | None:
+async def _device_change(number: int, **available: Any) -> tuple[bool, Any]:
     """Run I-cli's ``chapter_device_change`` with the arguments it names (of
-    ``available``); None (and a line saying why) when it wants one the demo lacks."""
+    ``available``; ``number`` the chapter's); ``(ran, what it returned)``.  Not run
+    (and a line saying why) when it wants an argument the demo lacks."""
     module = importlib.import_module(_CHANGE_MODULE)
     run = getattr(module, "chapter_device_change", None)
     if run is None:
-        return None
+        return False, None
     wanted = inspect.signature(run).parameters
     args: dict[str, Any] = {}
     missing: list[str] = []
@@ -594,9 +626,8 @@ async def _device_change(number: int, **available: Any) -> str | None:
             missing.append(name)
     if missing:
         say(f"   (device change not shown: the demo has no {', '.join(missing)} to give it)")
-        return None
-    told = await run(**args)
-    return None if told is None else str(told)
+        return False, None
+    return True, await run(**args)
 
 
 async def _final_tables(phone: DemoDevice, devices: list[DemoDevice]) -> None:
