@@ -374,6 +374,15 @@ class RelayWorld:
         """The watch's eUICC store, read from disk."""
         return store_snapshot(self.watch_path)
 
+    @property
+    def phone_path(self) -> Path:
+        """The phone's eUICC store (``OperatorWorld.euicc`` made it first)."""
+        return self.ow.tmp / "euicc1" / "euicc.db"
+
+    def phone_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The phone's eUICC store, read from disk."""
+        return store_snapshot(self.phone_path)
+
     @contextmanager
     def reopened(self) -> Iterator[Euicc]:
         """A second handle on the watch's eUICC store, opened from disk."""
@@ -518,6 +527,7 @@ def make_relay_world(tmp: Path, world: World, *, seed: int = 1) -> RelayWorld:
     ow.download(phone, enrolment.activation_code)
     ow.register(phone)
     assert phone.key is not None
+    assert (tmp / "euicc1" / "euicc.db").exists()
     (tmp / "watch").mkdir()
     path = tmp / "watch" / "euicc.db"
     watch = Euicc.create(path, world.pki, now=NOW, installer=_installer)

@@ -33,14 +33,15 @@ signs a new token and the retry downloads that.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rspfed.errors import PolicyError, RspfedError, TransportError
 from rspfed.federation.types import DeviceState
-from rspfed.lpa import Lpa, download
+from rspfed.lpa import Es9Settings, Lpa, download
 from rspfed.lpa.download import DownloadResult, ProfileMetadata
 from rspfed.lpa.es10 import Es10
 from rspfed.lpa.notifications import deliver, list_notifications
@@ -80,7 +81,9 @@ def rw(tmp_path: Path, pki_world: World) -> Iterator[RelayWorld]:
     world.close()
 
 
-def downloading(rw: RelayWorld, code: str, **kw: object):  # type: ignore[no-untyped-def]
+def downloading(
+    rw: RelayWorld, code: str, consent: Callable[[ProfileMetadata], bool] | None = None
+) -> Callable[[Es10, CompanionInfo], Awaitable[DownloadResult]]:
     """The phone's work: the LPA download of ``code`` with the watch's DeviceInfo."""
 
     async def work(es10: Es10, info: CompanionInfo) -> DownloadResult:
@@ -89,7 +92,7 @@ def downloading(rw: RelayWorld, code: str, **kw: object):  # type: ignore[no-unt
             code,
             es9=rw.es9(),
             device_info=device_info_from_der(info.device_info),
-            **kw,  # type: ignore[arg-type]
+            consent=consent,
         )
 
     return work
@@ -98,7 +101,9 @@ def downloading(rw: RelayWorld, code: str, **kw: object):  # type: ignore[no-unt
 async def delivering(rw: RelayWorld, es10: Es10) -> list[tuple[str, bool, bool]]:
     """The phone delivers the watch's pending notifications over ES9+ and removes them."""
     notes = list_notifications(es10)
-    done = await deliver(es10, notes, None, None, clients={rw.smdp.config.address: rw.es9()})  # type: ignore[arg-type]
+    done = await deliver(
+        es10, notes, Es9Settings(), None, clients={rw.smdp.config.address: rw.es9()}
+    )
     return [(d.notification.event, d.delivered, d.removed) for d in done]
 
 
@@ -118,7 +123,7 @@ def watch_pending(rw: RelayWorld) -> list[str]:
         return [n.event for n in list_notifications(InProcessEs10(card.isdr))]
 
 
-def assert_clean(outcome: SessionOutcome[object]) -> None:
+def assert_clean(outcome: SessionOutcome[Any]) -> None:
     """Both sides ended with an RspfedError or an orderly end, nothing else."""
     assert outcome.error is None or isinstance(outcome.error, RspfedError), repr(outcome.error)
     watch_error = outcome.watch.error
@@ -274,7 +279,7 @@ def test_a_cancelled_session_needs_a_fresh_order(rw: RelayWorld) -> None:
     def refuse(_: ProfileMetadata) -> bool:
         return False
 
-    outcome = rw.session(downloading(rw, first.activation_code, consent=refuse))
+    outcome = rw.session(downloading(rw, first.activation_code, refuse))
     assert_clean(outcome)
     assert isinstance(outcome.error, PolicyError)
     assert bytes.fromhex("BF41") in outcome.requests  # CancelSession went to the watch
