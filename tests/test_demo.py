@@ -114,6 +114,7 @@ def test_demo_runs_and_tells_the_story() -> None:
     ]
     assert sorted(int(a[0]) for a in alerts if a[1] != "pool") == [50, 75, 90, 100]
     assert "each once (0 on the next fetch)" in first
+    assert "the pool's alerts fired as it filled: 50 %, 75 %, 90 %" in first
     assert "pool: 18.5 GB of 20.0 GB (92.5 %)" in first
     # the top-up opens at 74 %: only 75 % and above re-arm
     assert re.findall(r"alert  (\d+) % of the pool", after_topup) == ["75"]

@@ -258,7 +258,9 @@ async def _carry(device: DemoDevice, bearer: str, octets: int) -> str:
     return said
 
 
-async def _show_alerts(device: DemoDevice) -> int:
+async def _show_alerts(device: DemoDevice) -> tuple[int, list[int]]:
+    """Show and acknowledge the alerts queued for ``device``: how many, and the pool's
+    thresholds among them."""
     assert device.key is not None
     alerts = await device.client.alerts(device.key)
     for alert in alerts:
@@ -268,7 +270,7 @@ async def _show_alerts(device: DemoDevice) -> int:
             f"({amount(alert.used)} of {amount(alert.limit)})"
         )
     await device.client.ack_alerts(device.key, [a.id for a in alerts])
-    return len(alerts)
+    return len(alerts), [alert.threshold for alert in alerts if alert.scope == "pool"]
 
 
 async def _chapter_pool(
@@ -292,8 +294,10 @@ async def _chapter_pool(
         (phone, phone_bearer, 2_500_000_000),
     ):
         say(f"   {await _carry(device, bearer, octets)}")
-    shown = await _show_alerts(phone)
-    again = await _show_alerts(phone)
+    shown, pool_fired = await _show_alerts(phone)
+    fired = ", ".join(f"{t} %" for t in sorted(pool_fired))
+    ok(f"the pool's alerts fired as it filled: {fired}")
+    again, _ = await _show_alerts(phone)
     ok(f"{shown} alerts delivered to the phone, each once ({again} on the next fetch)")
     usage = await phone.client.usage(phone.key)
     ok(
@@ -309,7 +313,7 @@ async def _chapter_pool(
     for d in usage["devices"]:
         if d["state"] == "active":
             quota = amount(d["quota"]) if d.get("quota") else "no quota"
-            say(f"   {d['name']:<8} {amount(d['used']):>8}  {quota:<9} data {d['data']}")
+            say(f"   {d['name']:<13} {amount(d['used']):>8}  {quota:<9} data {d['data']}")
     replica, version = await sync_usage(tablet.client, tablet.key, LedgerState(subscription_id))
     total = sum(v for k, v in replica.counters.items() if k[0] == SourceKind.NETWORK)
     ok(
