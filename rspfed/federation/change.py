@@ -173,9 +173,7 @@ class DeviceChanges:
             expires=now + op.config.order_ttl,
         )
         try:
-            store.put_change(
-                ChangeRecord(change, name or device.name, cls, code, _hash(secret))
-            )
+            store.put_change(ChangeRecord(change, name or device.name, cls, code, _hash(secret)))
         except BaseException:
             self._cancel_order(new_iccid, new_imsi)
             raise
@@ -223,7 +221,7 @@ class DeviceChanges:
             if reordered is not None:
                 self._cancel_order(*reordered)
             raise
-        if reordered is not None:
+        if reordered is not None and reordered[0] != record.change.new_iccid:
             self._cancel_order(record.change.new_iccid, record.change.new_imsi)
         return DeviceChangeOrder(change, code, secret)
 
