@@ -52,7 +52,7 @@ class Pacing:
         self.step = step
         self.times.clear()
         self._open = None
-        if step and not sys.stdin.isatty():
+        if step and not _terminal_stdin():
             self.step = False
             say("(--step: stdin is not a terminal, so the chapters run without pausing)")
 
@@ -70,13 +70,21 @@ class Pacing:
         if self.step and had_one:
             click.echo(click.style(f"   [press Enter for chapter {number}]", dim=True), nl=False)
             try:
-                line = sys.stdin.readline()
-            except OSError:  # a terminal gone (EIO): as at EOF
+                line = sys.stdin.readline() if sys.stdin is not None else ""
+            except (OSError, ValueError):  # a terminal gone (EIO), a closed file: as at EOF
                 line = ""
             if not line:  # EOF: go on without pausing
                 self.step = False
                 say()
         self._open = (number, title, time.perf_counter())
+
+
+def _terminal_stdin() -> bool:
+    """Whether stdin is an open terminal (it may be closed: ``sys.stdin`` None)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 PACING = Pacing()

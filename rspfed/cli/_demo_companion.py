@@ -38,6 +38,7 @@ from rspfed.cli._demo_common import (
     say,
     service_list,
 )
+from rspfed.cli._demo_qr import read_terminal_qr
 from rspfed.federation import Service
 from rspfed.federation.client import operator_tls_context
 from rspfed.federation.device import DeviceStore
@@ -122,13 +123,14 @@ async def chapter_watch(
     def phone_says(event: CompanionEvent) -> None:
         say(f"   phone   . {event.text}")
 
-    offered: asyncio.Future[Invitation] = asyncio.get_running_loop().create_future()
+    offered: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def on_offer(invitation: Invitation, _listener: Listener) -> None:
         say("   the watch (no camera, no network) shows its pairing offer:")
-        say(RspfedUri.parse(invitation.uri).qr_terminal())
+        shown = RspfedUri.parse(invitation.uri).qr_terminal()
+        say(shown)
         say(f"   {invitation.uri[:60]}...  short code {invitation.code}")
-        offered.set_result(invitation)
+        offered.set_result(shown)
 
     watch_store = DeviceStore.create(root / "watch-device.db")
     phone_store = DeviceStore.create(root / "phone-companions.db")
@@ -155,7 +157,7 @@ async def chapter_watch(
         if not offered.done():  # pragma: no cover - the watch failed before its offer
             await serving
             raise click.ClickException("the watch showed no pairing offer")
-        scanned = offered.result().uri
+        scanned = read_terminal_qr(offered.result())
         say(f"   the phone scans the watch's QR code: {scanned[:40]}...")
         outcome = await companion_add(
             phone_config,
