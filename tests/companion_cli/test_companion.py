@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -227,47 +228,50 @@ def test_watch_over_lan(service: Service, primary: Primary) -> None:
     _story(service, primary, "lan-watch", lan, lan, None)
 
 
-def test_watch_added_over_the_ble_virtual_radio(service: Service, primary: Primary) -> None:
+def test_watch_added_and_managed_over_the_ble_virtual_radio(
+    service: Service, primary: Primary
+) -> None:
     """The pairing and the whole download over BLE (two virtual controllers in a third
-    process); ``serve --once`` ends after that session."""
+    process), then management sessions (reconnections) over BLE against the same
+    ``serve`` process."""
     from rspfed.transport.ble import ControllerProcess
 
     watch_euicc, watch_eid = service.euicc("ble-watch")
     watch_device = service.tmp / "ble-watch.device"
     with ControllerProcess.start() as radio:
         watch_hci, phone_hci = radio.specs
-        watch = Watch(
-            watch_euicc,
-            watch_device,
-            ("--transport", "ble", "--ble-hci", watch_hci, "--once"),
-        )
-        code, out = phone(
-            "companion",
-            "add",
-            "--device",
-            str(primary.device),
-            "--euicc",
-            str(primary.euicc),
-            "--operator",
-            service.url,
-            "--uri",
-            watch.uri,
-            "--transport",
-            "ble",
-            "--ble-hci",
-            phone_hci,
-            "--timeout",
-            "30",
-        )
-        assert code == 0, out + watch.output
-        assert watch.proc.wait(TIMEOUT) == 0, watch.output
-        shown = watch.stop()[1]
+        ble = ("--transport", "ble", "--ble-hci", phone_hci, "--timeout", "30")
+        common = ("--device", str(primary.device), "--euicc", str(primary.euicc), *ble)
+        watch = Watch(watch_euicc, watch_device, ("--transport", "ble", "--ble-hci", watch_hci))
+        try:
+            started = time.monotonic()
+            code, out = phone(
+                "companion", "add", *common, "--operator", service.url, "--uri", watch.uri
+            )
+            added = time.monotonic() - started
+            assert code == 0, out + watch.output
+            installed = re.search(r"set up: ICCID (\d+) enabled", out)
+            assert installed is not None, out
+            iccid = installed.group(1)
+            manage = (*common, "--eid", watch_eid)
+            code, listed = phone("companion", "profiles", "--json", *manage)
+            assert code == 0, listed + watch.output
+            code, disabled = phone("companion", "disable", iccid, *manage)
+            assert code == 0, disabled + watch.output
+            code, enabled = phone("companion", "enable", iccid, *manage)
+            assert code == 0, enabled + watch.output
+        finally:
+            shown = watch.stop()[1]
+    print(f"companion add over BLE: {added:.1f} s")
     assert "connected: ble:" in out
     assert "paired by QR code" in out
     assert "waiting for the phone to pair over BLE" in shown
-    installed = re.search(r"set up: ICCID (\d+) enabled", out)
-    assert installed is not None, out
-    assert profiles(watch_euicc) == [(installed.group(1), "enabled")]
+    assert "Traceback" not in shown, shown
+    assert [(p["iccid"], p["state"]) for p in json.loads(listed)] == [(iccid, "enabled")]
+    assert f"{iccid}  disabled" in disabled
+    assert f"{iccid}  enabled" in enabled
+    assert shown.count("paired by the paired key") == 3, shown
+    assert profiles(watch_euicc) == [(iccid, "enabled")]
     with DeviceStore.open(watch_device) as store:
         (record,) = store.companions()
     assert (record.peer_role, record.transport) == ("phone", "ble")
