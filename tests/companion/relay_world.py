@@ -399,21 +399,34 @@ class RelayWorld:
         cut: Cut | None = None,
         wrap: Wrap | None = None,
         key: PairedKey | None = None,
+        cut_after: int | None = None,
     ) -> SessionOutcome[T]:
-        """Run one companion session (module doc) and return how both sides ended."""
+        """Run one companion session (module doc) and return how both sides ended.
+
+        ``cut_after``: the memory link dies after that many octets (both
+        directions), possibly inside a record.
+        """
         self.sessions += 1
         return asyncio.run(
             asyncio.wait_for(
-                self._session(work, cut=cut, wrap=wrap, key=key or self.key),
+                self._session(work, cut=cut, wrap=wrap, key=key or self.key, cut_after=cut_after),
                 SESSION_TIMEOUT,
             )
         )
 
     async def _session(
-        self, work: Work[T], *, cut: Cut | None, wrap: Wrap | None, key: PairedKey
+        self,
+        work: Work[T],
+        *,
+        cut: Cut | None,
+        wrap: Wrap | None,
+        key: PairedKey,
+        cut_after: int | None,
     ) -> SessionOutcome[T]:
         cutter = _Cutter(cut)
-        watch_end, phone_end = memory_stream_pair(tamper=cutter.tamper, names=("watch", "phone"))
+        watch_end, phone_end = memory_stream_pair(
+            cut_after=cut_after, tamper=cutter.tamper, names=("watch", "phone")
+        )
         cutter.link = watch_end.link
         watch_conn = PairingConnection(
             Role.OFFERER, local=self.watch_hello(), rand=os.urandom, paired=key

@@ -296,3 +296,50 @@ def test_a_cancelled_session_needs_a_fresh_order(rw: RelayWorld) -> None:
     retry = rw.session(downloading(rw, second.activation_code))
     assert retry.error is None
     assert_consistent(rw, second.iccid)
+
+
+OFFSETS = (0.01, 0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 0.99, 0.995)
+"""Where :func:`test_cut_at_an_octet_offset` cuts, as fractions of a whole session's octets."""
+
+
+@pytest.fixture(scope="module")
+def session_octets(tmp_path_factory: pytest.TempPathFactory, pki_world: World) -> int:
+    """The octets of one whole download session (both directions), from a clean run."""
+    world = make_relay_world(tmp_path_factory.mktemp("relay-octets"), pki_world)
+    try:
+        outcome = world.session(downloading(world, world.order().activation_code))
+        assert outcome.error is None
+        return sum(len(chunk) for _, chunk in outcome.wire)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("fraction", OFFSETS)
+def test_cut_at_an_octet_offset(rw: RelayWorld, session_octets: int, fraction: float) -> None:
+    """The link dies after a number of octets, anywhere (inside a record too): the same
+    rules hold, whichever ES10 exchange that falls in.  (In a session of about 17.5 kB
+    the fractions fall in the handshake, AuthenticateServer, the package segments, the
+    installation result (0.99: complete, the notification pending) and
+    RemoveNotificationFromList / bye (0.995).)"""
+    before = rw.snapshot()
+    enrolment = rw.order()
+    cut_after = int(session_octets * fraction)
+    outcome = rw.session(downloading(rw, enrolment.activation_code), cut_after=cut_after)
+    assert_clean(outcome)
+    assert sum(len(chunk) for _, chunk in outcome.wire) <= cut_after
+    profiles = watch_profiles(rw)
+    if not profiles:
+        assert isinstance(outcome.error, TransportError), repr(outcome.error)
+        assert rw.snapshot() == before  # unchanged
+        retry = rw.session(downloading(rw, enrolment.activation_code))
+        assert retry.error is None, repr(retry.error)
+    else:
+        assert profiles == [(enrolment.iccid, "disabled")]  # complete
+
+        async def work(es10: Es10, info: CompanionInfo) -> list[tuple[str, bool, bool]]:
+            return await delivering(rw, es10)
+
+        delivery = rw.session(work)
+        assert delivery.error is None, repr(delivery.error)
+        assert all(delivered and removed for _, delivered, removed in delivery.result or [])
+    assert_consistent(rw, enrolment.iccid)
