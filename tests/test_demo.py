@@ -173,6 +173,9 @@ def _watch_and_final_tables(out: str, rows: list[tuple[str, str, str]], pool: st
     watch_iccid = downloaded.group(1)
     assert int(downloaded.group(2)) > 5
     assert re.search(r"\d+ ES10 requests answered by the watch's eUICC, 0 refused", watch)
+    # managed later through the phone: a reconnection on the stored key lists its profile
+    assert "watch   . the paired phone reconnects (Noise keyed by the stored psk)" in watch
+    assert f"lists the watch's profiles: {watch_iccid} enabled\n" in watch
     listed = {r[0]: (r[1], r[2]) for r in rows}
     assert listed["watch"][0] == watch_iccid
     # the watch attaches with its own IMSI, the one the operator lists for it

@@ -50,7 +50,10 @@ from rspfed.network.usim import read_usim_identity
 from rspfed.transfer.companion import (
     CompanionEvent,
     CompanionStep,
+    Es10Answerer,
+    ManageOutcome,
     companion_add,
+    companion_manage,
     companion_serve,
 )
 from rspfed.transfer.flows import (
@@ -178,6 +181,17 @@ async def chapter_watch(
             f"{session.answered} ES10 requests answered by the watch's eUICC, "
             f"{session.refused} refused; the phone's LPA ran unchanged behind the relay"
         )
+        managed = await _manage_once(
+            radio,
+            phone=phone,
+            watch=watch,
+            watch_store=watch_store,
+            phone_store=phone_store,
+            answer=responder.answer,
+            settings=Es9Settings(trust=trust),
+        )
+        listed = ", ".join(f"{p.iccid} {p.state}" for p in managed.profiles)
+        ok(f"later the phone reconnects (stored key) and lists the watch's profiles: {listed}")
     finally:
         watch_es10.close()
         watch_store.close()
@@ -212,3 +226,55 @@ async def chapter_watch(
         f"for {WATCH_NAME} (the pool so far: {amount(int(usage['pool']['used']))})"
     )
     return WatchOutcome(outcome.iccid, imsi, len(relayed), took)
+
+
+async def _manage_once(
+    radio: LocalRadio,
+    *,
+    phone: DemoDevice,
+    watch: DemoDevice,
+    watch_store: DeviceStore,
+    phone_store: DeviceStore,
+    answer: Es10Answerer,
+    settings: Es9Settings,
+) -> ManageOutcome:
+    """One management session: the watch serves a reconnection (method PAIRED, Noise
+    keyed by the stored psk), the phone lists its profiles through the relay."""
+    watch_config = TransportConfig(kind="ble", ble_hci=radio.endpoint())
+    phone_config = TransportConfig(kind="ble", ble_hci=radio.endpoint())
+
+    def watch_says(event: CompanionEvent) -> None:
+        if event.step is CompanionStep.PAIRED:
+            say("   watch   . the paired phone reconnects (Noise keyed by the stored psk)")
+        elif event.step is CompanionStep.DONE:
+            say(f"   watch   . {event.text}")
+
+    serving = asyncio.create_task(
+        companion_serve(
+            watch_config,
+            local=LocalDevice(WATCH_NAME, DeviceClass.WATCH, watch.eid),
+            device_info=DeviceInfo(),
+            answer=answer,
+            store=watch_store,
+            once=True,
+            progress=watch_says,
+            timeout=_TIMEOUT,
+            accept_timeout=_TIMEOUT,
+        )
+    )
+    try:
+        managed = await companion_manage(
+            phone_config,
+            "profiles",
+            local=LocalDevice("Ana's phone", DeviceClass.PHONE, phone.eid),
+            store=phone_store,
+            settings=settings,
+            eid=watch.eid,
+            rand=os.urandom,
+            timeout=_TIMEOUT,
+        )
+        await asyncio.wait_for(serving, _TIMEOUT)
+    finally:
+        if not serving.done():  # pragma: no cover - the phone failed first
+            serving.cancel()
+    return managed
