@@ -17,8 +17,9 @@ Everything is the real code, wired without sockets:
   unchanged LPA code: :func:`rspfed.lpa.download`, notifications) in a worker
   thread with its own event loop, its :class:`~rspfed.lpa.es10.Es10` being
   :class:`ChannelEs10` (each ``transceive`` one ``es10Request`` /
-  ``es10Response`` exchange on the channel's loop, bounded by a timeout) —
-  the same bridge ``rspfed companion add`` uses;
+  ``es10Response`` exchange on the channel's loop, bounded by a timeout),
+  built like the bridge of ``rspfed companion add`` but written here so that
+  these tests do not depend on that private class;
 * faults: :class:`Cut` cuts the memory link at a named ES10 exchange (before
   the request leaves the phone, while the watch's answer is in flight, or
   right after the phone got the answer); ``wrap`` puts an adversarial
