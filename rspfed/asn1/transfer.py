@@ -20,8 +20,15 @@ __all__ = [
     'Bye',
     'ByeReason',
     'Capabilities',
+    'ChangeDone',
+    'ChangeFailure',
+    'ChangeOrder',
+    'ChangeRequest',
+    'ChangeResult',
+    'CompanionHandover',
     'CompanionInfo',
     'CompanionRequest',
+    'CompanionTransport',
     'DeviceClass',
     'DeviceName',
     'DeviceRole',
@@ -53,8 +60,15 @@ TYPE_NAMES: Final = {
     'Bye': 'Bye',
     'ByeReason': 'ByeReason',
     'Capabilities': 'Capabilities',
+    'ChangeDone': 'ChangeDone',
+    'ChangeFailure': 'ChangeFailure',
+    'ChangeOrder': 'ChangeOrder',
+    'ChangeRequest': 'ChangeRequest',
+    'ChangeResult': 'ChangeResult',
+    'CompanionHandover': 'CompanionHandover',
     'CompanionInfo': 'CompanionInfo',
     'CompanionRequest': 'CompanionRequest',
+    'CompanionTransport': 'CompanionTransport',
     'DeviceClass': 'DeviceClass',
     'DeviceName': 'DeviceName',
     'DeviceRole': 'DeviceRole',
@@ -216,6 +230,152 @@ class Bye(b.Sequence):
     ]
 
 
+class CompanionHandover_psk(b.OctetString):
+    """ASN.1 ``CompanionHandover.psk``."""
+
+    _asn1_name = 'CompanionHandover.psk'
+    _size_constraint = ((32, 32),)
+
+
+class CompanionHandover_reconnectionId(b.OctetString):
+    """ASN.1 ``CompanionHandover.reconnectionId``."""
+
+    _asn1_name = 'CompanionHandover.reconnectionId'
+    _size_constraint = ((16, 16),)
+
+
+class CompanionTransport(b.Enumerated):
+    """ASN.1 type ``CompanionTransport``."""
+
+    _asn1_name = 'CompanionTransport'
+    _map = {0: 'lan', 1: 'ble'}
+
+
+class CompanionHandover(b.Sequence):
+    """ASN.1 type ``CompanionHandover``."""
+
+    _asn1_name = 'CompanionHandover'
+    _fields = [
+        ('eid', Eid, {'implicit': ('context', 0)}),
+        ('name', DeviceName, {'implicit': ('context', 1)}),
+        ('psk', CompanionHandover_psk, {'implicit': ('context', 2)}),
+        ('reconnectionId', CompanionHandover_reconnectionId, {'implicit': ('context', 3)}),
+        ('transport', CompanionTransport, {'implicit': ('context', 4)}),
+    ]
+
+
+class ChangeDone_companions(b.SequenceOf):
+    """ASN.1 ``ChangeDone.companions``."""
+
+    _asn1_name = 'ChangeDone.companions'
+    _child_spec = CompanionHandover
+    _size_constraint = ((0, 8),)
+
+
+class ChangeDone(b.Sequence):
+    """ASN.1 type ``ChangeDone``."""
+
+    _asn1_name = 'ChangeDone'
+    _fields = [
+        ('deleted', Iccid, {'implicit': ('context', 0), 'optional': True}),
+        ('companions', ChangeDone_companions, {'implicit': ('context', 1)}),
+    ]
+
+
+class ChangeOrder_activationCode(b.UTF8String):
+    """ASN.1 ``ChangeOrder.activationCode``."""
+
+    _asn1_name = 'ChangeOrder.activationCode'
+    _size_constraint = ((1, 255),)
+
+
+class ChangeOrder_changeId(b.UTF8String):
+    """ASN.1 ``ChangeOrder.changeId``."""
+
+    _asn1_name = 'ChangeOrder.changeId'
+    _size_constraint = ((1, 64),)
+
+
+class ChangeOrder_deviceId(b.UTF8String):
+    """ASN.1 ``ChangeOrder.deviceId``."""
+
+    _asn1_name = 'ChangeOrder.deviceId'
+    _size_constraint = ((1, 64),)
+
+
+class ChangeOrder_operatorUrl(b.UTF8String):
+    """ASN.1 ``ChangeOrder.operatorUrl``."""
+
+    _asn1_name = 'ChangeOrder.operatorUrl'
+    _size_constraint = ((1, 2048),)
+
+
+class ChangeOrder_secret(b.UTF8String):
+    """ASN.1 ``ChangeOrder.secret``."""
+
+    _asn1_name = 'ChangeOrder.secret'
+    _size_constraint = ((1, 128),)
+
+
+class ChangeOrder_subscriptionId(b.UTF8String):
+    """ASN.1 ``ChangeOrder.subscriptionId``."""
+
+    _asn1_name = 'ChangeOrder.subscriptionId'
+    _size_constraint = ((1, 64),)
+
+
+class ChangeOrder(b.Sequence):
+    """ASN.1 type ``ChangeOrder``."""
+
+    _asn1_name = 'ChangeOrder'
+    _fields = [
+        ('changeId', ChangeOrder_changeId, {'implicit': ('context', 0)}),
+        ('secret', ChangeOrder_secret, {'implicit': ('context', 1)}),
+        ('activationCode', ChangeOrder_activationCode, {'implicit': ('context', 2)}),
+        ('operatorUrl', ChangeOrder_operatorUrl, {'implicit': ('context', 3)}),
+        ('subscriptionId', ChangeOrder_subscriptionId, {'implicit': ('context', 4)}),
+        ('deviceId', ChangeOrder_deviceId, {'implicit': ('context', 5)}),
+        ('role', DeviceRole, {'implicit': ('context', 6)}),
+        ('replacedIccid', Iccid, {'implicit': ('context', 7), 'optional': True}),
+    ]
+
+
+class ChangeRequest(b.Sequence):
+    """ASN.1 type ``ChangeRequest``."""
+
+    _asn1_name = 'ChangeRequest'
+    _fields = [
+        ('name', DeviceName, {'implicit': ('context', 0)}),
+        ('deviceClass', DeviceClass, {'implicit': ('context', 1)}),
+    ]
+
+
+class ChangeFailure(b.Enumerated):
+    """ASN.1 type ``ChangeFailure``."""
+
+    _asn1_name = 'ChangeFailure'
+    _map = {0: 'download', 1: 'enable', 2: 'switch', 3: 'cancelled', 4: 'error'}
+
+
+class ChangeResult_outcome(b.Choice):
+    """ASN.1 ``ChangeResult.outcome``."""
+
+    _asn1_name = 'ChangeResult.outcome'
+    _alternatives = [
+        ('switched', Iccid, {'implicit': ('context', 0)}),
+        ('failed', ChangeFailure, {'implicit': ('context', 1)}),
+    ]
+
+
+class ChangeResult(b.Sequence):
+    """ASN.1 type ``ChangeResult``."""
+
+    _asn1_name = 'ChangeResult'
+    _fields = [
+        ('outcome', ChangeResult_outcome, {'explicit': ('context', 0)}),
+    ]
+
+
 class CompanionInfo_deviceInfo(b.OctetString):
     """ASN.1 ``CompanionInfo.deviceInfo``."""
 
@@ -371,6 +531,10 @@ class TransferMessage_body(b.Choice):
         ('es10Request', b.OctetString, {'implicit': ('context', 9)}),
         ('es10Response', b.OctetString, {'implicit': ('context', 10)}),
         ('es10Refused', Es10Refusal, {'implicit': ('context', 11)}),
+        ('changeRequest', ChangeRequest, {'implicit': ('context', 12)}),
+        ('changeOrder', ChangeOrder, {'implicit': ('context', 13)}),
+        ('changeResult', ChangeResult, {'implicit': ('context', 14)}),
+        ('changeDone', ChangeDone, {'implicit': ('context', 15)}),
     ]
 
 

@@ -68,12 +68,32 @@ offerer: the connection checks those roles, the table only the order)::
 
 One ES10 request is outstanding at a time; ``bye`` ends the session.
 
+Device change (issue I, ``docs/device-change.md``; the new device is the
+joiner, the old device the offerer, and both hellos carry the
+``deviceChange`` capability: the connection checks those, and that
+``changeDone`` follows only a ``switched`` result)::
+
+    READY                  --changeRequest (us)---> CHANGE_REQUESTED         new device
+    CHANGE_REQUESTED       --changeOrder (them)---> CHANGE_ORDERED
+                           --refusal (them)-------> READY
+    CHANGE_ORDERED         --changeResult (us)----> CHANGE_RESULT_SENT
+    CHANGE_RESULT_SENT     --changeDone (them)----> READY
+    READY                  --changeRequest (them)-> CHANGE_ASKED             old device
+    CHANGE_ASKED           --changeOrder (us)-----> CHANGE_ORDER_SENT
+                           --refusal (us)---------> READY
+    CHANGE_ORDER_SENT      --changeResult (them)--> CHANGE_RESULT_RECEIVED
+    CHANGE_RESULT_RECEIVED --changeDone (us)------> READY
+
+After a ``failed`` result the old device says ``bye`` instead of
+``changeDone``; either side may say ``bye`` at any point (the flows then
+resume from their journals, not from the connection).
+
 Closing: ``eof`` (the stream ended) is clean only in ``CLOSED`` (after a
 bye); anywhere else it is a :class:`~rspfed.errors.TransportError`.
 ``abort`` (local) closes from any state.  Any error closes: a connection
 that closed, for whatever reason, has burnt its offer or code.
 
-Extending (issues H, I): add states to :class:`ConnectionState` and rows to
+Extending (later issues): add states to :class:`ConnectionState` and rows to
 the table, keyed by the new body alternatives' names.
 """
 
@@ -138,6 +158,18 @@ class ConnectionState(enum.Enum):
     """Phone: one ES10 request outstanding; waiting for its response or refusal."""
     ES10_RECEIVED = "es10-received"
     """Watch: an ES10 request received; our response or refusal is due."""
+    CHANGE_REQUESTED = "change-requested"
+    """New device: our change request sent; waiting for the change order or refusal."""
+    CHANGE_ORDERED = "change-ordered"
+    """New device: the change order received; our change result is due."""
+    CHANGE_RESULT_SENT = "change-result-sent"
+    """New device: our change result sent; waiting for the old device's change done."""
+    CHANGE_ASKED = "change-asked"
+    """Old device: the new device's change request received; our order (or refusal) is due."""
+    CHANGE_ORDER_SENT = "change-order-sent"
+    """Old device: the change order sent; waiting for the new device's result."""
+    CHANGE_RESULT_RECEIVED = "change-result-received"
+    """Old device: the new device's result received; our change done (or bye) is due."""
     CLOSED = "closed"
     """Done or failed; nothing more is sent or received (the offer is burnt)."""
 
@@ -186,6 +218,12 @@ APPLICATION_STATES = frozenset(
         _S.RELAY_SERVING,
         _S.ES10_SENT,
         _S.ES10_RECEIVED,
+        _S.CHANGE_REQUESTED,
+        _S.CHANGE_ORDERED,
+        _S.CHANGE_RESULT_SENT,
+        _S.CHANGE_ASKED,
+        _S.CHANGE_ORDER_SENT,
+        _S.CHANGE_RESULT_RECEIVED,
     }
 )
 """States with the secure channel up."""
@@ -228,6 +266,18 @@ def _rows() -> dict[tuple[ConnectionState, Side, str], ConnectionState]:
         (_S.RELAY_SERVING, _THEM, "es10Request"): _S.ES10_RECEIVED,
         (_S.ES10_RECEIVED, _US, "es10Response"): _S.RELAY_SERVING,
         (_S.ES10_RECEIVED, _US, "es10Refused"): _S.RELAY_SERVING,
+        # device change, we are the new device
+        (_S.READY, _US, "changeRequest"): _S.CHANGE_REQUESTED,
+        (_S.CHANGE_REQUESTED, _THEM, "changeOrder"): _S.CHANGE_ORDERED,
+        (_S.CHANGE_REQUESTED, _THEM, "refusal"): _S.READY,
+        (_S.CHANGE_ORDERED, _US, "changeResult"): _S.CHANGE_RESULT_SENT,
+        (_S.CHANGE_RESULT_SENT, _THEM, "changeDone"): _S.READY,
+        # device change, we are the old device
+        (_S.READY, _THEM, "changeRequest"): _S.CHANGE_ASKED,
+        (_S.CHANGE_ASKED, _US, "changeOrder"): _S.CHANGE_ORDER_SENT,
+        (_S.CHANGE_ASKED, _US, "refusal"): _S.READY,
+        (_S.CHANGE_ORDER_SENT, _THEM, "changeResult"): _S.CHANGE_RESULT_RECEIVED,
+        (_S.CHANGE_RESULT_RECEIVED, _US, "changeDone"): _S.READY,
         # the stream ends after a bye
         (_S.CLOSED, _THEM, INPUT_EOF): _S.CLOSED,
     }

@@ -96,6 +96,11 @@ from rspfed.transfer.code import (
 from rspfed.transfer.messages import (
     Bye,
     ByeReason,
+    Capability,
+    ChangeDone,
+    ChangeOrder,
+    ChangeRequest,
+    ChangeResult,
     CompanionInfo,
     CompanionRequest,
     DeviceRole,
@@ -118,6 +123,10 @@ from rspfed.transfer.offer import PairingOffer
 __all__ = [
     "NEED_DATA",
     "ByeReceived",
+    "ChangeDoneReceived",
+    "ChangeOrdered",
+    "ChangeRequested",
+    "ChangeResultReceived",
     "CompanionInfoReceived",
     "CompanionRequested",
     "ConnectionClosed",
@@ -254,6 +263,38 @@ class Es10Refused:
 
 
 @attrs.frozen
+class ChangeRequested:
+    """Old device: the new device (its EID is its hello's) asks to take the subscription
+    over; after the user's confirmation send a ChangeOrder, else a Refusal."""
+
+    message: ChangeRequest
+
+
+@attrs.frozen
+class ChangeOrdered:
+    """New device: the operator's order for our EID; download, enable, wait for the
+    switch, then send a ChangeResult."""
+
+    message: ChangeOrder
+
+
+@attrs.frozen
+class ChangeResultReceived:
+    """Old device: the new device's outcome; after ``switched`` delete the old profile
+    and send a ChangeDone, after a failure say bye."""
+
+    message: ChangeResult
+
+
+@attrs.frozen
+class ChangeDoneReceived:
+    """New device: the old device is done (its profile deleted or not yet, companions
+    handed over)."""
+
+    message: ChangeDone
+
+
+@attrs.frozen
 class ConnectionClosed:
     """The connection is closed; nothing more will happen."""
 
@@ -272,6 +313,10 @@ Event: TypeAlias = (
     | Es10Requested
     | Es10Answered
     | Es10Refused
+    | ChangeRequested
+    | ChangeOrdered
+    | ChangeResultReceived
+    | ChangeDoneReceived
     | ConnectionClosed
 )
 """Everything :meth:`PairingConnection.next_event` returns besides :data:`NEED_DATA`."""
@@ -301,7 +346,15 @@ def _event_for(message: Message) -> Event:
         return Es10Answered(message)
     if isinstance(message, Es10Refusal):
         return Es10Refused(message)
-    # a message type added later (issue I) needs its event class here
+    if isinstance(message, ChangeRequest):
+        return ChangeRequested(message)
+    if isinstance(message, ChangeOrder):
+        return ChangeOrdered(message)
+    if isinstance(message, ChangeResult):
+        return ChangeResultReceived(message)
+    if isinstance(message, ChangeDone):
+        return ChangeDoneReceived(message)
+    # a message type added later needs its event class here
     assert isinstance(message, Bye), type(message).__name__
     return ByeReceived(message)
 
@@ -387,6 +440,7 @@ class PairingConnection:
         self._handshake: HandshakeState | None = None
         self._channel: SecureChannel | None = None
         self._peer_hello: Hello | None = None
+        self._switched = False
         self._error: RspfedError | None = None
         if role is Role.OFFERER:
             self._state = ConnectionState.AWAIT_OPEN
@@ -546,8 +600,18 @@ class PairingConnection:
                 raise StateError("a companion request goes from a joiner to a companion offerer")
         elif isinstance(message, CompanionInfo) and message.eid != self._local.eid:
             raise UsageError("the companion info's EID differs from our hello's")
+        elif isinstance(message, ChangeRequest):
+            if self._role is not Role.JOINER or not self._change_capable():
+                raise StateError(
+                    "a change request goes from the joiner to an offerer, both with the"
+                    " deviceChange capability"
+                )
+        elif isinstance(message, ChangeDone) and not self._switched:
+            raise StateError("a change done follows only a switched change result")
         assert self._channel is not None
         self._out += self._channel.seal(encode_message(message))
+        if isinstance(message, ChangeResult):
+            self._switched = message.ok
         self._state = target
         if target is ConnectionState.CLOSED:
             self._close()
@@ -715,9 +779,26 @@ class PairingConnection:
             if message.eid != self._peer_hello.eid:
                 self._queue_bye(ByeReason.PROTOCOL_ERROR)
                 raise ProtocolError("the companion info's EID differs from the peer's hello")
+        elif isinstance(message, ChangeRequest):
+            if self._role is not Role.OFFERER or not self._change_capable():
+                self._queue_bye(ByeReason.UNSUPPORTED)
+                raise ProtocolError("a change request to a device that does not offer a change")
+        elif isinstance(message, ChangeResult):
+            self._switched = message.ok
+        elif isinstance(message, ChangeDone) and not self._switched:
+            self._queue_bye(ByeReason.PROTOCOL_ERROR)
+            raise ProtocolError("a change done without a switched change result")
         self._events.append(_event_for(message))
         if self._state is ConnectionState.CLOSED:
             self._close()
+
+    def _change_capable(self) -> bool:
+        peer = self._peer_hello
+        return (
+            peer is not None
+            and Capability.DEVICE_CHANGE in peer.capabilities
+            and Capability.DEVICE_CHANGE in self._local.capabilities
+        )
 
     def _check_hello(self, hello: Hello) -> None:
         if (

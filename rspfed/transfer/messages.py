@@ -20,6 +20,10 @@ class                         body alternative     meaning
 :class:`Es10Request`          ``es10Request``      one ES10 request DER (H)
 :class:`Es10Response`         ``es10Response``     the eUICC's response DER (H)
 :class:`Es10Refusal`          ``es10Refused``      the request is not relayed (H)
+:class:`ChangeRequest`        ``changeRequest``    "take over my subscription" (I)
+:class:`ChangeOrder`          ``changeOrder``      the operator's order for it (I)
+:class:`ChangeResult`         ``changeResult``     switched, or the failed step (I)
+:class:`ChangeDone`           ``changeDone``       old profile deleted, carry-over (I)
 ============================  ===================  ================================
 
 :func:`encode_message` / :func:`decode_message` convert.  Decoding is strict
@@ -55,6 +59,7 @@ from rspfed.saip.identifiers import decode_iccid, encode_iccid
 
 __all__ = [
     "CODECS",
+    "MAX_COMPANIONS",
     "MAX_DEVICE_INFO_SIZE",
     "MAX_NAME_LENGTH",
     "MAX_OPERATOR_URL_LENGTH",
@@ -63,8 +68,15 @@ __all__ = [
     "Bye",
     "ByeReason",
     "Capability",
+    "ChangeDone",
+    "ChangeFailure",
+    "ChangeOrder",
+    "ChangeRequest",
+    "ChangeResult",
+    "CompanionHandover",
     "CompanionInfo",
     "CompanionRequest",
+    "CompanionTransport",
     "DeviceRole",
     "Es10Refusal",
     "Es10RefusalReason",
@@ -97,6 +109,9 @@ MAX_OPERATOR_URL_LENGTH = 2048
 
 MAX_DEVICE_INFO_SIZE = 1024
 """Largest DeviceInfo DER in a :class:`CompanionInfo`."""
+
+MAX_COMPANIONS = 8
+"""Most companion pairings a :class:`ChangeDone` hands over."""
 
 _TYPE = "TransferMessage"
 
@@ -422,6 +437,150 @@ class Es10Refusal:
     reason: Es10RefusalReason = attrs.field(validator=_enum_validator(Es10RefusalReason))
 
 
+# --------------------------------------------------------------------------
+# device change (issue I, docs/device-change.md)
+
+
+@attrs.frozen
+class ChangeRequest:
+    """``changeRequest``: the new device asks the old one to hand its subscription over.
+
+    Sent once by the joiner after the hellos; the new eUICC's EID is the one
+    in its :class:`Hello`.  ``name`` and ``device_class`` are what the new
+    device will be called and is.
+    """
+
+    name: str = attrs.field(validator=_name_validator)
+    device_class: DeviceClass = attrs.field(validator=_enum_validator(DeviceClass))
+
+
+def _text_validator(limit: int) -> Callable[[Any, Any, Any], None]:
+    def check(_i: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str) or not 1 <= len(value) <= limit:
+            raise UsageError(f"{attribute.name} must be text of 1 to {limit} characters")
+
+    return check
+
+
+@attrs.frozen
+class ChangeOrder:
+    """``changeOrder``: what the operator ordered for the new device's EID.
+
+    ``activation_code`` (``LPA:1$...``) downloads the new profile;
+    ``change_id`` and ``secret`` read the change's state at the operator
+    (``device-change/status``) before the new device has a key of its own.
+    ``subscription_id``, ``device_id`` and ``role`` are the device record the
+    new device takes over; ``replaced_iccid`` names a linked profile of the
+    same subscription on the new eUICC that the change replaces (the new
+    device deletes it once switched).  The secret and the activation code are
+    kept out of ``repr``.
+    """
+
+    change_id: str = attrs.field(validator=_text_validator(64))
+    secret: str = attrs.field(repr=False, validator=_text_validator(128))
+    activation_code: str = attrs.field(repr=False, validator=_text_validator(255))
+    operator_url: str = attrs.field(validator=_url_validator)
+    subscription_id: str = attrs.field(validator=_text_validator(64))
+    device_id: str = attrs.field(validator=_text_validator(64))
+    role: DeviceRole = attrs.field(validator=_enum_validator(DeviceRole))
+    replaced_iccid: str | None = attrs.field(default=None, validator=_iccid_validator)
+
+
+class ChangeFailure(enum.Enum):
+    """ASN.1 ``ChangeFailure``: the step of the new device that failed."""
+
+    DOWNLOAD = "download"
+    ENABLE = "enable"
+    SWITCH = "switch"
+    """The network did not switch to the new profile in time."""
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+@attrs.frozen
+class ChangeResult:
+    """``changeResult``: exactly one of ``iccid`` (the network serves the new profile:
+    switched) and ``failure``.  Build with :meth:`switched` or :meth:`failed`."""
+
+    iccid: str | None = attrs.field(default=None, validator=_iccid_validator)
+    failure: ChangeFailure | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.iccid is None) == (self.failure is None):
+            raise UsageError("a ChangeResult has exactly one of iccid and failure")
+        if self.failure is not None and not isinstance(self.failure, ChangeFailure):
+            raise UsageError("failure must be a ChangeFailure")
+
+    @classmethod
+    def switched(cls, iccid: str) -> ChangeResult:
+        """The network switched to the new profile ``iccid``."""
+        return cls(iccid=iccid)
+
+    @classmethod
+    def failed(cls, failure: ChangeFailure) -> ChangeResult:
+        """The change failed at ``failure``."""
+        return cls(failure=failure)
+
+    @property
+    def ok(self) -> bool:
+        """True if the network switched."""
+        return self.iccid is not None
+
+
+class CompanionTransport(enum.Enum):
+    """ASN.1 ``CompanionTransport``: how the phone reaches a companion."""
+
+    LAN = "lan"
+    BLE = "ble"
+
+
+def _fixed_bytes(size: int) -> Callable[[Any, Any, Any], None]:
+    def check(_i: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, bytes) or len(value) != size:
+            raise UsageError(f"{attribute.name} must be {size} octets")
+
+    return check
+
+
+@attrs.frozen
+class CompanionHandover:
+    """One companion pairing the old phone hands to the new one (:class:`ChangeDone`).
+
+    The watch's ``eid`` and ``name``, the long-term ``psk`` of the PAIRED
+    method (32 octets, out of ``repr``), the ``reconnection_id`` the watch
+    listens on and the ``transport`` that reaches it.
+    """
+
+    eid: str = attrs.field(validator=_eid_validator)
+    name: str = attrs.field(validator=_name_validator)
+    psk: bytes = attrs.field(repr=False, validator=_fixed_bytes(32))
+    reconnection_id: bytes = attrs.field(validator=_fixed_bytes(16))
+    transport: CompanionTransport = attrs.field(validator=_enum_validator(CompanionTransport))
+
+
+def _companions(values: Iterable[CompanionHandover]) -> tuple[CompanionHandover, ...]:
+    items = tuple(values)
+    if len(items) > MAX_COMPANIONS:
+        raise UsageError(f"at most {MAX_COMPANIONS} companions")
+    if not all(isinstance(c, CompanionHandover) for c in items):
+        raise UsageError("companions must be CompanionHandover values")
+    return items
+
+
+@attrs.frozen
+class ChangeDone:
+    """``changeDone``: the old device is done after a switched change.
+
+    ``deleted``: the old profile's ICCID once deleted (``None``: not yet, the
+    old device retries and the operator learns it from the delete
+    notification); ``companions``: the pairings that move with the
+    subscription.
+    """
+
+    deleted: str | None = attrs.field(default=None, validator=_iccid_validator)
+    companions: tuple[CompanionHandover, ...] = attrs.field(default=(), converter=_companions)
+
+
 Message: TypeAlias = (
     Hello
     | JoinRequest
@@ -435,6 +594,10 @@ Message: TypeAlias = (
     | Es10Request
     | Es10Response
     | Es10Refusal
+    | ChangeRequest
+    | ChangeOrder
+    | ChangeResult
+    | ChangeDone
 )
 """Any application message of this version."""
 
@@ -613,6 +776,109 @@ def _es10_refusal_from(v: Any) -> Es10Refusal:
     return Es10Refusal(reason=_enum_from(Es10RefusalReason, v["reason"], "reason"))
 
 
+def _iccid_octets_from(octets: bytes) -> str:
+    iccid = decode_iccid(octets)
+    if not 18 <= len(iccid) <= 20 or encode_iccid(iccid) != octets:
+        raise DecodeError("non-canonical ICCID", type_name=_TYPE)
+    return iccid
+
+
+def _change_request_native(m: ChangeRequest) -> dict[str, Any]:
+    return {"name": m.name, "deviceClass": m.device_class.value}
+
+
+def _change_request_from(v: Any) -> ChangeRequest:
+    return ChangeRequest(
+        name=_name_from(v["name"]),
+        device_class=_enum_from(DeviceClass, v["deviceClass"], "deviceClass"),
+    )
+
+
+def _change_order_native(m: ChangeOrder) -> dict[str, Any]:
+    native: dict[str, Any] = {
+        "changeId": m.change_id,
+        "secret": m.secret,
+        "activationCode": m.activation_code,
+        "operatorUrl": m.operator_url,
+        "subscriptionId": m.subscription_id,
+        "deviceId": m.device_id,
+        "role": m.role.value,
+    }
+    if m.replaced_iccid is not None:
+        native["replacedIccid"] = encode_iccid(m.replaced_iccid)
+    return native
+
+
+def _change_order_from(v: Any) -> ChangeOrder:
+    replaced = v["replacedIccid"]
+    return ChangeOrder(
+        change_id=str(v["changeId"].native),
+        secret=str(v["secret"].native),
+        activation_code=str(v["activationCode"].native),
+        operator_url=str(v["operatorUrl"].native),
+        subscription_id=str(v["subscriptionId"].native),
+        device_id=str(v["deviceId"].native),
+        role=_enum_from(DeviceRole, v["role"], "role"),
+        replaced_iccid=None
+        if replaced.native is None
+        else _iccid_octets_from(bytes(replaced.native)),
+    )
+
+
+def _change_result_native(m: ChangeResult) -> dict[str, Any]:
+    if m.iccid is not None:
+        return {"outcome": ("switched", encode_iccid(m.iccid))}
+    assert m.failure is not None
+    return {"outcome": ("failed", m.failure.value)}
+
+
+def _change_result_from(v: Any) -> ChangeResult:
+    outcome = v["outcome"]
+    if outcome.name == "switched":
+        return ChangeResult(iccid=_iccid_octets_from(bytes(outcome.chosen.native)))
+    if outcome.name == "failed":
+        return ChangeResult(failure=_enum_from(ChangeFailure, outcome.chosen, "failure"))
+    raise DecodeError("unknown changeResult outcome", type_name=_TYPE)
+
+
+def _handover_native(c: CompanionHandover) -> dict[str, Any]:
+    return {
+        "eid": bytes.fromhex(c.eid),
+        "name": c.name,
+        "psk": c.psk,
+        "reconnectionId": c.reconnection_id,
+        "transport": c.transport.value,
+    }
+
+
+def _handover_from(v: Any) -> CompanionHandover:
+    eid = v["eid"].native.hex()
+    if not is_valid_eid(eid):
+        raise DecodeError("companion eid is not a valid EID", type_name=_TYPE)
+    return CompanionHandover(
+        eid=eid,
+        name=_name_from(v["name"]),
+        psk=bytes(v["psk"].native),
+        reconnection_id=bytes(v["reconnectionId"].native),
+        transport=_enum_from(CompanionTransport, v["transport"], "transport"),
+    )
+
+
+def _change_done_native(m: ChangeDone) -> dict[str, Any]:
+    native: dict[str, Any] = {"companions": [_handover_native(c) for c in m.companions]}
+    if m.deleted is not None:
+        native["deleted"] = encode_iccid(m.deleted)
+    return native
+
+
+def _change_done_from(v: Any) -> ChangeDone:
+    deleted = v["deleted"]
+    return ChangeDone(
+        deleted=None if deleted.native is None else _iccid_octets_from(bytes(deleted.native)),
+        companions=tuple(_handover_from(c) for c in v["companions"]),
+    )
+
+
 def _codec(
     alternative: str, cls: type[Any], to: Callable[[Any], Any], frm: Callable[[Any], Any]
 ) -> MessageCodec:
@@ -640,6 +906,10 @@ CODECS: Mapping[str, MessageCodec] = MappingProxyType(
             _codec("es10Request", Es10Request, _es10_request_native, _es10_request_from),
             _codec("es10Response", Es10Response, _es10_response_native, _es10_response_from),
             _codec("es10Refused", Es10Refusal, _es10_refusal_native, _es10_refusal_from),
+            _codec("changeRequest", ChangeRequest, _change_request_native, _change_request_from),
+            _codec("changeOrder", ChangeOrder, _change_order_native, _change_order_from),
+            _codec("changeResult", ChangeResult, _change_result_native, _change_result_from),
+            _codec("changeDone", ChangeDone, _change_done_native, _change_done_from),
         )
     }
 )

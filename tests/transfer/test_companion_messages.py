@@ -211,7 +211,7 @@ def test_the_documented_module_is_the_module() -> None:
 
 
 def test_a_later_alternative_is_still_refused() -> None:
-    der = bytes.fromhex("3009800101a1048c0200ff")  # body [12]
+    der = bytes.fromhex("3009800101a104900200ff")  # body [16], after device change's
     with pytest.raises(ProtocolError, match="unknown"):
         decode_message(der)
 

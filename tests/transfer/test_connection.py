@@ -388,8 +388,8 @@ def _expect_bye(receiver: PairingConnection, sender: PairingConnection, reason: 
 
 def test_unknown_alternative_is_refused_with_bye_unsupported() -> None:
     o, j = _paired_pair()
-    # TransferMessage { version 1, body [12] OCTET STRING } (an alternative added later)
-    der = bytes.fromhex("3009800101a1048c0200ff")
+    # TransferMessage { version 1, body [16] OCTET STRING } (an alternative added later)
+    der = bytes.fromhex("3009800101a104900200ff")
     j.receive_data(_inject(o, der))
     with pytest.raises(ProtocolError, match="unknown"):
         j.next_event()

@@ -188,8 +188,8 @@ def test_rspfed_decodes_what_asn1tools_encodes(m: Message) -> None:
 
 def test_unknown_alternative_is_a_protocol_error() -> None:
     spec = _extended(
-        "    es10Refused Es10Refusal\n",
-        "    es10Refused Es10Refusal,\n    laterRelay OCTET STRING\n",
+        "    changeDone ChangeDone\n",
+        "    changeDone ChangeDone,\n    laterRelay OCTET STRING\n",
     )
     der = spec.encode("TransferMessage", {"version": 1, "body": ("laterRelay", b"\xbf\x20\x00")})
     with pytest.raises(ProtocolError, match="unknown"):

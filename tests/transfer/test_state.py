@@ -93,6 +93,13 @@ def test_join_exchange_is_mirrored() -> None:
         S.RELAY_SERVING: S.RELAY_READY,
         S.ES10_SENT: S.ES10_RECEIVED,
         S.ES10_RECEIVED: S.ES10_SENT,
+        # device change (issue I): the new device's states mirror the old device's
+        S.CHANGE_REQUESTED: S.CHANGE_ASKED,
+        S.CHANGE_ASKED: S.CHANGE_REQUESTED,
+        S.CHANGE_ORDERED: S.CHANGE_ORDER_SENT,
+        S.CHANGE_ORDER_SENT: S.CHANGE_ORDERED,
+        S.CHANGE_RESULT_SENT: S.CHANGE_RESULT_RECEIVED,
+        S.CHANGE_RESULT_RECEIVED: S.CHANGE_RESULT_SENT,
     }
     other = {Side.US: Side.THEM, Side.THEM: Side.US}
     for (state, side, kind), dst in TRANSITIONS.items():
