@@ -384,6 +384,12 @@ class RelayWorld:
         """The phone's eUICC store, read from disk."""
         return store_snapshot(self.phone_path)
 
+    def restart_watch(self) -> None:
+        """The watch restarts: its eUICC is closed and opened again from its store
+        (whatever it held in memory, such as a session, is gone)."""
+        self.watch.close()
+        self.watch = Euicc.open(self.watch_path, installer=_installer)
+
     @contextmanager
     def reopened(self) -> Iterator[Euicc]:
         """A second handle on the watch's eUICC store, opened from disk."""

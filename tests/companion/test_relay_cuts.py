@@ -343,3 +343,34 @@ def test_cut_at_an_octet_offset(rw: RelayWorld, session_octets: int, fraction: f
         assert delivery.error is None, repr(delivery.error)
         assert all(delivered and removed for _, delivered, removed in delivery.result or [])
     assert_consistent(rw, enrolment.iccid)
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        Cut(LOAD_PROFILE_ELEMENTS, CutWhen.ANSWER_LOST),
+        Cut(PROFILE_INSTALLATION_RESULT, CutWhen.ANSWER_LOST, answer=True),
+    ],
+    ids=str,
+)
+def test_retry_after_the_watch_restarts(rw: RelayWorld, cut: Cut) -> None:
+    """The watch restarts between the cut session and the retry (its eUICC reopened
+    from disk): the retry does not depend on anything the eUICC kept in memory."""
+    before = rw.snapshot()
+    enrolment = rw.order()
+    outcome = rw.session(downloading(rw, enrolment.activation_code), cut=cut)
+    assert_clean(outcome)
+    assert isinstance(outcome.error, TransportError)
+    rw.restart_watch()
+    if cut.answer:  # complete: deliver the pending notification
+        assert watch_pending(rw) == ["install"]
+
+        async def work(es10: Es10, info: CompanionInfo) -> list[tuple[str, bool, bool]]:
+            return await delivering(rw, es10)
+
+        assert rw.session(work).result == [("install", True, True)]
+    else:  # unchanged: the same order again
+        assert rw.snapshot() == before
+        retry = rw.session(downloading(rw, enrolment.activation_code))
+        assert retry.error is None, repr(retry.error)
+    assert_consistent(rw, enrolment.iccid)
