@@ -33,15 +33,14 @@ Three coroutines, over LAN or BLE (:func:`rspfed.transfer.flows.listen` /
     watch's pending notifications (each sent over ES9+ by the phone and
     removed from the watch).
 
-The relay bridge: the LPA's :class:`~rspfed.lpa.es10.Es10` is synchronous,
-the channel asynchronous.  The channel stays on the caller's event loop
-(where its stream lives: a LAN socket, a BLE link, an in-process
-``LocalRadio``); the LPA work runs in a worker thread with its own event
-loop (for its ES9+ HTTP), and each ``transceive`` there is one
-``es10Request``/``es10Response`` exchange scheduled on the caller's loop
-(``asyncio.run_coroutine_threadsafe(...).result(timeout)``).  So one
-process can run both sides (the demo), and the caller's loop is never
-blocked.
+The relay bridge is :class:`rspfed.transfer.relay.RemoteEs10`: the LPA's
+:class:`~rspfed.lpa.es10.Es10` is synchronous, the channel asynchronous.  The
+channel stays on the caller's event loop (where its stream lives: a LAN
+socket, a BLE link, an in-process ``LocalRadio``); the LPA work runs in a
+worker thread with its own event loop (for its ES9+ HTTP), and each
+``transceive`` there is one ``es10Request``/``es10Response`` exchange
+scheduled on the caller's loop.  So one process can run both sides (the
+demo), and the caller's loop is never blocked.
 
 Every flow announces its steps to ``progress`` (:class:`CompanionEvent`),
 raises a :class:`~rspfed.errors.RspfedError` on failure (the stream
@@ -80,8 +79,6 @@ from rspfed.transfer.connection import (
     CompanionInfoReceived,
     CompanionRequested,
     ConnectionClosed,
-    Es10Answered,
-    Es10Refused,
     Es10Requested,
     HelloReceived,
     Paired,
@@ -114,7 +111,7 @@ from rspfed.transfer.messages import (
     Es10Response,
     Hello,
 )
-from rspfed.transfer.relay import request_tag
+from rspfed.transfer.relay import RemoteEs10, request_tag
 
 if TYPE_CHECKING:
     from rspfed.federation.device import CompanionRecord, DeviceStore
@@ -563,38 +560,10 @@ def _slow(link: _FlowLink) -> float | None:
 # The phone
 
 
-class _Relay:
-    """The phone's ES10 over the channel: :meth:`transceive` (synchronous, from a worker
-    thread) runs one exchange on the channel's event loop."""
-
-    def __init__(self, link: _FlowLink, loop: asyncio.AbstractEventLoop, timeout: float | None):
-        self._link = link
-        self._loop = loop
-        self._timeout = timeout
-        self._lock = asyncio.Lock()
-        self.count = 0
-
-    async def exchange(self, der: bytes) -> bytes:
-        async with self._lock:
-            await self._link.send(Es10Request(der))
-            event = await self._link.next_event()
-            self.count += 1
-            if isinstance(event, Es10Answered):
-                return event.message.der
-            if isinstance(event, Es10Refused):
-                tag = request_tag(der).hex().upper()
-                reason = event.message.reason.value
-                raise PolicyError(f"the watch refused the ES10 request {tag} ({reason})")
-            raise ProtocolError(f"expected an ES10 response, got {type(event).__name__}")
-
-    def transceive(self, request_der: bytes) -> bytes:
-        """One ES10 request to the watch's eUICC (the :class:`~rspfed.lpa.es10.Es10` protocol)."""
-        future = asyncio.run_coroutine_threadsafe(self.exchange(bytes(request_der)), self._loop)
-        try:
-            return future.result(None if self._timeout is None else self._timeout + 5.0)
-        except TimeoutError:
-            future.cancel()
-            raise TransportError("the watch did not answer the ES10 request in time") from None
+def _relay_timeout(timeout: float | None) -> float | None:
+    """Each relayed exchange: the flow's bound plus a margin (the channel's own
+    read bound fires first and names the cause)."""
+    return None if timeout is None else timeout + 5.0
 
 
 async def _in_worker(work: Callable[[], Awaitable[Any]]) -> Any:
@@ -736,7 +705,7 @@ async def companion_add(
                 f"redeemed at the operator: device {enrolment.device_id}, ICCID {enrolment.iccid}",
             )
         )
-        relay = _Relay(link, asyncio.get_running_loop(), timeout)
+        relay = RemoteEs10(link, asyncio.get_running_loop(), timeout=_relay_timeout(timeout))
         watch_info = device_info_from_der(info.device_info)
 
         async def work() -> tuple[DownloadResult, int]:
@@ -816,7 +785,7 @@ async def companion_manage(
     async with link:
         if info.eid != record.eid:
             raise ProtocolError("the watch's EID is not the paired watch's")
-        relay = _Relay(link, asyncio.get_running_loop(), timeout)
+        relay = RemoteEs10(link, asyncio.get_running_loop(), timeout=_relay_timeout(timeout))
 
         async def work() -> tuple[list[ProfileInfo], int]:
             lpa = Lpa(relay, settings=settings)
