@@ -16,10 +16,16 @@ The protocol is specified in ``docs/pairing.md``.  Pieces:
 
 Transports (LAN, BLE) produce byte streams (:mod:`rspfed.transport`); the
 asyncio flows that drive a connection over one live in
-:mod:`rspfed.transfer.flows`.
+:mod:`rspfed.transfer.flows`.  The companion ES10 relay's two ends,
+:class:`CompanionResponder` (the watch) and :class:`RemoteEs10` (the phone: the
+watch's eUICC as an :class:`~rspfed.lpa.es10.Es10`), are in
+:mod:`rspfed.transfer.relay`; ``from rspfed.transfer import RemoteEs10`` loads
+that module on first use (it brings in the LPA).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rspfed.transfer._state import TRANSITIONS, ConnectionState, Side
 from rspfed.transfer.code import (
@@ -89,6 +95,9 @@ from rspfed.transfer.messages import (
 )
 from rspfed.transfer.offer import OFFER_URI_TYPE, LanHint, PairingOffer
 
+if TYPE_CHECKING:
+    from rspfed.transfer.relay import CompanionResponder, RemoteEs10
+
 __all__ = [
     "NEED_DATA",
     "OFFER_URI_TYPE",
@@ -112,6 +121,7 @@ __all__ = [
     "CompanionInfoReceived",
     "CompanionRequest",
     "CompanionRequested",
+    "CompanionResponder",
     "CompanionTransport",
     "ConnectionClosed",
     "ConnectionState",
@@ -144,6 +154,7 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "Refused",
+    "RemoteEs10",
     "Role",
     "ShortCode",
     "Side",
@@ -156,3 +167,11 @@ __all__ = [
     "discovery_id_from_secret",
     "encode_message",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("CompanionResponder", "RemoteEs10"):
+        from rspfed.transfer import relay
+
+        return getattr(relay, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
