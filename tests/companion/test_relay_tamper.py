@@ -33,7 +33,14 @@ import pytest
 
 from rspfed import asn1
 from rspfed.asn1 import bertlv, rsp
-from rspfed.errors import FunctionExecutionError, RspfedError
+from rspfed.errors import (
+    EidError,
+    EuiccVerificationError,
+    IntegrityError,
+    MatchingIdError,
+    RspfedError,
+    SignatureError,
+)
 from rspfed.es9p import messages as es9p
 from rspfed.euicc.euicc import Euicc
 from rspfed.federation import DeviceClass
@@ -212,36 +219,42 @@ class Attack:
     catcher: str  # "euicc" or the ES9+ function of the SM-DP+ that refuses
     nth: int = 1
     answer: bool = False
+    refusal: type[RspfedError] = EuiccVerificationError
+    """The error the phone's LPA ends with: the SM-DP+'s refusal, or the eUICC's
+    mapped by the LPA (``invalidSignature``: SignatureError, ``scp03tSecurityError``:
+    IntegrityError)."""
 
 
 BF38 = bytes.fromhex("BF38")
 BF21 = bytes.fromhex("BF21")
 
+EUICC, SIG, MAC = "euicc", SignatureError, IntegrityError
+A0, SEG88, SEG86 = bytes.fromhex("A0"), bytes.fromhex("88"), bytes.fromhex("86")
+LAST = 1.0 - 1e-9  # flip_at(LAST): the segment's last octet (the end of its MAC)
+
 ATTACKS = [
     # the SM-DP+'s AuthenticateServer data, phone -> watch: the watch's eUICC verifies it
-    Attack("serverSigned1", BF38, "request", flip_last(0xBF38, 0x30, 0x84), "euicc"),
-    Attack("serverSignature1", BF38, "request", flip_last(0xBF38, 0x5F37), "euicc"),
+    Attack("serverSigned1", BF38, "request", flip_last(0xBF38, 0x30, 0x84), EUICC, refusal=SIG),
+    Attack("serverSignature1", BF38, "request", flip_last(0xBF38, 0x5F37), EUICC, refusal=SIG),
     # ctxParams1 is signed by the watch's eUICC inside euiccSigned1: the SM-DP+ checks it
     Attack("ctxParams1 matchingId", BF38, "request", flip_last(0xBF38, 0xA0, 0x80),
-           "AuthenticateClient"),
+           "AuthenticateClient", refusal=MatchingIdError),
     # the watch's answers, watch -> phone: the SM-DP+ verifies the eUICC's signatures
     Attack("euiccSigned1", BF38, "response", flip_last(0xBF38, 0xA0, 0x30, 0xBF22, 0x81),
            "AuthenticateClient"),
     Attack("euiccSignature1", BF38, "response", flip_last(0xBF38, 0xA0, 0x5F37),
            "AuthenticateClient"),
     # PrepareDownload: smdpSigned2 to the watch (eUICC), euiccSigned2 back (SM-DP+)
-    Attack("smdpSignature2", BF21, "request", flip_last(0xBF21, 0x5F37), "euicc"),
+    Attack("smdpSignature2", BF21, "request", flip_last(0xBF21, 0x5F37), EUICC, refusal=SIG),
     Attack("euiccSigned2 otPK", BF21, "response", flip_last(0xBF21, 0xA0, 0x30, 0x5F49),
            "GetBoundProfilePackage"),
     Attack("euiccSignature2", BF21, "response", flip_last(0xBF21, 0xA0, 0x5F37),
            "GetBoundProfilePackage"),
     # the bound profile package, segment by segment: SCP03t MACs at the watch's eUICC
-    Attack("ConfigureISDP MAC", bytes.fromhex("A0"), "request", flip_at(1.0 - 1e-9), "euicc"),
-    Attack("StoreMetadata segment", bytes.fromhex("88"), "request", flip_at(0.5), "euicc"),
-    Attack("profile element ciphertext", bytes.fromhex("86"), "request", flip_at(0.5),
-           "euicc", nth=2),
-    Attack("profile element MAC", bytes.fromhex("86"), "request", flip_at(1.0 - 1e-9),
-           "euicc", nth=5),
+    Attack("ConfigureISDP MAC", A0, "request", flip_at(LAST), EUICC, refusal=MAC),
+    Attack("StoreMetadata segment", SEG88, "request", flip_at(0.5), EUICC, refusal=MAC),
+    Attack("profile element ciphertext", SEG86, "request", flip_at(0.5), EUICC, refusal=MAC, nth=2),
+    Attack("profile element MAC", SEG86, "request", flip_at(LAST), EUICC, refusal=MAC, nth=5),
 ]  # fmt: skip
 
 
@@ -293,10 +306,12 @@ def test_tampering_is_caught(rw: RelayWorld, attack: Attack) -> None:
         # the watch's own answer to the altered request is its refusal (the LPA then
         # passes that refusal on to the SM-DP+, as SGP.22 has it)
         assert euicc_refused(response), response.hex()
+        assert isinstance(outcome.error, attack.refusal), repr(outcome.error)
     else:
         assert not euicc_refused(response)
-        refused = [name for name, exc in es9.refusals if isinstance(exc, FunctionExecutionError)]
-        assert refused[:1] == [attack.catcher], es9.refusals
+        refused = [(name, type(exc)) for name, exc in es9.refusals]
+        assert refused[:1] == [(attack.catcher, attack.refusal)], es9.refusals
+        assert isinstance(outcome.error, attack.refusal)
     # the watch's store is as it was: nothing installed, no ISD-P left half-made
     assert rw.snapshot() == before
     assert watch_profiles(rw) == []
@@ -364,7 +379,7 @@ def test_answers_from_another_euicc_are_refused_by_the_smdp(rw: RelayWorld) -> N
 
     outcome = rw.session(work)
     assert_clean(outcome)
-    assert isinstance(outcome.error, FunctionExecutionError), repr(outcome.error)
+    assert isinstance(outcome.error, EidError), repr(outcome.error)
     assert [name for name, _ in es9.refusals][:1] == ["AuthenticateClient"]
     assert rw.phone_snapshot() == phone_before
     assert [p.iccid for p in Lpa(phone_es10).profiles()] == [rw.phone.iccid]
@@ -382,7 +397,7 @@ def test_matching_id_of_another_device_is_refused_by_the_smdp(rw: RelayWorld) ->
     before = rw.snapshot()
     outcome = rw.session(downloading(rw, other_order.activation_code, es9))
     assert_clean(outcome)
-    assert isinstance(outcome.error, FunctionExecutionError)
+    assert isinstance(outcome.error, EidError), repr(outcome.error)
     assert [name for name, _ in es9.refusals][:1] == ["AuthenticateClient"]
     assert rw.snapshot() == before
     other.euicc.close()
