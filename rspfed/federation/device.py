@@ -40,7 +40,9 @@ Secrets at rest
     store passphrase when one is given (``BestAvailableEncryption``); a wrong
     or missing passphrase is a :class:`~rspfed.errors.UsageError` raised when
     a key is loaded.  A companion's psk (:class:`CompanionRecord`) is sealed
-    with the same passphrase (scrypt + AES-256-GCM) when one is given.  Join
+    with the same passphrase (scrypt + AES-256-GCM) when one is given, and so
+    are the device-change journal's secret, activation code and carried
+    companions (:class:`ChangeJournal`).  Join
     secrets are stored as given (protected by the file mode).
     Neither keys nor secrets appear in ``repr``, messages or logs.
 """
@@ -48,6 +50,7 @@ Secrets at rest
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -70,10 +73,12 @@ from rspfed.federation.token import DeviceClass
 
 __all__ = [
     "APPLICATION_ID",
+    "CHANGE_PHASES",
     "COMPANION_ROLES",
     "MIGRATIONS",
     "ROLES",
     "SCHEMA_VERSION",
+    "ChangeJournal",
     "CompanionRecord",
     "DeviceRecord",
     "DeviceStore",
@@ -128,13 +133,49 @@ CREATE TABLE companion (
 )
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+_V3 = """
+CREATE TABLE device_change (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    side TEXT NOT NULL CHECK (side IN ('old', 'new')),
+    change_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    operator_url TEXT NOT NULL,
+    new_eid TEXT,
+    old_iccid TEXT,
+    new_iccid TEXT,
+    role TEXT,
+    subscription_id TEXT,
+    device_id TEXT,
+    replaced_iccid TEXT,
+    sealed BLOB NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+)
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
 """Schema steps: ``MIGRATIONS[i]`` (SQL statements separated by ``;``) takes a
 version-``i`` file to version ``i + 1``.
 
 Version 1: the record, the current and pending keys, the join tickets.
 Version 2: the companion records (issue H: a watch and the phone it is paired with).
+Version 3: the device-change journal (issue I: :class:`ChangeJournal`, one row).
 """
+
+CHANGE_PHASES: dict[str, tuple[str, ...]] = {
+    "old": ("requested", "order_sent", "switched", "old_deleted", "done", "cancelled"),
+    "new": (
+        "order_received",
+        "downloaded",
+        "enabled",
+        "switched",
+        "registered",
+        "done",
+        "cancelled",
+    ),
+}
+"""The journal phases of each side of a device change (:class:`ChangeJournal`), in order
+(``cancelled`` ends a change that did not switch)."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code writes."""
@@ -303,6 +344,68 @@ class CompanionRecord:
     psk: bytes = attrs.field(validator=_companion_bytes(32), repr=False)
     transport: str = attrs.field(validator=_transport)
     paired: datetime = attrs.field(validator=_aware)
+
+
+def _side(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if value not in CHANGE_PHASES:
+        raise UsageError("side must be 'old' or 'new'")
+
+
+def _companions(_: object, __: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(c, CompanionRecord) for c in value):
+        raise UsageError("companions must be a tuple of CompanionRecord")
+    if len(value) > 8:
+        raise UsageError("at most 8 companions are carried")
+
+
+@attrs.frozen
+class ChangeJournal:
+    """Where this device stands in a device change (issue I), one row of the store.
+
+    ``side`` is ``"old"`` (the device whose record moves away) or ``"new"``;
+    ``phase`` one of :data:`CHANGE_PHASES` for that side.  ``secret`` reads
+    the change at the operator (``device_change_status``) and
+    ``activation_code`` is the new profile's; both are sealed at rest like a
+    companion psk and left out of ``repr``.  ``companions`` are the companion
+    records carried to the new device.  The other fields are those of the
+    operator's ``DeviceChange`` and of the device record that moves
+    (``role``, ``subscription_id``, ``device_id``).  Times are timezone-aware.
+    """
+
+    side: str = attrs.field(validator=_side)
+    change_id: str = attrs.field(validator=_required_text)
+    phase: str = attrs.field()
+    secret: str = attrs.field(validator=_required_text, repr=False)
+    operator_url: str = attrs.field(validator=_operator_url)
+    created: datetime = attrs.field(validator=_aware)
+    updated: datetime = attrs.field(validator=_aware)
+    activation_code: str | None = attrs.field(
+        default=None, validator=_optional_text(_MAX_TEXT), repr=False
+    )
+    new_eid: str | None = attrs.field(default=None, validator=_eid)
+    old_iccid: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    new_iccid: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    role: str | None = attrs.field(default=None, validator=_role)
+    subscription_id: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    device_id: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    replaced_iccid: str | None = attrs.field(default=None, validator=_optional_text(_MAX_TEXT))
+    companions: tuple[CompanionRecord, ...] = attrs.field(
+        default=(), validator=_companions, repr=False
+    )
+
+    @phase.validator
+    def _check_phase(self, _: attrs.Attribute[str], value: object) -> None:
+        if value not in CHANGE_PHASES.get(self.side, ()):
+            raise UsageError(f"phase must be one of {', '.join(CHANGE_PHASES[self.side])}")
+
+    @property
+    def finished(self) -> bool:
+        """Whether the change ended here (``done`` or ``cancelled``)."""
+        return self.phase in ("done", "cancelled")
+
+    def at(self, phase: str, now: datetime, **changes: Any) -> ChangeJournal:
+        """This journal moved to ``phase`` at ``now`` (other fields from ``changes``)."""
+        return attrs.evolve(self, phase=phase, updated=now, **changes)
 
 
 # --------------------------------------------------------------------------
@@ -728,6 +831,157 @@ class DeviceStore:
 
         self._write(work)
         return found[0]
+
+    # -- the device-change journal (issue I) -------------------------------
+
+    def _seal(self, data: bytes, aad: bytes) -> bytes:
+        if not self._passphrase:
+            return b"R" + data
+        salt, nonce = os.urandom(16), os.urandom(12)
+        return (
+            b"E" + salt + nonce + AESGCM(_psk_kek(self._passphrase, salt)).encrypt(nonce, data, aad)
+        )
+
+    def _unseal(self, stored: bytes, aad: bytes, what: str) -> bytes:
+        if stored[:1] == b"R":
+            return stored[1:]
+        if stored[:1] != b"E" or len(stored) < 1 + 16 + 12 + 16:
+            raise StorageError(f"the device store's {what} is corrupt")
+        if not self._passphrase:
+            raise UsageError(f"the {what} is encrypted: open the device store with its passphrase")
+        salt, nonce, sealed = stored[1:17], stored[17:29], stored[29:]
+        try:
+            return AESGCM(_psk_kek(self._passphrase, salt)).decrypt(nonce, sealed, aad)
+        except InvalidTag:
+            raise UsageError(f"wrong passphrase for the device store's {what}") from None
+
+    def set_change(self, journal: ChangeJournal, *, record: DeviceRecord | None = None) -> None:
+        """Write the device-change journal (replacing it) in one transaction; with
+        ``record``, the device record is replaced in the same transaction."""
+        if not isinstance(journal, ChangeJournal):
+            raise UsageError("journal must be a ChangeJournal")
+        if record is not None and not isinstance(record, DeviceRecord):
+            raise UsageError("record must be a DeviceRecord")
+        secrets = {
+            "secret": journal.secret,
+            "activation_code": journal.activation_code,
+            "companions": [
+                {
+                    "name": c.name,
+                    "eid": c.eid,
+                    "peer_role": c.peer_role,
+                    "reconnection_id": c.reconnection_id.hex(),
+                    "psk": c.psk.hex(),
+                    "transport": c.transport,
+                    "paired": c.paired.astimezone(UTC).isoformat(),
+                }
+                for c in journal.companions
+            ],
+        }
+        sealed = self._seal(json.dumps(secrets).encode("utf-8"), _JOURNAL_AAD)
+        row = (
+            journal.side,
+            journal.change_id,
+            journal.phase,
+            journal.operator_url,
+            journal.new_eid,
+            journal.old_iccid,
+            journal.new_iccid,
+            journal.role,
+            journal.subscription_id,
+            journal.device_id,
+            journal.replaced_iccid,
+            sealed,
+            journal.created.astimezone(UTC).isoformat(),
+            journal.updated.astimezone(UTC).isoformat(),
+        )
+        record_row = None
+        if record is not None:
+            record_row = (
+                record.operator_url,
+                record.subscription_id,
+                record.device_id,
+                record.role,
+                record.eid,
+                None if record.device_class is None else record.device_class.value,
+                record.name,
+            )
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO device_change VALUES"
+                " (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            if record_row is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO record VALUES (1, ?, ?, ?, ?, ?, ?, ?)", record_row
+                )
+
+        self._write(work)
+
+    def change(self) -> ChangeJournal | None:
+        """The device-change journal (``None`` when there is none).
+
+        :class:`~rspfed.errors.UsageError` for a wrong or missing passphrase.
+        """
+        rows = self._read(
+            "SELECT side, change_id, phase, operator_url, new_eid, old_iccid, new_iccid, role,"
+            " subscription_id, device_id, replaced_iccid, sealed, created, updated"
+            " FROM device_change WHERE id = 1"
+        )
+        if not rows:
+            return None
+        (side, change_id, phase, url, new_eid, old_iccid, new_iccid, role, sub, dev, replaced,
+         sealed, created, updated) = rows[0]  # fmt: skip
+        data = self._unseal(bytes(sealed), _JOURNAL_AAD, "device-change secret")
+        try:
+            secrets = json.loads(data)
+            companions = tuple(
+                CompanionRecord(
+                    name=c["name"],
+                    eid=c["eid"],
+                    peer_role=c["peer_role"],
+                    reconnection_id=bytes.fromhex(c["reconnection_id"]),
+                    psk=bytes.fromhex(c["psk"]),
+                    transport=c["transport"],
+                    paired=datetime.fromisoformat(c["paired"]),
+                )
+                for c in secrets["companions"]
+            )
+            return ChangeJournal(
+                side=side,
+                change_id=change_id,
+                phase=phase,
+                secret=secrets["secret"],
+                operator_url=url,
+                created=datetime.fromisoformat(created),
+                updated=datetime.fromisoformat(updated),
+                activation_code=secrets["activation_code"],
+                new_eid=new_eid,
+                old_iccid=old_iccid,
+                new_iccid=new_iccid,
+                role=role,
+                subscription_id=sub,
+                device_id=dev,
+                replaced_iccid=replaced,
+                companions=companions,
+            )
+        except (ValueError, TypeError, KeyError, UsageError) as exc:
+            raise StorageError("the device store's device-change journal is corrupt") from exc
+
+    def clear_change(self) -> bool:
+        """Forget the device-change journal; whether there was one."""
+        found: list[bool] = []
+
+        def work(db: sqlite3.Connection) -> None:
+            found.append(db.execute("DELETE FROM device_change WHERE id = 1").rowcount > 0)
+
+        self._write(work)
+        return found[0]
+
+
+_JOURNAL_AAD = b"rspfed device-change journal"
 
 
 def _psk_kek(passphrase: bytes, salt: bytes) -> bytes:
