@@ -16,10 +16,10 @@ Everything is the real code, wired without sockets:
   ``companionRequest``, reads ``companionInfo`` and then runs ``work`` (the
   unchanged LPA code: :func:`rspfed.lpa.download`, notifications) in a worker
   thread with its own event loop, its :class:`~rspfed.lpa.es10.Es10` being
-  :class:`ChannelEs10` (each ``transceive`` one ``es10Request`` /
-  ``es10Response`` exchange on the channel's loop, bounded by a timeout),
-  built like the bridge of ``rspfed companion add`` but written here so that
-  these tests do not depend on that private class;
+  the real :class:`rspfed.transfer.relay.RemoteEs10` (each ``transceive`` one
+  ``es10Request`` / ``es10Response`` exchange on the channel's loop, bounded
+  by a timeout) over :class:`CuttingChannel`, as ``rspfed companion add``
+  has it;
 * faults: :class:`Cut` cuts the memory link at a named ES10 exchange (before
   the request leaves the phone, while the watch's answer is in flight, or
   right after the phone got the answer); ``wrap`` puts an adversarial
@@ -46,7 +46,7 @@ import attrs
 
 from rspfed import asn1
 from rspfed.asn1 import rsp
-from rspfed.errors import ProtocolError, RspfedError, TransportError
+from rspfed.errors import ProtocolError, RspfedError
 from rspfed.euicc.euicc import Euicc
 from rspfed.federation import DeviceClass, Service
 from rspfed.federation.operator import Operator
@@ -68,10 +68,10 @@ from rspfed.transfer import (
     ConnectionClosed,
     DeviceRole,
     Es10Answered,
-    Es10Refused,
     Es10Request,
     Es10Requested,
     Es10Response,
+    Event,
     Hello,
     HelloReceived,
     Paired,
@@ -79,7 +79,7 @@ from rspfed.transfer import (
     PairingConnection,
     Role,
 )
-from rspfed.transfer.relay import CompanionResponder, request_tag
+from rspfed.transfer.relay import CompanionResponder, RemoteEs10, request_tag
 from rspfed.transport.drive import Driver
 from rspfed.transport.stream import MemoryLink, memory_stream_pair
 from tests.federation.world import GB, OperatorWorld, Phone, make_operator_world
@@ -89,9 +89,9 @@ __all__ = [
     "EXCHANGE_TIMEOUT",
     "SESSION_TIMEOUT",
     "WATCH_DEVICE_INFO",
-    "ChannelEs10",
     "Cut",
     "CutWhen",
+    "CuttingChannel",
     "RelayWorld",
     "SessionOutcome",
     "WatchOutcome",
@@ -219,47 +219,30 @@ class _Cutter:
         self.link.cut()
 
 
-class ChannelEs10:
-    """The phone's :class:`~rspfed.lpa.es10.Es10` over the companion channel.
-
-    :meth:`transceive` is called from the LPA's worker thread; it runs one
-    ``es10Request``/``es10Response`` exchange on the channel's loop and waits
-    for it at most :data:`EXCHANGE_TIMEOUT` seconds.  A refusal is a
-    :class:`~rspfed.errors.ProtocolError`; a cut or dead link a
-    :class:`~rspfed.errors.TransportError`.  ``requests`` records each
-    request's tag in order.
+class CuttingChannel:
+    """The phone's side of the session as the :class:`~rspfed.transfer.relay.Es10Channel`
+    that :class:`~rspfed.transfer.relay.RemoteEs10` drives: each message goes
+    through the connection's driver, with the :class:`Cut` hooks around it.
+    ``requests`` records each relayed request's tag in order.
     """
 
-    def __init__(
-        self, driver: Driver[Any], loop: asyncio.AbstractEventLoop, cutter: _Cutter
-    ) -> None:
+    def __init__(self, driver: Driver[Any], cutter: _Cutter) -> None:
         self._driver = driver
-        self._loop = loop
         self._cutter = cutter
-        self._lock = asyncio.Lock()
         self.requests: list[bytes] = []
 
-    async def _exchange(self, der: bytes) -> bytes:
-        async with self._lock:
-            self.requests.append(request_tag(der))
-            self._cutter.before(der)
-            await self._driver.send(Es10Request(der))
-            event = await self._driver.next_event()
-            if isinstance(event, Es10Answered):
-                self._cutter.after()
-                return event.message.der
-            if isinstance(event, Es10Refused):
-                raise ProtocolError(f"the watch refused the request ({event.message.reason.value})")
-            raise ProtocolError(f"expected an ES10 answer, got {type(event).__name__}")
+    async def send(self, message: Es10Request) -> None:
+        """Send one relayed request (cut before it if the :class:`Cut` says so)."""
+        self.requests.append(request_tag(message.der))
+        self._cutter.before(message.der)
+        await self._driver.send(message)
 
-    def transceive(self, request_der: bytes) -> bytes:
-        """One relayed ES10 request (the :class:`~rspfed.lpa.es10.Es10` protocol)."""
-        future = asyncio.run_coroutine_threadsafe(self._exchange(bytes(request_der)), self._loop)
-        try:
-            return future.result(EXCHANGE_TIMEOUT)
-        except TimeoutError:
-            future.cancel()
-            raise TransportError("the watch did not answer in time") from None
+    async def next_event(self) -> Event:
+        """The connection's next event (cut after an answer if the :class:`Cut` says so)."""
+        event: Event = await self._driver.next_event()
+        if isinstance(event, Es10Answered):
+            self._cutter.after()
+        return event
 
 
 @attrs.define
@@ -448,7 +431,8 @@ class RelayWorld:
             phone_conn, phone_end, need_data=NEED_DATA, timeout=EXCHANGE_TIMEOUT
         )
         watch_task = asyncio.create_task(self._serve(watch_driver, cutter))
-        bridge = ChannelEs10(phone_driver, asyncio.get_running_loop(), cutter)
+        channel = CuttingChannel(phone_driver, cutter)
+        bridge = RemoteEs10(channel, asyncio.get_running_loop(), timeout=EXCHANGE_TIMEOUT)
         result: T | None = None
         error: BaseException | None = None
         info: CompanionInfo | None = None
@@ -472,7 +456,7 @@ class RelayWorld:
             await phone_driver.aclose()
         watch = await watch_task
         return SessionOutcome(
-            result, error, bridge.requests, watch, list(watch_end.link.transcript), info
+            result, error, channel.requests, watch, list(watch_end.link.transcript), info
         )
 
     async def _open(self, driver: Driver[Any]) -> CompanionInfo:
