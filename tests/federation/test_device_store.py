@@ -268,7 +268,7 @@ def test_empty_file_is_migrated(tmp_path: Path) -> None:
     with DeviceStore.open(path) as store:
         store.set_record(RECORD)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     db.close()
 

@@ -43,7 +43,7 @@ def test_version_1_file_with_data_gains_the_companion_table(tmp_path: Path) -> N
         assert store.companions() == []
         store.set_companion(WATCH)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     # the psk is never stored as given with a passphrase; without one it is (file mode 0600)
     db.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
