@@ -3,6 +3,7 @@
 Commands::
 
     rspfed companion serve --euicc STORE --device STORE [--name NAME] [--pair]
+                           [--operator URL] [--ca-file PEM] [--no-tls]
                            [--transport lan|ble] [--ble-hci SPEC] [--lan-address ADDR]...
                            [--once] [--timeout S] [--wait S] [--no-qr]
     rspfed companion add --device STORE --operator URL (--uri URI | --code CODE)
@@ -21,7 +22,11 @@ waits for the phone; then it answers the phone's relayed ES10 requests with
 its eUICC (behind the relay's allow-list) until the phone says bye, and
 keeps the companion key in its device store.  Afterwards it waits for the
 paired phone's reconnections (management).  ``--once`` ends after one
-session; otherwise it serves until interrupted (exit 130).
+session; otherwise it serves until interrupted (exit 130).  With
+``--operator URL`` the watch registers its own device key with the operator
+(EAP-AKA' with its own USIM) after the session that enabled its profile,
+as ``rspfed federation register`` would; TLS trust for it: the CIs of its
+``--euicc`` store and ``--ca-file`` (``--no-tls`` for an ``http://`` operator).
 
 ``add`` runs on the phone (the subscription's primary, registered with
 ``rspfed federation register``): it pairs with the watch by the URI or the
@@ -57,6 +62,7 @@ from rspfed.cli._util import reports_errors
 from rspfed.cli.federation import DEVICE_PASSPHRASE_ENV, open_euicc, resolve_operator_url
 from rspfed.cli.pair import (
     _open_store,
+    _tls_for,
     _tls_options,
     _transport,
     _transport_options,
@@ -123,7 +129,16 @@ def companion() -> None:
     help="Give up when the phone does not connect within S seconds (default: wait).",
 )
 @click.option("--no-qr", is_flag=True, help="Do not print the QR code (the URI only).")
+@click.option(
+    "--operator",
+    "operator_url",
+    metavar="URL",
+    default=None,
+    help="Register the watch's own device key with this operator once its profile is "
+    "enabled (default: do not register).",
+)
 @_transport_options
+@_tls_options
 @reports_errors
 def serve_command(
     euicc: str,
@@ -133,14 +148,17 @@ def serve_command(
     once: bool,
     wait: float | None,
     no_qr: bool,
+    operator_url: str | None,
     transport: str,
     ble_hci: str | None,
     lan_addresses: tuple[str, ...],
     timeout: float,
+    ca_file: str | None,
+    no_tls: bool,
 ) -> None:
     """Run the watch: show a pairing offer, then serve the phone's relayed ES10 requests."""
     from rspfed.lpa.download import DeviceInfo
-    from rspfed.transfer.companion import companion_serve
+    from rspfed.transfer.companion import WatchRegistration, companion_serve
     from rspfed.transfer.flows import LocalDevice
 
     config = _transport(transport, ble_hci, lan_addresses)
@@ -149,6 +167,11 @@ def serve_command(
         open_euicc(euicc, ca_file=None, no_tls=False) as session,
     ):
         answer = _answerer(session.lpa.es10)
+        registration: WatchRegistration | None = None
+        if operator_url is not None:
+            url = resolve_operator_url(operator_url, None, no_tls)
+            context = _tls_for(session, ca_file, no_tls)(url)
+            registration = WatchRegistration(url, session.euicc.card, context)
 
         def on_offer(invitation: Invitation, listener: Listener) -> None:
             from rspfed.federation.uri import RspfedUri
@@ -175,6 +198,7 @@ def serve_command(
                 progress=_echo,
                 timeout=timeout,
                 accept_timeout=wait,
+                register_with=registration,
             ),
             "the watch stopped serving",
         )

@@ -17,6 +17,14 @@ Three coroutines, over LAN or BLE (:func:`rspfed.transfer.flows.listen` /
     phone's ``bye``.  Afterwards it listens on the reconnection id for the
     phone's management sessions (method ``PAIRED``: Noise keyed by the
     stored psk; a wrong key is refused and the watch keeps listening).
+    With ``register_with`` (:class:`WatchRegistration`: the operator's URL
+    and the watch's card), after a session that left a profile enabled
+    the watch registers its **own** device key with the operator by
+    EAP-AKA' with that profile's USIM
+    (:func:`rspfed.federation.enrol.register_device`; the watch has network
+    once it has its profile) and its device store gets its
+    :class:`~rspfed.federation.device.DeviceRecord` (role ``secondary``,
+    class ``watch``).
 
 :func:`companion_add` (the phone, primary of the subscription)
     Joins the watch's offer (URI or short code), asks for its companion
@@ -114,7 +122,9 @@ from rspfed.transfer.messages import (
 from rspfed.transfer.relay import RemoteEs10, request_tag
 
 if TYPE_CHECKING:
+    from rspfed.euicc.card import Card
     from rspfed.federation.device import CompanionRecord, DeviceStore
+    from rspfed.federation.types import Device
     from rspfed.lpa.download import DeviceInfo, DownloadResult
     from rspfed.lpa.es9 import Es9Settings
     from rspfed.lpa.lpa import ProfileInfo
@@ -129,6 +139,7 @@ __all__ = [
     "Es10Answerer",
     "ManageOutcome",
     "ServeSession",
+    "WatchRegistration",
     "companion_add",
     "companion_manage",
     "companion_serve",
@@ -185,6 +196,9 @@ class CompanionStep(enum.Enum):
     """Phone: the watch's pending notifications were delivered."""
     REFUSED = "refused"
     """Watch: a reconnection with a wrong key (or a broken session) was refused."""
+    REGISTERED = "registered"
+    """Watch: its own device key was registered with the operator (or it failed:
+    the text says so, and serving goes on)."""
     DONE = "done"
     """The session ended (bye)."""
 
@@ -240,14 +254,32 @@ def device_info_from_der(der: bytes) -> DeviceInfo:
 @attrs.frozen
 class ServeSession:
     """One session the watch served: the phone's name and EID, whether it was the
-    first pairing (``paired``) or a reconnection, and the ES10 requests answered
-    and refused."""
+    first pairing (``paired``) or a reconnection, the ES10 requests answered
+    and refused, and ``device``: the operator's record of the watch's own key
+    when it was registered right after this session (``register_with``)."""
 
     peer_name: str
     peer_eid: str
     paired: bool
     answered: int
     refused: int
+    device: Device | None = None
+
+
+@attrs.frozen
+class WatchRegistration:
+    """How the watch registers its own device key (``companion_serve(register_with=...)``).
+
+    ``operator_url``: the operator service (the watch reaches it directly
+    once its profile is enabled; loopback in tests and the demo);
+    ``card``: the watch eUICC's card, whose enabled USIM answers EAP-AKA';
+    ``ssl_context``: TLS trust for the operator (None: the system CAs, or
+    plain HTTP for an ``http://`` URL).
+    """
+
+    operator_url: str
+    card: Card
+    ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -299,6 +331,7 @@ async def companion_serve(
     timeout: float | None = DEFAULT_FLOW_TIMEOUT,
     accept_timeout: float | None = None,
     sessions: int | None = None,
+    register_with: WatchRegistration | None = None,
 ) -> list[ServeSession]:
     """Serve the watch side (see the module doc) until cancelled.
 
@@ -310,6 +343,12 @@ async def companion_serve(
     ``once`` returns after one good session, ``sessions=N`` after N;
     ``accept_timeout`` bounds each wait for the phone (TransportError).
     A reconnection with a wrong key is refused and not counted.
+
+    ``register_with``: after each session, while the watch's device store
+    has no registered key, register one (module doc); a watch without an
+    enabled profile yet just waits for the next session, and a failed
+    registration is announced (step ``REGISTERED``) and retried after the
+    next session -- serving goes on either way.
     """
     say = progress if progress is not None else _ignore
     served: list[ServeSession] = []
@@ -350,8 +389,50 @@ async def companion_serve(
                     raise  # the wait for the phone is bounded: give up
                 say(CompanionEvent(CompanionStep.REFUSED, f"session failed: {exc}"))
                 continue
+        if register_with is not None and not _registered(store):
+            device = await _register_watch(register_with, store, local.eid, say)
+            if device is not None:
+                session = attrs.evolve(session, device=device)
         served.append(session)
     return served
+
+
+def _registered(store: DeviceStore) -> bool:
+    record = store.record()
+    return store.private_key() is not None and record is not None and record.device_id is not None
+
+
+async def _register_watch(
+    registration: WatchRegistration, store: DeviceStore, eid: str, say: CompanionProgress
+) -> Device | None:
+    """EAP-AKA' registration of the watch's own key; None when not (yet) possible."""
+    from rspfed.federation.client import OperatorClient
+    from rspfed.federation.enrol import register_device
+    from rspfed.network.usim import read_usim_identity
+
+    try:
+        read_usim_identity(registration.card)
+    except RspfedError:
+        return None  # no profile enabled yet: after a later session
+    try:
+        async with OperatorClient(
+            registration.operator_url, ssl_context=registration.ssl_context
+        ) as client:
+            device = await register_device(
+                client, registration.card, store, eid=eid, operator_url=registration.operator_url
+            )
+    except RspfedError as exc:
+        say(CompanionEvent(CompanionStep.REGISTERED, f"device key not registered: {exc}"))
+        return None
+    key_id = device.device_key_id.hex() if device.device_key_id is not None else "?"
+    say(
+        CompanionEvent(
+            CompanionStep.REGISTERED,
+            f"registered with the operator: {device.role.value} {device.device_class.value} "
+            f"device {device.id}, key id {key_id}",
+        )
+    )
+    return device
 
 
 def _phone_records(store: DeviceStore) -> list[CompanionRecord]:

@@ -94,6 +94,14 @@ class Watch:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+        """Until ``text`` appears in the output (the watch works on after the phone left)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.output}"
+            assert self.proc.poll() is None or text in self.output, self.output
+            time.sleep(0.05)
+
     def stop(self) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -138,6 +146,8 @@ def _story(
 ) -> None:
     watch_euicc, watch_eid = service.euicc(name)
     watch_device = service.tmp / f"{name}.device"
+    # the watch registers its own device key once its profile is enabled
+    watch_transport = (*watch_transport, "--operator", service.url)
     watch = Watch(watch_euicc, watch_device, watch_transport)
     common = ("--device", str(primary.device), "--euicc", str(primary.euicc), *phone_transport)
     manage = (*common, "--eid", watch_eid)
@@ -167,6 +177,7 @@ def _story(
         by_eid = {str(d["eid"]): d for d in devices}
         assert by_eid[watch_eid]["class"] == "watch", by_eid
         assert by_eid[watch_eid]["iccid"] == iccid
+        _check_watch_key(service, primary, watch, watch_euicc, watch_device, watch_eid)
 
         # management through reconnections with the stored key
         code, out = phone("companion", "profiles", "--json", *manage)
@@ -208,6 +219,55 @@ def _story(
     assert "pairing offer" not in shown
     assert "short code" not in shown
     assert profiles(watch_euicc) == []
+
+
+def _check_watch_key(
+    service: Service,
+    primary: Primary,
+    watch: Watch,
+    watch_euicc: Path,
+    watch_device: Path,
+    watch_eid: str,
+) -> None:
+    """The watch registered its own key (EAP-AKA' with its own USIM, directly to the
+    operator): the operator lists it with a key, the watch's store holds its
+    record, and a request signed with the watch's key is answered."""
+    watch.wait_for("registered with the operator")
+    devices = json.loads(
+        cli(
+            "federation",
+            "devices",
+            "--device",
+            str(primary.device),
+            "--euicc",
+            str(primary.euicc),
+            "--json",
+        ).stdout
+    )
+    (listed,) = [d for d in devices if d["eid"] == watch_eid]
+    assert listed["keyId"] is not None, listed
+    assert listed["keyId"] in watch.output
+    with DeviceStore.open(watch_device) as store:
+        record = store.record()
+        assert store.private_key() is not None
+    assert record is not None
+    assert (record.role, record.eid, record.device_id) == ("secondary", watch_eid, listed["id"])
+    assert record.device_class is not None
+    assert record.device_class.value == "watch"
+    assert record.operator_url == service.url
+    # a request signed with the watch's own key (the operator checks the signature)
+    usage = json.loads(
+        cli(
+            "federation",
+            "usage",
+            "--device",
+            str(watch_device),
+            "--ca-file",  # (its eUICC is the serving watch's: one eUICC, one user)
+            str(service.ca_file),
+            "--json",
+        ).stdout
+    )
+    assert [d["device-id"] for d in usage["devices"]] == [listed["id"]], usage
 
 
 def _pool_used(primary: Primary) -> int:
