@@ -177,7 +177,7 @@ def _story(
         by_eid = {str(d["eid"]): d for d in devices}
         assert by_eid[watch_eid]["class"] == "watch", by_eid
         assert by_eid[watch_eid]["iccid"] == iccid
-        _check_watch_key(service, primary, watch, watch_euicc, watch_device, watch_eid)
+        _check_watch_key(service, primary, watch, watch_device, watch_eid)
 
         # management through reconnections with the stored key
         code, out = phone("companion", "profiles", "--json", *manage)
@@ -222,12 +222,7 @@ def _story(
 
 
 def _check_watch_key(
-    service: Service,
-    primary: Primary,
-    watch: Watch,
-    watch_euicc: Path,
-    watch_device: Path,
-    watch_eid: str,
+    service: Service, primary: Primary, watch: Watch, watch_device: Path, watch_eid: str
 ) -> None:
     """The watch registered its own key (EAP-AKA' with its own USIM, directly to the
     operator): the operator lists it with a key, the watch's store holds its
@@ -302,7 +297,11 @@ def test_watch_added_and_managed_over_the_ble_virtual_radio(
         watch_hci, phone_hci = radio.specs
         ble = ("--transport", "ble", "--ble-hci", phone_hci, "--timeout", "30")
         common = ("--device", str(primary.device), "--euicc", str(primary.euicc), *ble)
-        watch = Watch(watch_euicc, watch_device, ("--transport", "ble", "--ble-hci", watch_hci))
+        watch = Watch(
+            watch_euicc,
+            watch_device,
+            ("--transport", "ble", "--ble-hci", watch_hci, "--operator", service.url),
+        )
         try:
             started = time.monotonic()
             code, out = phone(
@@ -313,8 +312,11 @@ def test_watch_added_and_managed_over_the_ble_virtual_radio(
             installed = re.search(r"set up: ICCID (\d+) enabled", out)
             assert installed is not None, out
             iccid = installed.group(1)
+            watch.wait_for("registered with the operator")
             manage = (*common, "--eid", watch_eid)
+            started = time.monotonic()
             code, listed = phone("companion", "profiles", "--json", *manage)
+            listing = time.monotonic() - started
             assert code == 0, listed + watch.output
             code, disabled = phone("companion", "disable", iccid, *manage)
             assert code == 0, disabled + watch.output
@@ -322,7 +324,7 @@ def test_watch_added_and_managed_over_the_ble_virtual_radio(
             assert code == 0, enabled + watch.output
         finally:
             shown = watch.stop()[1]
-    print(f"companion add over BLE: {added:.1f} s")
+    print(f"companion add over BLE: {added:.1f} s; profiles (reconnection): {listing:.1f} s")
     assert "connected: ble:" in out
     assert "paired by QR code" in out
     assert "waiting for the phone to pair over BLE" in shown
