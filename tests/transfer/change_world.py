@@ -59,6 +59,7 @@ OLD_HELLO = Hello(
     "Ana's phone", DeviceClass.PHONE, DeviceRole.PRIMARY, OLD_EID,
     {Capability.JOIN, Capability.COMPANION, Capability.DEVICE_CHANGE},
 )  # fmt: skip
+SWITCHED = ChangeResult.switched(NEW_ICCID)
 NEW_HELLO = Hello(
     "Ana's new phone", DeviceClass.PHONE, DeviceRole.PRIMARY, NEW_EID,
     {Capability.JOIN, Capability.DEVICE_CHANGE},
@@ -113,7 +114,7 @@ class OldApp:
 class NewApp:
     """The new device: asks, reports ``result`` when the order arrives."""
 
-    result: ChangeResult = ChangeResult.switched(NEW_ICCID)
+    result: ChangeResult = SWITCHED
     events: list[object] = attrs.field(factory=list)
     sent: list[object] = attrs.field(factory=list)
     error: RspfedError | None = None
@@ -133,8 +134,9 @@ def connections(
 ) -> tuple[PairingConnection, PairingConnection]:
     """(old = offerer, new = joiner) of a QR pairing, nothing exchanged yet."""
     offer = make_offer(DeviceRole.PRIMARY, counter_rand(seed))
-    old = PairingConnection(Role.OFFERER, local=old_hello, offer=offer, rand=counter_rand(seed + 10))
-    new = PairingConnection(Role.JOINER, local=new_hello, offer=offer, rand=counter_rand(seed + 20))
+    old_rand, new_rand = counter_rand(seed + 10), counter_rand(seed + 20)
+    old = PairingConnection(Role.OFFERER, local=old_hello, offer=offer, rand=old_rand)
+    new = PairingConnection(Role.JOINER, local=new_hello, offer=offer, rand=new_rand)
     return old, new
 
 
@@ -152,9 +154,7 @@ def change(
     return r, old_app, new_app
 
 
-async def _side(
-    conn: PairingConnection, app: OldApp | NewApp, stream: MemoryStream
-) -> None:
+async def _side(conn: PairingConnection, app: OldApp | NewApp, stream: MemoryStream) -> None:
     driver: Driver[Event | NeedData] = Driver(conn, stream, need_data=NEED_DATA, timeout=5)
     async with driver:
         try:
