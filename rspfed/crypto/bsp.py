@@ -5,7 +5,8 @@ session keys (:class:`~rspfed.crypto.kdf.SessionKeys`) in one of two ways:
 
 *encrypted and MACed* (tags ``'87'``: ``ConfigureISDPRequest`` in
 ``firstSequenceOf87`` and ``ReplaceSessionKeysRequest`` in
-``secondSequenceOf87``; ``'86'``: the profile elements in ``sequenceOf86``)
+``secondSequenceOf87``; ``'86'``: the profile elements in ``sequenceOf86``):
+
     1. pad the data with ``'80'`` and 0 to 15 ``'00'`` to a multiple of 16
        octets (padding is always added);
     2. encrypt with AES-128-CBC under S-ENC; the ICV is the block counter
@@ -17,7 +18,7 @@ session keys (:class:`~rspfed.crypto.kdf.SessionKeys`) in one of two ways:
        then the full 16-octet CMAC of the previous segment);
     4. the segment is ``tag || length || ciphertext || CMAC[:8]``.
 
-*MACed only* (tag ``'88'``: ``StoreMetadataRequest`` in ``sequenceOf88``)
+*MACed only* (tag ``'88'``: ``StoreMetadataRequest`` in ``sequenceOf88``):
     steps 3 and 4 on the plaintext; the block counter still advances.
 
 In the BPP (``BoundProfilePackage``, SGP.22 §5.5, ES8+) each segment is one element

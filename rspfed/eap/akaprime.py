@@ -439,7 +439,7 @@ class Keys:
 def derive_keys(
     identity: bytes, ck: bytes, ik: bytes, network_name: bytes, sqn_xor_ak: bytes
 ) -> Keys:
-    """CK', IK', then MK = PRF'(IK'|CK', "EAP-AKA'"|Identity) split into the session keys."""
+    """CK', IK', then ``MK = PRF'(IK' | CK', "EAP-AKA'" | Identity)``, split into session keys."""
     ck_p, ik_p = ck_ik_prime(ck, ik, network_name, sqn_xor_ak)
     mk = prf_prime(ik_p + ck_p, b"EAP-AKA'" + bytes(identity), 208)
     return Keys(ck_p, ik_p, mk[:16], mk[16:48], mk[48:80], mk[80:144], mk[144:208])

@@ -23,7 +23,7 @@ alignment and the eUICC reassembles (as pySim's SM-DP+ and the
 third-party SM-DP+ trace in pySim's test data do).
 
 Stable API (used by the ISD-R's ES10b.LoadBoundProfilePackage)
--------------------------------------------------------------
+--------------------------------------------------------------
 
 SM-DP+ side (:mod:`rspfed.es8p.build`)::
 
