@@ -15,6 +15,12 @@ except when the tampering came after the installation (the installation
 result), where the profile is installed and its notification stays pending
 until an honest session delivers it.
 
+``test_any_flipped_bit_never_installs_anything_else`` flips one bit anywhere
+in one relayed request or answer (hypothesis; ``FLIP_EXAMPLES`` sets how many
+examples, 8 by default; 60 under the ``fuzz`` profile found nothing): the
+download fails cleanly with the watch unchanged, or the ordered profile is
+installed — never anything else.
+
 One alteration is *not* caught, by design: the watch's ``DeviceInfo`` is the
 LPA's word (SGP.22 has the LPA supply ``ctxParams1.deviceInfo``; the eUICC
 signs whatever it is given and the SM-DP+ cannot check a TAC).  A phone that
@@ -24,12 +30,15 @@ documents it (docs/companion.md, trust model).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rspfed import asn1
 from rspfed.asn1 import bertlv, rsp
@@ -426,3 +435,75 @@ def test_device_info_is_the_lpa_s_word(rw: RelayWorld) -> None:
     assert bytes(ctx["tac"]) == claimed.tac  # the watch's eUICC signed the phone's claim
     assert watch_profiles(rw) == [enrolment.iccid]
     assert es9.refusals == []
+
+
+@settings(
+    max_examples=int(os.environ.get("FLIP_EXAMPLES", "8")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    index=st.integers(min_value=0, max_value=22),
+    side=st.sampled_from(["request", "response"]),
+    fraction=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_any_flipped_bit_never_installs_anything_else(
+    tmp_path_factory: pytest.TempPathFactory,
+    pki_world: World,
+    index: int,
+    side: str,
+    fraction: float,
+) -> None:
+    """One bit flipped anywhere in one relayed request or answer of the download: either
+    the download fails cleanly with the watch's store unchanged, or (a bit nobody
+    verifies, such as the LPA's own DeviceInfo) the ordered profile is installed.
+    Never another profile, never another exception; the SM-DP+ never records an
+    installation the watch does not have."""
+    rw = make_relay_world(tmp_path_factory.mktemp("flip"), pki_world)
+    try:
+        before = rw.snapshot()
+        enrolment = rw.order()
+        flipper = _NthFlip(index, side, fraction)
+        outcome = rw.session(
+            downloading(rw, enrolment.activation_code, rw.es9()), wrap=flipper.wrap
+        )
+        assert_clean(outcome)
+        profiles = watch_profiles(rw)
+        assert profiles in ([], [enrolment.iccid])
+        if not profiles:
+            assert outcome.error is not None
+            assert rw.snapshot() == before
+            assert rw.item_state(enrolment.iccid) is not ItemState.INSTALLED
+    finally:
+        rw.close()
+
+
+@attrs.define
+class _NthFlip:
+    """Flip one bit of the ``index``-th relayed request (or of the answer to it)."""
+
+    index: int
+    side: str
+    fraction: float
+    count: int = 0
+
+    def wrap(self, relay: Es10) -> Es10:
+        flip = self
+
+        class Flipping:
+            def transceive(self, request_der: bytes) -> bytes:
+                hit = flip.count == flip.index
+                flip.count += 1
+                if hit and flip.side == "request":
+                    request_der = _flip(request_der, flip.fraction)
+                answer = relay.transceive(request_der)
+                if hit and flip.side == "response" and answer:
+                    answer = _flip(answer, flip.fraction)
+                return answer
+
+        return Flipping()
+
+
+def _flip(der: bytes, fraction: float) -> bytes:
+    pos = min(len(der) - 1, int(len(der) * fraction))
+    bit = 1 << (pos % 8)
+    return der[:pos] + bytes([der[pos] ^ bit]) + der[pos + 1 :]
