@@ -187,3 +187,33 @@ def change_over_streams(
 
     total = asyncio.run(main())
     return old, new, old_app, new_app, total
+
+
+def drain(conn: PairingConnection) -> list[object]:
+    """The events until NEED_DATA or closed (errors propagate)."""
+    out: list[object] = []
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA or isinstance(event, ConnectionClosed):
+            return out
+        out.append(event)
+
+
+def deliver(sender: PairingConnection, receiver: PairingConnection) -> list[object]:
+    """Move the sender's pending octets to the receiver; its events."""
+    data = sender.data_to_send()
+    assert data, "nothing to deliver"
+    receiver.receive_data(data)
+    return drain(receiver)
+
+
+def ready(
+    *, old_hello: Hello = OLD_HELLO, new_hello: Hello = NEW_HELLO
+) -> tuple[PairingConnection, PairingConnection]:
+    """(old, new) after the pairing and both hellos: both READY."""
+    old, new = connections(old_hello=old_hello, new_hello=new_hello)
+    deliver(new, old)  # open, Noise 1
+    deliver(old, new)  # Noise 2, the old hello
+    deliver(new, old)  # the new hello
+    assert (old.state, new.state) == (ConnectionState.READY, ConnectionState.READY)
+    return old, new
