@@ -227,13 +227,13 @@ def test_bad_values_are_usage_errors(build: Any) -> None:
 
 def _with(kind: str, **changes: Any) -> bytes:
     """A TransferMessage DER with fields changed (asn1tools does not check constraints)."""
-    base: Message = {
+    bases: dict[str, Message] = {
         "changeRequest": REQUEST,
         "changeOrder": ORDER,
         "changeResult": ChangeResult.switched(NEW_ICCID),
         "changeDone": DONE,
-    }[kind]
-    body = _expected(base)[1]
+    }
+    body = _expected(bases[kind])[1]
     body.update(changes)
     return bytes(_spec().encode("TransferMessage", {"version": 1, "body": (kind, body)}))
 
