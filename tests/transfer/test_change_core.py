@@ -1,0 +1,366 @@
+"""Device change, device side (rspfed.transfer.change), in process: the journal
+(device store v3), a primary's change end to end, a secondary's, a change onto
+a device holding a linked profile of the subscription, and crash injection at
+every write of every store of every party (old device store + eUICC, new
+device store + eUICC, operator store + network store) with recovery by
+``resume`` on both sides and the operator's restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rspfed.errors import SignatureError, StateError, TokenRevokedError, UsageError
+from rspfed.federation import DeviceClass, Service, issue_token
+from rspfed.federation.device import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ChangeJournal,
+    CompanionRecord,
+    DeviceRecord,
+    DeviceStore,
+    migrate,
+)
+from rspfed.federation.types import ChangeState, DeviceRole, DeviceState
+from rspfed.network import NetworkRefusedError, SubscriberState
+from rspfed.transfer import change as ch
+from tests.federation.world import Phone
+from tests.transfer.change_env import (
+    OPERATOR_URL,
+    Base,
+    ChangeEnv,
+    Party,
+    build_base,
+    served,
+)
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
+    return build_base(tmp_path_factory.mktemp("change-core"))
+
+
+@pytest.fixture
+def env(base: Base, tmp_path: Path) -> Iterator[ChangeEnv]:
+    e = ChangeEnv.open(base, tmp_path / "run")
+    yield e
+    e.close()
+
+
+# --------------------------------------------------------------------------
+# the journal (device store schema v3)
+
+
+def _companion(n: int = 1) -> CompanionRecord:
+    return CompanionRecord(
+        name=f"watch {n}",
+        eid=f"{n:032d}",
+        peer_role="watch",
+        reconnection_id=bytes([n]) * 16,
+        psk=bytes([n + 1]) * 32,
+        transport="ble",
+        paired=T0,
+    )
+
+
+def _journal(**kw: Any) -> ChangeJournal:
+    fields: dict[str, Any] = {
+        "side": "old",
+        "change_id": "c-1",
+        "phase": "requested",
+        "secret": "s3cr3t-value",
+        "operator_url": OPERATOR_URL,
+        "created": T0,
+        "updated": T0,
+        "activation_code": "1$smdp.test$MATCH-1",
+        "new_eid": "8" * 32,
+        "old_iccid": "8949000000000000001",
+        "new_iccid": "8949000000000000002",
+        "role": "primary",
+        "subscription_id": "s-1",
+        "device_id": "d-1",
+        "companions": (_companion(1), _companion(2)),
+    }
+    fields.update(kw)
+    return ChangeJournal(**fields)
+
+
+@pytest.mark.parametrize("passphrase", [None, b"correct horse"])
+def test_journal_round_trip_sealed(tmp_path: Path, passphrase: bytes | None) -> None:
+    path = tmp_path / "d.sqlite"
+    journal = _journal()
+    with DeviceStore.create(path, passphrase=passphrase) as store:
+        assert store.change() is None
+        store.set_change(journal)
+        record = DeviceRecord(operator_url=OPERATOR_URL, role="primary")
+        store.set_change(journal.at("order_sent", T0 + timedelta(1)), record=record)
+        assert store.record() == record
+    with DeviceStore.open(path, passphrase=passphrase) as store:
+        got = store.change()
+        assert got == journal.at("order_sent", T0 + timedelta(1))
+        assert store.clear_change() is True
+        assert store.change() is None
+        assert store.clear_change() is False
+    raw = path.read_bytes() + (
+        path.with_name(path.name + "-wal").read_bytes()
+        if path.with_name(path.name + "-wal").exists()
+        else b""
+    )
+    if passphrase is not None:
+        assert b"s3cr3t-value" not in raw
+        assert b"MATCH-1" not in raw
+        assert bytes([2]) * 32 not in raw
+    for text in (repr(journal), str(journal)):
+        assert "s3cr3t" not in text
+        assert "MATCH" not in text
+        assert "\\x02" not in text
+
+
+def test_journal_needs_the_passphrase(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    with DeviceStore.create(path, passphrase=b"pw") as store:
+        store.set_change(_journal())
+    with DeviceStore.open(path) as store, pytest.raises(UsageError):
+        store.change()
+    with DeviceStore.open(path, passphrase=b"wrong") as store, pytest.raises(UsageError):
+        store.change()
+
+
+def test_journal_refuses_bad_values() -> None:
+    with pytest.raises(UsageError):
+        _journal(side="both")
+    with pytest.raises(UsageError):
+        _journal(phase="enabled")  # a new-side phase on the old side
+    with pytest.raises(UsageError):
+        _journal(companions=tuple(_companion(i) for i in range(9)))
+    with pytest.raises(UsageError):
+        _journal(created=datetime(2026, 1, 1))
+
+
+def test_version_2_store_migrates_to_3(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:2]) == 0
+    db.execute("INSERT INTO record (id, operator_url, role) VALUES (1, 'https://op', 'primary')")
+    db.close()
+    with DeviceStore.open(path) as store:
+        assert store.record() == DeviceRecord(operator_url="https://op", role="primary")
+        assert store.change() is None
+        store.set_change(_journal())
+        assert store.change() == _journal()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    db.close()
+
+
+# --------------------------------------------------------------------------
+# whole changes
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def phone_of(party: Party) -> Phone:
+    return Phone(party.euicc)
+
+
+def attaches(env: ChangeEnv, party: Party) -> bool:
+    try:
+        env.dw.view().attach(phone_of(party))
+    except NetworkRefusedError:
+        return False
+    return True
+
+
+def signs(env: ChangeEnv, party: Party) -> bool:
+    key = party.store.private_key()
+    assert key is not None
+    try:
+        env.operator.caller(key)
+    except (SignatureError, TokenRevokedError, StateError):
+        return False
+    return True
+
+
+def do_change(
+    env: ChangeEnv, old: Party, new: Party, **kw: Any
+) -> tuple[ch.ChangeJournal, ch.ChangeJournal, Any]:
+    op, clock = env.operator, env.clock
+    order = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock, **kw))
+    record = old.store.record()
+    assert record is not None
+    assert record.role is not None
+    ticket = ch.ticket_from_order(order, record.operator_url, record.role)
+    ch.old_order_sent(old.store, now=clock)
+    events: list[ch.ChangeEvent] = []
+    new_j = run(
+        ch.new_apply_order(
+            op, new.store, new.lpa, new.card, ticket, now=clock, es9=env.es9, wait=0,
+            progress=events.append,
+        )
+    )  # fmt: skip
+    assert new_j.phase == "registered"
+    old_j = run(ch.old_finish(op, old.store, old.lpa, now=clock, es9=env.es9, wait=0))
+    assert old_j.phase == "done"
+    new_j = ch.new_finish(new.store, old_j.companions, now=clock)
+    assert new_j.phase == "done"
+    return old_j, new_j, order
+
+
+def test_primary_change_end_to_end(env: ChangeEnv) -> None:
+    old, new, laptop = env["phone"], env["newphone"], env["laptop"]
+    old_key = old.store.private_key()
+    assert old_key is not None
+    old.store.set_companion(_companion(3))
+    old_iccid = next(i for i, on in old.profiles().items() if on)
+    old_j, new_j, order = do_change(env, old, new, name="new phone")
+    change = order.change
+    reader = env.reader()
+    assert served(reader, (change.old_imsi, change.new_imsi)) == [change.new_imsi]
+    assert reader.subscriber(change.old_imsi).state is SubscriberState.REMOVED
+    # the old phone: profile deleted, record no longer a member; the new one: enabled, primary
+    assert old_iccid not in old.profiles()
+    assert new.profiles() == {change.new_iccid: True}
+    record = new.store.record()
+    assert record is not None
+    assert (record.role, record.subscription_id, record.device_id, record.eid) == (
+        "primary", change.subscription_id, change.device_id, new.eid,
+    )  # fmt: skip
+    gone = old.store.record()
+    assert gone is not None
+    assert gone.device_id is None
+    assert gone.role is None
+    assert [c.eid for c in new.store.companions()] == [_companion(3).eid]
+    assert new.store.companions()[0].psk == _companion(3).psk
+    # the network: the new phone attaches, the laptop still attaches and signs
+    assert attaches(env, new)
+    assert attaches(env, laptop)
+    assert signs(env, laptop)
+    assert signs(env, new)
+    assert not signs(env, old)
+    # the new primary's token is redeemable, the old key's is refused
+    fresh = env["newtablet"].eid
+
+    def token(key: Any) -> bytes:
+        return issue_token(
+            primary_key=key, subscription_id=change.subscription_id, eid=fresh,
+            device_class=DeviceClass.TABLET, services=frozenset({Service.DATA}),
+            quota=10**9, now=env.clock(), rand=os.urandom,
+        )  # fmt: skip
+
+    with pytest.raises((TokenRevokedError, SignatureError)):
+        env.dw.operator.redeem(token(old_key), fresh, name="t")
+    new_key = new.store.private_key()
+    assert new_key is not None
+    enrolment = env.dw.operator.redeem(token(new_key), fresh, name="t")
+    assert enrolment.activation_code
+    state = env.dw.operator.store.change(change.id)
+    assert state is not None
+    assert state.change.state is ChangeState.COMPLETED
+    assert old_j.old_iccid == old_iccid
+    assert new_j.new_iccid == change.new_iccid
+
+
+def test_secondary_change(env: ChangeEnv) -> None:
+    old, new, phone = env["tablet"], env["newtablet"], env["phone"]
+    _, _, order = do_change(env, old, new)
+    change = order.change
+    assert served(env.reader(), (change.old_imsi, change.new_imsi)) == [change.new_imsi]
+    record = new.store.record()
+    assert record is not None
+    assert record.role == "secondary"
+    assert attaches(env, new)
+    assert signs(env, new)
+    assert not signs(env, old)
+    assert attaches(env, phone)
+    assert signs(env, phone)
+
+
+def test_change_onto_a_device_holding_a_linked_profile(env: ChangeEnv) -> None:
+    old, laptop = env["phone"], env["laptop"]
+    laptop_iccid = next(iter(laptop.profiles()))
+    laptop_record = laptop.store.record()
+    assert laptop_record is not None
+    _, new_j, order = do_change(env, old, laptop)
+    change = order.change
+    assert change.replaced_iccid == laptop_iccid
+    assert new_j.replaced_iccid == laptop_iccid
+    assert laptop.profiles() == {change.new_iccid: True}  # the linked profile deleted
+    replaced = env.dw.operator.store.device(laptop_record.device_id or "")
+    assert replaced is not None
+    assert replaced.state is DeviceState.REMOVED
+    record = laptop.store.record()
+    assert record is not None
+    assert record.role == "primary"
+    assert record.device_id == change.device_id
+    assert attaches(env, laptop)
+    assert signs(env, laptop)
+    devices = env.dw.operator.store.devices(change.subscription_id)
+    assert sum(1 for d in devices if d.occupies_slot) == 2  # primary + tablet: slot freed
+
+
+def test_old_device_cancels_and_new_device_cleans_up(env: ChangeEnv) -> None:
+    old, new = env["phone"], env["newphone"]
+    op, clock = env.operator, env.clock
+    order = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock))
+    ticket = ch.ticket_from_order(order, OPERATOR_URL, "primary")
+    old_j = run(ch.resume(op, old.store, old.lpa, now=clock, abandon=True))
+    assert old_j is not None
+    assert old_j.phase == "cancelled"
+    new_j = run(ch.new_apply_order(op, new.store, new.lpa, new.card, ticket, now=clock, wait=0))
+    assert new_j.phase == "cancelled"
+    assert new.profiles() == {}
+    change = order.change
+    assert served(env.reader(), (change.old_imsi, change.new_imsi)) == [change.old_imsi]
+    assert attaches(env, old)
+    assert signs(env, old)
+
+
+def test_lapsed_order_rolls_back_on_resume(env: ChangeEnv) -> None:
+    old, new = env["phone"], env["newphone"]
+    op, clock = env.operator, env.clock
+    order = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock))
+    ticket = ch.ticket_from_order(order, OPERATOR_URL, DeviceRole.PRIMARY)
+    ch.old_order_sent(old.store, now=clock)
+    with pytest.raises(StateError):  # the switch cannot come: notifications never reach it
+        run(ch.new_apply_order(op, new.store, new.lpa, new.card, ticket, now=clock, wait=0,
+                               es9=_Deaf(env.es9)))  # fmt: skip
+    j = new.store.change()
+    assert j is not None
+    assert j.phase == "enabled"
+    clock.advance(env.dw.operator.config.order_ttl + timedelta(seconds=1))
+    old_j = run(ch.resume(op, old.store, old.lpa, now=clock))
+    assert old_j is not None
+    assert old_j.phase == "cancelled"
+    new_j = run(ch.resume(op, new.store, new.lpa, new.card, now=clock))
+    assert new_j is not None
+    assert new_j.phase == "cancelled"
+    assert new.profiles() == {}
+    change = order.change
+    assert served(env.reader(), (change.old_imsi, change.new_imsi)) == [change.old_imsi]
+    assert attaches(env, old)
+
+
+class _Deaf:
+    """An ES9+ link that downloads but loses every notification (a cut link)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def handle_notification(self, request: Any) -> None:
+        from rspfed.errors import TransportError
+
+        raise TransportError("link cut")
