@@ -187,7 +187,17 @@ def _watch_and_final_tables(out: str, rows: list[tuple[str, str, str]], pool: st
     assert attached.group(2) == listed["phone"][1]
     assert attached.group(1) != attached.group(2)
     assert re.search(r"the watch attaches .*: data, voice, sms\n", watch)
-    assert re.search(r"the watch registers its own device key .*: device d[a-z2-7]+", watch)
+    # the watch registers its own key by itself (companion_serve(register_with=...))
+    registered = re.search(
+        r"watch   \. registered with the operator: secondary watch device (d[a-z2-7]+), "
+        r"key id ([0-9a-f]{16})",
+        watch,
+    )
+    assert registered is not None
+    assert (
+        f"the watch registered its own device key by itself (EAP-AKA' with its USIM, straight "
+        f"to the operator): device {registered.group(1)} key id {registered.group(2)}..." in watch
+    )
     assert "the watch uses 7 MB on its own: the pool counts 7 MB for Ana's watch" in watch
     # its usage is in the pool (the pool chapter's per-device lines)
     assert re.search(r"Ana's watch +7 MB", pool)

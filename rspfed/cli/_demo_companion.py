@@ -52,6 +52,7 @@ from rspfed.transfer.companion import (
     CompanionStep,
     Es10Answerer,
     ManageOutcome,
+    WatchRegistration,
     companion_add,
     companion_manage,
     companion_serve,
@@ -153,6 +154,14 @@ async def chapter_watch(
                 progress=watch_says,
                 timeout=_TIMEOUT,
                 accept_timeout=_TIMEOUT,
+                # the watch registers its own key once its profile is enabled
+                register_with=WatchRegistration(
+                    operator_url,
+                    watch.euicc.card,
+                    operator_tls_context(
+                        "localhost", trust=store_ci_certificates(watch.euicc.store)
+                    ),
+                ),
             )
         )
         either: set[asyncio.Future[Any]] = {serving, offered}
@@ -176,6 +185,9 @@ async def chapter_watch(
             timeout=_TIMEOUT,
         )
         (session,) = await asyncio.wait_for(serving, _TIMEOUT)
+        if session.device is None:  # pragma: no cover - announced by the watch above
+            raise click.ClickException("the watch did not register its own key")
+        registered_key = watch_store.private_key()
         say(f"   watch   . relayed to its eUICC: {_relay_names(relayed)}")
         ok(
             f"{session.answered} ES10 requests answered by the watch's eUICC, "
@@ -197,6 +209,7 @@ async def chapter_watch(
         watch_store.close()
         phone_store.close()
     watch.iccid = outcome.iccid
+    watch.key = registered_key
     took = asyncio.get_running_loop().time() - started
 
     on_watch = {p.iccid: p.state for p in profiles_of(watch)}
@@ -214,8 +227,17 @@ async def chapter_watch(
         f"the watch attaches with its own IMSI {imsi} (the phone's is {phone_imsi}): "
         f"{service_list(granted)}"
     )
-    registered = await watch.register()
-    ok(f"the watch registers its own device key (EAP-AKA' with its USIM): device {registered.id}")
+    assert session.device is not None
+    key_id = session.device.device_key_id
+    by_id = {d.id: d for d in await phone.client.devices(phone.key)}
+    record = by_id.get(session.device.id)
+    if record is None or record.device_key_id != key_id or key_id is None:
+        raise click.ClickException("the operator does not list the watch's own key")
+    ok(
+        f"the watch registered its own device key by itself (EAP-AKA' with its USIM, straight "
+        f"to the operator): device {record.id} key id {key_id.hex()[:16]}...; the phone never "
+        "held it"
+    )
     bearer = await watch.bearer()
     used = await watch.client.use(bearer, WATCH_USE)
     usage = await phone.client.usage(phone.key)
