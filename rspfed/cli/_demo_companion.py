@@ -14,8 +14,12 @@ link), each with only what it would have on its own device:
   token for the watch's EID, redeems it at the operator and downloads the
   watch's own profile into the watch's eUICC through the relay.
 
-Then the watch attaches to the network with its own USIM (its own IMSI),
-registers its own device key and carries traffic counted in the shared pool.
+Once its profile is enabled the watch registers its own device key with
+the operator by itself (``companion_serve(register_with=...)``: EAP-AKA' with
+its own USIM; the phone never holds that key).  Later the phone reconnects
+on the stored companion key (a second BLE session) and lists the watch's
+profiles through the relay.  Then the watch attaches to the network with its
+own USIM (its own IMSI) and carries traffic counted in the shared pool.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ async def chapter_watch(
 ) -> WatchOutcome:
     """The watch joins as a companion over BLE (virtual radio); see the module doc.
 
-    Sets ``watch.iccid`` and ``watch.key`` (its registered device key).
+    Sets ``watch.iccid`` and ``watch.key`` (the device key it registered itself).
     """
     chapter(number, "The watch joins as a companion over BLE (virtual radio), through the phone")
     assert phone.key is not None

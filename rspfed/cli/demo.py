@@ -35,7 +35,9 @@ public library API the way an application would.
    (:mod:`rspfed.cli._demo_companion`): it shows a pairing offer, the phone
    scans it, signs a watch-class token, redeems it and downloads the
    watch's own profile into the watch's eUICC through the ES10 relay; the
-   watch attaches with its own IMSI, registers its key, uses the pool.
+   watch registers its own key by itself; the phone reconnects on the
+   stored key and lists the watch's profiles; the watch attaches with its
+   own IMSI and uses the pool.
 10. A tablet joins from the cloud: join request, the phone approves it with
     a token, the tablet collects its code.
 11. The phone lists the subscription's five devices: five profiles.
