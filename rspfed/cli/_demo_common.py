@@ -6,6 +6,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -15,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rspfed.euicc.euicc import Euicc
 from rspfed.federation import Service
 from rspfed.federation.client import OperatorClient
+from rspfed.federation.device import DeviceStore
+from rspfed.federation.enrol import register_device
 from rspfed.federation.types import Device
 from rspfed.lpa import (
     ApduEs10,
@@ -114,6 +117,8 @@ class DemoDevice:
     client: OperatorClient
     key: ec.EllipticCurvePrivateKey | None = None
     iccid: str | None = None
+    store: DeviceStore | None = None
+    """Its device store, when it keeps one (the phone: its record, key, companions)."""
 
     @property
     def eid(self) -> str:
@@ -148,6 +153,16 @@ class DemoDevice:
     async def bearer(self) -> str:
         """Attach for data (EAP-AKA'); the bearer to carry traffic on."""
         return await self.client.attach_data(**self._usim())
+
+    async def register_in_store(self, path: Path, operator_url: str) -> Device:
+        """Register a fresh key by EAP-AKA' as an application does: kept in a new device
+        store at ``path`` with the operator's record (:attr:`store`, :attr:`key`)."""
+        self.store = DeviceStore.create(path)
+        device = await register_device(
+            self.client, self.euicc.card, self.store, eid=self.eid, operator_url=operator_url
+        )
+        self.key = self.store.private_key()
+        return device
 
     async def register(self) -> Device:
         """A fresh P-256 key registered by EAP-AKA' with this device's USIM."""

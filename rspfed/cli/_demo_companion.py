@@ -141,7 +141,10 @@ async def chapter_watch(
         offered.set_result(shown)
 
     watch_store = DeviceStore.create(root / "watch-device.db")
-    phone_store = DeviceStore.create(root / "phone-companions.db")
+    own_store = phone.store is None
+    phone_store = (
+        DeviceStore.create(root / "phone-companions.db") if phone.store is None else phone.store
+    )
     watch_es10 = ApduEs10(watch.euicc.card)
     trust = store_ci_certificates(phone.euicc.store)
     try:
@@ -211,7 +214,8 @@ async def chapter_watch(
     finally:
         watch_es10.close()
         watch_store.close()
-        phone_store.close()
+        if own_store:
+            phone_store.close()
     watch.iccid = outcome.iccid
     watch.key = registered_key
     took = asyncio.get_running_loop().time() - started

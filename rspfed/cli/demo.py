@@ -441,7 +441,7 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         ok(f"attached (AUTHENTICATE answered by the USIM over APDUs): {service_list(granted)}")
 
         chapter(7, "The phone registers its federation key (EAP-AKA', key in AT_MAC's cover)")
-        registered = await phone.register()
+        registered = await phone.register_in_store(root / "phone-device.db", base)
         assert phone.key is not None
         ok(
             f"device {registered.id} is the primary; federation key "
@@ -588,6 +588,9 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
                 operator_url=base,
                 template=package,
                 phone_store=root / "phone-euicc.db",
+                phone_euicc_path=root / "phone-euicc.db",
+                phone_device_store=phone.store,
+                phone_device_path=root / "phone-device.db",
                 device=device,
                 new_device=device,
             )
@@ -607,6 +610,8 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             await client.close()
         for each in devices:
             each.euicc.close()
+            if each.store is not None:
+                each.store.close()
         close_operator(admin)
         await runner.cleanup()
     return facts
