@@ -84,7 +84,9 @@ __all__ = [
 ]
 
 _MAX_NAME = 64
-_FAILED_ORDER = frozenset({ItemState.ERROR, ItemState.AVAILABLE, ItemState.UNAVAILABLE})
+_CANCELLED_ORDER = frozenset({ItemState.AVAILABLE, ItemState.UNAVAILABLE})
+"""Only the operator cancels its orders: an open change's order in these states was
+cancelled by an interrupted cancel or lapse, which sync finishes."""
 
 
 def _hash(secret: str) -> bytes:
@@ -137,6 +139,9 @@ class DeviceChanges:
         if device.state is not DeviceState.ACTIVE:
             raise StateError("only an active device can move to a new eUICC")
         if device.eid == new_eid:
+            history = store.changes_of_device(device.id)
+            if history and history[0].change.new_eid == new_eid and not history[0].change.open:
+                raise StateError("the device moved to this eUICC already (its change switched)")
             raise UsageError("the new eUICC is the device's own")
         sub = op.subscription(device.subscription_id)
         cls = cls or device.device_class
@@ -195,7 +200,7 @@ class DeviceChanges:
         reordered: tuple[str, str] | None = None
         if change.state is ChangeState.ORDERED:
             item = self._op.smdp.item(change.new_iccid)
-            if item is None or (item.state in _FAILED_ORDER and not self._installed(change, item)):
+            if item is None or item.state is ItemState.ERROR:
                 sub = self._op.subscription(change.subscription_id)
                 iccid, imsi, code = self._order(sub.profile_type, change.new_eid)
                 reordered = (iccid, imsi)
@@ -398,7 +403,7 @@ class DeviceChanges:
             if item is not None and self._installed(change, item):
                 record = self._provision(record, item)
                 change = record.change
-            elif now >= change.expires:
+            elif now >= change.expires or (item is not None and item.state in _CANCELLED_ORDER):
                 self._cancel(record)
                 return
         if change.state is ChangeState.INSTALLED:

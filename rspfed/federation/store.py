@@ -342,10 +342,9 @@ _CHANGE_COLUMNS = (
     " activation_code, secret_hash"
 )
 _SELECT_CHANGE = "SELECT " + _CHANGE_COLUMNS + " FROM device_change "  # noqa: S608
+_CHANGE_MARKS = ", ".join("?" * 19)
 _INSERT_CHANGE = (
-    "INSERT OR REPLACE INTO device_change (" + _CHANGE_COLUMNS + ") VALUES ("  # noqa: S608
-    + ", ".join("?" * 19)
-    + ")"
+    f"INSERT OR REPLACE INTO device_change ({_CHANGE_COLUMNS}) VALUES ({_CHANGE_MARKS})"  # noqa: S608
 )
 
 

@@ -8,14 +8,18 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from rspfed import asn1
+from rspfed.asn1 import rsp
 from rspfed.es9p import messages as m
 from rspfed.euicc.euicc import Euicc
+from rspfed.federation import DeviceClass
 from rspfed.federation.operator import Operator
 from rspfed.federation.signing import sign_request
 from rspfed.federation.store import SqliteOperatorStore
@@ -26,18 +30,22 @@ from rspfed.lpa.notifications import remove_notification
 from rspfed.network import Auc, NetworkRefusedError, SqliteSubscriberStore, SubscriberState
 from rspfed.saip.install import install_package
 from rspfed.smdp import Smdp, SqliteSmdpStore
-from tests.federation.world import OperatorWorld, Phone
-from tests.smdp.helpers import Clock, Lpa, World, make_euicc
+from tests.federation.world import PLAN, OperatorWorld, Phone
+from tests.smdp.helpers import Clock, Lpa, World, make_euicc, make_smdp, make_world
 
 __all__ = [
+    "Base",
     "Crash",
     "DiskWorld",
     "Faults",
+    "build_base",
     "delete_and_notify",
     "deliver",
     "download_only",
     "enable_and_notify",
     "new_euicc",
+    "open_copy",
+    "reject_download",
     "served",
 ]
 
@@ -61,6 +69,21 @@ def download_only(ow: HasSmdp, device: Phone, code: str) -> str:
     after = [p.iccid for p in _lpa(device).profiles() if p.iccid not in before]
     assert len(after) == 1
     return after[0]
+
+
+def reject_download(ow: HasSmdp, device: Phone, code: str) -> None:
+    """The end user rejects the download (ES9+.CancelSession, endUserRejection): the
+    order fails for good at the SM-DP+ (ERROR)."""
+    ac = ActivationCode.parse(code)
+    lpa = Lpa(ow.smdp, device.euicc.isdr)
+    auth = lpa.authenticate(lpa.initiate(), ac.matching_id or None)
+    request = asn1.encode(
+        rsp.CancelSessionRequest(
+            {"transactionId": auth.transaction_id, "reason": "endUserRejection"}
+        )
+    )
+    answer = device.euicc.isdr.handle(request)
+    ow.smdp.cancel_session(m.CancelSessionRequest(auth.transaction_id, answer))
 
 
 def deliver(ow: HasSmdp, device: Phone, event: str | None = None) -> int:
@@ -243,3 +266,62 @@ def served(auc: Auc, imsis: Sequence[str]) -> list[str]:
         if sub.state is SubscriberState.ACTIVE:
             out.append(imsi)
     return out
+
+
+@attrs.define
+class Base:
+    """The snapshot every run starts from: phone (primary), laptop and tablet
+    (linked, registered), and two fresh eUICCs (newphone, newtablet)."""
+
+    world: World
+    path: Path
+    clock_start: datetime
+    keys: dict[str, ec.EllipticCurvePrivateKey]
+    types: dict[str, Any]
+    order_ttl: timedelta
+
+
+def build_base(tmp: Path) -> Base:
+    """The snapshot under ``tmp / "base"`` (built once per test module)."""
+    world = make_world(tmp / "pki")
+    path = tmp / "base"
+    path.mkdir()
+    clock = Clock()
+    smdp = make_smdp(world, path / "smdp.sqlite", clock)
+    euiccs = {
+        n: new_euicc(world, path, n) for n in ("phone", "laptop", "tablet", "newphone", "newtablet")
+    }
+    for e in euiccs.values():
+        e.close()
+    faults = Faults()
+    dw = DiskWorld.open(world, path, clock, faults, {}, dict(smdp._types))
+    dw.smdp._store.close()
+    dw.smdp = smdp
+    dw.operator = type(dw.operator)(dw.store, smdp, dw.auc, now=clock, rand=os.urandom)
+    ow = dw.view()
+    sub, enrolment = dw.operator.subscribe("ts48", PLAN)
+    phone = dw.phone("phone")
+    ow.download(phone, enrolment.activation_code)
+    ow.register(phone)
+    assert phone.key is not None
+    dw.keys["phone"] = phone.key
+    for name, cls in (("laptop", DeviceClass.LAPTOP), ("tablet", DeviceClass.TABLET)):
+        device = dw.phone(name)
+        token = ow.token(phone, sub.id, device.eid, cls)
+        linked = dw.operator.redeem(token, device.eid, name=name)
+        ow.download(device, linked.activation_code)
+        dw.operator.sync()
+        ow.register(device)
+        assert device.key is not None
+        dw.keys[name] = device.key
+    types = dict(smdp._types)
+    dw.close()
+    return Base(world, path, clock.now, dict(dw.keys), types, dw.operator.config.order_ttl)
+
+
+def open_copy(base: Base, tmp: Path, faults: Faults) -> DiskWorld:
+    """A fresh copy of the base snapshot at ``tmp``, opened (stores with ``faults``' hooks)."""
+    shutil.copytree(base.path, tmp)
+    return DiskWorld.open(
+        base.world, tmp, Clock(base.clock_start), faults, dict(base.keys), base.types
+    )

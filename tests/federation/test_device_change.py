@@ -32,6 +32,7 @@ from tests.federation.change_world import (
     deliver,
     download_only,
     enable_and_notify,
+    reject_download,
 )
 from tests.federation.test_operator import caller_for, primary_of
 from tests.federation.world import GB, OperatorWorld, Phone, make_operator_world
@@ -277,11 +278,12 @@ def test_re_request_and_refusals(ow: OperatorWorld) -> None:
     with pytest.raises(StateError):
         ow.operator.complete_device_change(first.change.id, again.secret)
 
-    # the SM-DP+ order failed (cancelled there): asking again orders afresh
-    ow.smdp.cancel_order(
-        iccid=first.change.new_iccid,
-        final_profile_status_indicator="Available",
-        requester=ow.operator.config.requester,
+    # the order failed for good (the user rejected the download): asking again orders afresh
+    reject_download(ow, new, again.activation_code)
+    assert ow.smdp.item(first.change.new_iccid).state is ItemState.ERROR  # type: ignore[union-attr]
+    ow.operator.sync()
+    assert ow.operator.device_change_status(first.change.id, again.secret).state is (
+        ChangeState.ORDERED
     )
     fresh = ow.operator.device_change(caller, new.eid)
     assert fresh.change.id == first.change.id

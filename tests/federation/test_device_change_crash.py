@@ -22,7 +22,6 @@ Flows: the primary to a fresh phone; the primary onto the laptop's eUICC
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -30,78 +29,29 @@ from typing import Any
 
 import attrs
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed.errors import SignatureError
-from rspfed.federation import DeviceClass
 from rspfed.federation.types import ChangeState, DeviceRole, DeviceState
 from rspfed.network import Auc, SqliteSubscriberStore, SubscriberState
 from tests.federation.change_world import (
+    Base,
     Crash,
     DiskWorld,
     Faults,
+    build_base,
     delete_and_notify,
     download_only,
     enable_and_notify,
-    new_euicc,
+    open_copy,
     served,
 )
-from tests.federation.world import PLAN
-from tests.smdp.helpers import Clock, World, make_smdp, make_world
 
 Step = Callable[["Run"], None]
 
 
-@attrs.define
-class Base:
-    """The snapshot every run starts from: phone (primary), laptop and tablet
-    (linked, registered), and two fresh eUICCs (newphone, newtablet)."""
-
-    world: World
-    path: Path
-    clock_start: Any
-    keys: dict[str, ec.EllipticCurvePrivateKey]
-    types: dict[str, Any]
-    order_ttl: timedelta
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
-    tmp = tmp_path_factory.mktemp("change-crash")
-    world = make_world(tmp / "pki")
-    path = tmp / "base"
-    path.mkdir()
-    clock = Clock()
-    smdp = make_smdp(world, path / "smdp.sqlite", clock)
-    euiccs = {
-        n: new_euicc(world, path, n) for n in ("phone", "laptop", "tablet", "newphone", "newtablet")
-    }
-    for e in euiccs.values():
-        e.close()
-    faults = Faults()
-    dw = DiskWorld.open(world, path, clock, faults, {}, dict(smdp._types))
-    dw.smdp._store.close()
-    dw.smdp = smdp
-    dw.operator = type(dw.operator)(dw.store, smdp, dw.auc, now=clock, rand=os.urandom)
-    ow = dw.view()
-    sub, enrolment = dw.operator.subscribe("ts48", PLAN)
-    phone = dw.phone("phone")
-    ow.download(phone, enrolment.activation_code)
-    ow.register(phone)
-    assert phone.key is not None
-    dw.keys["phone"] = phone.key
-    for name, cls in (("laptop", DeviceClass.LAPTOP), ("tablet", DeviceClass.TABLET)):
-        device = dw.phone(name)
-        token = ow.token(phone, sub.id, device.eid, cls)
-        linked = dw.operator.redeem(token, device.eid, name=name)
-        ow.download(device, linked.activation_code)
-        dw.operator.sync()
-        ow.register(device)
-        assert device.key is not None
-        dw.keys[name] = device.key
-    types = dict(smdp._types)
-    dw.close()
-    return Base(world, path, clock.now, dict(dw.keys), types, dw.operator.config.order_ttl)
+    return build_base(tmp_path_factory.mktemp("change-crash"))
 
 
 @attrs.define
@@ -158,10 +108,8 @@ class Run:
 
 
 def _open_run(base: Base, tmp: Path, mover: str, target: str, crash_at: int | None) -> Run:
-    shutil.copytree(base.path, tmp)
     faults = Faults(crash_at=crash_at)
-    clock = Clock(base.clock_start)
-    dw = DiskWorld.open(base.world, tmp, clock, faults, dict(base.keys), base.types)
+    dw = open_copy(base, tmp, faults)
     reader = Auc(SqliteSubscriberStore(tmp / "network.sqlite"), rand=os.urandom)
     run = Run(dw, reader, mover, target)
     faults.check = run.check_network
