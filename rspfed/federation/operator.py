@@ -510,6 +510,8 @@ class Operator:
         for other in self._store.devices(sub.id):
             if other.eid == eid and other.occupies_slot:
                 raise StateError("this eUICC already holds a profile of the subscription")
+        if any(r.change.open for r in self._store.changes_to_eid(eid)):
+            raise StateError("a device of the subscription is moving onto this eUICC")
         enrolment, device = self._order(
             sub,
             role=DeviceRole.SECONDARY,

@@ -275,6 +275,8 @@ def test_re_request_and_refusals(ow: OperatorWorld) -> None:
         ow.operator.device_change(caller, other.eid)
     with pytest.raises(StateError):  # another device may not move onto the same eUICC
         ow.operator.device_change(laptop_caller, new.eid)
+    with pytest.raises(StateError):  # nor may a token bring a linked profile onto it
+        ow.operator.redeem(ow.token(phone, sub_id, new.eid, DeviceClass.LAPTOP), new.eid)
     with pytest.raises(StateError):
         ow.operator.complete_device_change(first.change.id, again.secret)
 
