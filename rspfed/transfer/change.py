@@ -10,7 +10,8 @@ five coroutines), the LPA (:class:`~rspfed.lpa.Lpa`) and the device store
 The old device (its record moves away)::
 
     order = await old_request_change(op, store, new_eid=..., now=clock)   # journal: requested
-    ... send changeOrder (ticket_from_order) ...; old_order_sent(store, now=clock)  # order_sent
+    ... send changeOrder (ticket_from_order, or ticket_from_journal when resumed) ...
+    old_order_sent(store, now=clock)                                      # order_sent
     ... wait for changeResult ...
     journal = await old_finish(op, store, lpa, now=clock)   # switched, old_deleted, done
     ... send changeDone (journal.old_iccid deleted, journal.companions) ...
@@ -102,6 +103,7 @@ __all__ = [
     "old_order_sent",
     "old_request_change",
     "resume",
+    "ticket_from_journal",
     "ticket_from_order",
 ]
 
@@ -232,6 +234,25 @@ def ticket_from_order(
         device_id=change.device_id,
         role=value,
         replaced_iccid=change.replaced_iccid,
+    )
+
+
+def ticket_from_journal(journal: ChangeJournal) -> ChangeTicket:
+    """The ticket again, from the old device's journal (to resend the order after a
+    crash or a cut).  :class:`StateError` for a new-side journal."""
+    if journal.side != "old" or journal.activation_code is None or journal.role is None:
+        raise StateError("only the old device's journal holds the order")
+    if journal.subscription_id is None or journal.device_id is None:
+        raise StateError("the journal does not name the device that moves")
+    return ChangeTicket(
+        change_id=journal.change_id,
+        secret=journal.secret,
+        activation_code=journal.activation_code,
+        operator_url=journal.operator_url,
+        subscription_id=journal.subscription_id,
+        device_id=journal.device_id,
+        role=journal.role,
+        replaced_iccid=journal.replaced_iccid,
     )
 
 

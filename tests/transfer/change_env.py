@@ -65,11 +65,13 @@ __all__ = [
     "Base",
     "ChangeEnv",
     "Crash",
+    "Driver",
     "Faults",
     "FaultyConnection",
     "InProcessOperator",
     "Party",
     "build_base",
+    "fast_dir",
 ]
 
 OPERATOR_URL = "https://operator.test"
@@ -238,24 +240,25 @@ class ChangeEnv:
         faults = faults if faults is not None else Faults()
         clock = Clock(base.clock_start)
         dw = DiskWorld.open(base.world, tmp, clock, faults, {}, base.types)
-        env = cls(base, tmp, clock, faults, dw)
-        env._open_parties()
-        return env
+        return cls(base, tmp, clock, faults, dw)
 
-    def _open_parties(self) -> None:
-        for name in NAMES:
-            store = DeviceStore.open(self.tmp / f"device-{name}.sqlite")
-            store._db = FaultyConnection(store._db, self.faults.hook(f"{name}-device"))  # type: ignore[assignment]
-            euicc = Euicc.open(
-                self.tmp / f"euicc-{name}" / "euicc.db",
-                installer=lambda p: install_package(p).iccid,
-            )
-            inner = euicc._store
-            inner._db = FaultyConnection(inner._db, self.faults.hook(f"{name}-euicc"))  # type: ignore[assignment]
-            self.parties[name] = Party(name, store, euicc)
+    def _open_party(self, name: str) -> Party:
+        store = DeviceStore.open(self.tmp / f"device-{name}.sqlite")
+        store._db = FaultyConnection(store._db, self.faults.hook(f"{name}-device"))  # type: ignore[assignment]
+        euicc = Euicc.open(
+            self.tmp / f"euicc-{name}" / "euicc.db",
+            installer=lambda p: install_package(p).iccid,
+        )
+        inner = euicc._store
+        inner._db = FaultyConnection(inner._db, self.faults.hook(f"{name}-euicc"))  # type: ignore[assignment]
+        return Party(name, store, euicc)
 
     def __getitem__(self, name: str) -> Party:
-        return self.parties[name]
+        """The device ``name`` (opened from its files on first use after a (re)open)."""
+        party = self.parties.get(name)
+        if party is None:
+            party = self.parties[name] = self._open_party(name)
+        return party
 
     @property
     def operator(self) -> InProcessOperator:
@@ -271,13 +274,13 @@ class ChangeEnv:
         for party in self.parties.values():
             party.close()
         self.parties.clear()
-        self._open_parties()
         if operator:
             self.dw.reopen_operator()
 
     def close(self) -> None:
         for party in self.parties.values():
             party.close()
+        self.parties.clear()
         self.dw.close()
 
     def reader(self) -> Auc:
@@ -296,6 +299,18 @@ def served(auc: Auc, imsis: Iterable[str]) -> list[str]:
         if sub.state is SubscriberState.ACTIVE:
             out.append(imsi)
     return out
+
+
+def fast_dir(tmp: Path) -> Path:
+    """A directory for many short-lived worlds: in memory (``/dev/shm``) when the system
+    has it (the stores' ``synchronous=FULL`` fsyncs cost little there), else ``tmp``."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="rspfed-change-", dir=shm))
+    tmp.mkdir(parents=True, exist_ok=True)
+    return tmp
 
 
 def build_base(tmp: Path) -> Base:
@@ -351,3 +366,249 @@ def build_base(tmp: Path) -> Base:
     types = dict(smdp._types)
     dw.close()
     return Base(world, path, clock.now, types)
+
+
+# --------------------------------------------------------------------------
+# a change driven step by step, with crash recovery and the invariants
+
+
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def _tolerant(coro: Any) -> Any:
+    """Run a resume-like step; ``StateError`` (the switch has not come yet) is not a failure."""
+    try:
+        return _run(coro)
+    except StateError:
+        return None
+
+
+@attrs.define
+class Driver:
+    """Drives one change of ``mover``'s record onto ``target``'s eUICC in ``env``.
+
+    :meth:`steps` are the parties' actions in protocol order; :meth:`converge`
+    brings every side to its end from the journals alone (what ``rspfed
+    transfer resume`` on both devices plus the operator's restart do);
+    :meth:`check` asserts the network invariant on the committed state.
+    """
+
+    env: ChangeEnv
+    mover: str
+    target: str
+    device_id: str
+    ticket: Any = None
+    pair: tuple[str, str] | None = None
+    served_log: list[tuple[str, ...]] = attrs.Factory(list)
+
+    @classmethod
+    def start(cls, env: ChangeEnv, mover: str, target: str) -> Driver:
+        record = env[mover].store.record()
+        assert record is not None
+        assert record.device_id is not None
+        return cls(env, mover, target, record.device_id)
+
+    @property
+    def old(self) -> Party:
+        return self.env[self.mover]
+
+    @property
+    def new(self) -> Party:
+        return self.env[self.target]
+
+    # -- invariants -------------------------------------------------------------
+
+    def _pair(self) -> tuple[str, str] | None:
+        if self.pair is None:
+            found = self.env.dw.operator.store.changes_of_device(self.device_id)
+            if found:
+                c = found[0].change
+                self.pair = (c.old_imsi, c.new_imsi)
+        return self.pair
+
+    def check(self) -> None:
+        """EXACTLY ONE of the two IMSIs is served (the network's committed state)."""
+        pair = self.pair
+        if pair is None:
+            return
+        reader = self.env.reader()
+        try:
+            found = tuple(served(reader, pair))
+        finally:
+            reader._store.close()  # type: ignore[attr-defined]
+        assert len(found) == 1, (pair, found)
+        if not self.served_log or self.served_log[-1] != found:
+            self.served_log.append(found)
+
+    def check_usable(self) -> None:
+        """The served IMSI's profile is enabled on its device (every party at rest)."""
+        self.check()
+        if self.pair is None:
+            return
+        served_now = self.served_log[-1][0]
+        operator = self.env.dw.operator
+        for record in operator.store.changes_of_device(self.device_id):
+            c = record.change
+            if served_now == c.old_imsi:
+                assert self.old.profiles().get(c.old_iccid) is True, "old served, not enabled"
+            elif served_now == c.new_imsi:
+                assert self.new.profiles().get(c.new_iccid) is True, "new served, not enabled"
+
+    # -- steps ----------------------------------------------------------------------
+
+    def request(self) -> None:
+        from rspfed.transfer import change as ch
+
+        env = self.env
+        order = _run(
+            ch.old_request_change(env.operator, self.old.store, new_eid=self.new.eid, now=env.clock)
+        )
+        self.pair = (order.change.old_imsi, order.change.new_imsi)
+        self.ticket = ch.ticket_from_journal(self._old_journal())
+
+    def _old_journal(self) -> Any:
+        journal = self.old.store.change()
+        assert journal is not None
+        return journal
+
+    def order_sent(self) -> None:
+        from rspfed.transfer import change as ch
+
+        ch.old_order_sent(self.old.store, now=self.env.clock)
+
+    def apply(self, *, es9: Any = None) -> None:
+        from rspfed.transfer import change as ch
+
+        env = self.env
+        _tolerant(
+            ch.new_apply_order(
+                env.operator,
+                self.new.store,
+                self.new.lpa,
+                self.new.card,
+                self.ticket,
+                now=env.clock,
+                es9=es9 if es9 is not None else env.es9,
+                wait=0,
+            )
+        )
+
+    def finish_old(self, *, abandon: bool = False) -> None:
+        from rspfed.transfer import change as ch
+
+        env = self.env
+        _tolerant(
+            ch.resume(
+                env.operator, self.old.store, self.old.lpa, now=env.clock, es9=env.es9,
+                abandon=abandon,
+            )
+        )  # fmt: skip
+
+    def finish_new(self) -> None:
+        from rspfed.transfer import change as ch
+
+        env = self.env
+        journal = self.new.store.change()
+        if journal is None or journal.finished:
+            return
+        if journal.phase == "registered":
+            old = self.old.store.change()
+            ch.new_finish(self.new.store, () if old is None else old.companions, now=env.clock)
+            return
+        _tolerant(
+            ch.resume(
+                env.operator, self.new.store, self.new.lpa, self.new.card, now=env.clock,
+                es9=env.es9,
+            )
+        )  # fmt: skip
+
+    def steps(self) -> list[Callable[[], None]]:
+        return [self.request, self.order_sent, self.apply, self.finish_old, self.finish_new]
+
+    # -- recovery -----------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Every process restarts from its files; the operator syncs."""
+        self.env.reopen()
+        self.env.dw.operator.sync()
+        self._pair()
+        self.check_usable()
+
+    def converge(self, *, abandon: bool = False, rounds: int = 4) -> None:
+        """Both sides resume from their journals (re-requesting when the old device's
+        request never reached its journal) until both ended."""
+        for _ in range(rounds):
+            old = self.old.store.change()
+            if old is None:
+                if abandon:
+                    # never journaled: the order (if any) lapses; nothing to roll back here
+                    self.env.clock.advance(self.env.dw.operator.config.order_ttl)
+                    self.env.dw.operator.sync()
+                    self.check()
+                    return
+                self.request()
+                old = self._old_journal()
+            self.ticket = self.ticket or _ticket(old)
+            if old.phase == "requested":
+                self.order_sent()
+            new = self.new.store.change()
+            if new is None and not abandon:
+                self.apply()
+            elif new is not None and not new.finished:
+                self.finish_new()
+            self.check()
+            self.finish_old(abandon=abandon)
+            self.check()
+            self.finish_new()
+            self.check()
+            new = self.new.store.change()
+            old = self.old.store.change()
+            if old is not None and old.finished and (new is None or new.finished):
+                return
+
+    def assert_switched(self) -> None:
+        """The end of a change that went through: new served, old deleted, journals done."""
+        pair = self.pair
+        assert pair is not None
+        assert self.served_log[-1] == (pair[1],)
+        old, new = self.old.store.change(), self.new.store.change()
+        assert old is not None
+        assert old.phase == "done"
+        assert new is not None
+        assert new.phase == "done"
+        assert old.old_iccid not in self.old.profiles()
+        assert self.new.profiles().get(new.new_iccid or "") is True
+        record = self.env.dw.operator.store.change(new.change_id)
+        assert record is not None
+        assert record.change.state.value == "completed"
+        view = self.env.dw.view()
+        from tests.federation.world import Phone
+
+        view.attach(Phone(self.new.euicc))
+        key = self.new.store.private_key()
+        assert key is not None
+        self.env.operator.caller(key)
+
+    def assert_rolled_back(self) -> None:
+        """The end of a change rolled back: old served, order cancelled, new device clean."""
+        pair = self.pair
+        if pair is None:
+            return
+        assert self.served_log[-1] == (pair[0],)
+        for record in self.env.dw.operator.store.changes_of_device(self.device_id):
+            assert record.change.state.value == "cancelled"
+            assert record.change.new_iccid not in self.new.profiles()
+        new = self.new.store.change()
+        assert new is None or new.phase == "cancelled"
+        from tests.federation.world import Phone
+
+        self.env.dw.view().attach(Phone(self.old.euicc))
+
+
+def _ticket(journal: Any) -> Any:
+    from rspfed.transfer import change as ch
+
+    return ch.ticket_from_journal(journal)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,8 +37,12 @@ from tests.transfer.change_env import (
     OPERATOR_URL,
     Base,
     ChangeEnv,
+    Crash,
+    Driver,
+    Faults,
     Party,
     build_base,
+    fast_dir,
     served,
 )
 
@@ -45,8 +50,10 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
-    return build_base(tmp_path_factory.mktemp("change-core"))
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+    where = fast_dir(tmp_path_factory.mktemp("change-core"))
+    yield build_base(where)
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture
@@ -364,3 +371,101 @@ class _Deaf:
         from rspfed.errors import TransportError
 
         raise TransportError("link cut")
+
+
+# --------------------------------------------------------------------------
+# crash injection at every write of every store of every party
+
+FLOWS = {
+    "primary": ("phone", "newphone"),
+    "secondary": ("tablet", "newtablet"),
+    "replace": ("phone", "laptop"),
+}
+FULL = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" or bool(os.environ.get("RSPFED_ALL_CRASHES"))
+
+
+def _points(base: Base, tmp: Path, mover: str, target: str) -> list[str]:
+    """Every write instant of a clean run (the invariant checked at each one)."""
+    faults = Faults()
+    env = ChangeEnv.open(base, tmp, faults)
+    try:
+        driver = Driver.start(env, mover, target)
+        faults.check = driver.check
+        faults.armed = True
+        for step in driver.steps():
+            step()
+            driver.check_usable()
+        faults.armed = False
+        driver.assert_switched()
+        assert len(driver.served_log) == 2  # old, then new: never none, never both
+        return list(faults.labels)
+    finally:
+        env.close()
+
+
+def _absorbed(label: str) -> bool:
+    """An instant whose injected exception the store absorbs by design: the eUICC
+    store treats a failure after its COMMIT landed as success (it checks), so the
+    crash there is the next instant's (every process restarts at any crash)."""
+    return "-euicc:" in label and label.endswith("commit:after")
+
+
+def _chosen(labels: list[str], flow: str) -> list[int]:
+    """The crash points run.  All of them with RSPFED_ALL_CRASHES=1 (or the fuzz
+    profile).  In CI (the time budget): every device-store (journal) transaction
+    crashed before its first write and after its COMMIT (a crash before the COMMIT
+    of the same transaction is the same rollback), every network write; for the
+    primary's change also every operator write and every 4th eUICC write."""
+    out = []
+    euicc = 0
+    previous: dict[str, str] = {}
+    for i, label in enumerate(labels, 1):
+        store, _, what = label.partition(":")
+        last = previous.get(store, "")
+        previous[store] = what
+        if _absorbed(label):
+            continue
+        if FULL:
+            out.append(i)
+            continue
+        if store.endswith("-device") and what == "commit:before" and last != "commit:after":
+            continue
+        if store.endswith("-euicc"):
+            euicc += 1
+            if flow != "primary" or euicc % 4 != 1:
+                continue
+        if store == "operator" and flow != "primary":
+            continue
+        out.append(i)
+    return out
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_crash_at_every_write_then_resume(base: Base, flow: str) -> None:
+    mover, target = FLOWS[flow]
+    tmp_path = base.path.parent / f"crash-{flow}"
+    labels = _points(base, tmp_path / "count", mover, target)
+    crashed: list[str] = []
+    for k in _chosen(labels, flow):
+        faults = Faults(crash_at=k)
+        env = ChangeEnv.open(base, tmp_path / f"run-{k}", faults)
+        try:
+            driver = Driver.start(env, mover, target)
+            faults.armed = True
+            try:
+                for step in driver.steps():
+                    step()
+                    driver.check_usable()
+            except Crash as crash:
+                crashed.append(str(crash))
+                driver.recover()
+                driver.converge()
+            faults.armed = False
+            driver.check_usable()
+            driver.assert_switched()
+        finally:
+            env.close()
+            shutil.rmtree(tmp_path / f"run-{k}", ignore_errors=True)
+    chosen = [labels[k - 1] for k in _chosen(labels, flow)]
+    assert crashed == chosen
+    print(f"{flow}: {len(labels)} write instants, {len(chosen)} crashed and recovered")
