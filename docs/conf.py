@@ -45,9 +45,9 @@ autodoc_default_options = {
     "member-order": "bysource",
     "show-inheritance": True,
 }
-autodoc_typehints = "description"
+autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_preserve_defaults = True
+autodoc_preserve_defaults = False
 autodoc_class_signature = "mixed"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -92,9 +92,28 @@ def _literal_module_docstring(
         lines[:] = text
 
 
+def _package_exports(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """After a package's docstring, list its ``__all__``, each name linked to the
+    page of the module that defines it (packages are documented ``:no-members:``)."""
+    if what != "module" or not hasattr(obj, "__path__") or not hasattr(obj, "__all__"):
+        return
+    documented = {p.stem for p in (DOCS / "api").glob("*.rst")}
+    lines += ["", ".. rubric:: Exports", ""]
+    for export in obj.__all__:
+        home = getattr(getattr(obj, export, None), "__module__", None)
+        if isinstance(home, str) and home != name and home in documented:
+            lines.append(f"* :py:obj:`~{home}.{export}` (:py:mod:`{home}`)")
+        else:
+            lines.append(f"* ``{export}``")
+    lines.append("")
+
+
 def setup(app: Any) -> None:
     """Register the plain-text lexers and the temporary docstring hook."""
     text_lexer = importlib.import_module("pygments.lexers.special").TextLexer
     for name in _PLAIN_LANGUAGES:
         app.add_lexer(name, text_lexer)
     app.connect("autodoc-process-docstring", _literal_module_docstring)
+    app.connect("autodoc-process-docstring", _package_exports)

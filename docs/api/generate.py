@@ -5,8 +5,11 @@ component starting with an underscore (``rspfed.transfer._state`` is private;
 a package's ``__init__`` counts as the package).  The command line
 (``rspfed.cli``) is documented by ``rspfed --help`` and the ``docs/*-cli.md``
 pages, not here.  Packages re-export their modules' names: their pages list
-the names without indexing them again (``:no-index:``), so every object has
-one home, its defining module's page.
+its docstring and then its exports, each linked to its home: the page of the
+module that defines it, where it is documented once (documenting every
+re-export again doubled the build time and gave two entries per object).
+``docs/conf.py`` writes the export list at build time, so it follows
+``__all__`` without regenerating the pages.
 
 Run ``python docs/api/generate.py`` after adding or removing a module;
 ``tests/test_docs_build.py`` fails when the pages and the package differ.
@@ -64,10 +67,10 @@ def public_modules() -> list[tuple[str, bool]]:
 def page(name: str, is_package: bool) -> str:
     """The reStructuredText of one module's page."""
     lines = [name, "=" * len(name), "", f".. automodule:: {name}"]
-    if is_package:
-        lines += ["   :no-index:"]
     excluded = EXCLUDED_MEMBERS.get(name)
-    if excluded:
+    if is_package:
+        lines += ["   :no-members:"]
+    elif excluded:
         lines += [f"   :exclude-members: {', '.join(excluded)}"]
     return "\n".join(lines) + "\n"
 
