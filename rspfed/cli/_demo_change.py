@@ -44,7 +44,8 @@ __all__ = ["ChangeTold", "chapter_device_change"]
 
 _LOOPBACK = TransportConfig(kind="lan", lan_addresses=("127.0.0.1",), lan_interfaces=("127.0.0.1",))
 _TIMEOUT = 30.0
-NEW_PHONE_NAME = "Ana's new phone"
+NEW_PHONE_NAME = "new phone"
+"""The new phone's name (at most 13 characters: the demo's closing table)."""
 
 
 @attrs.frozen
