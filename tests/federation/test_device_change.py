@@ -36,16 +36,16 @@ from tests.federation.change_world import (
 )
 from tests.federation.test_operator import caller_for, primary_of
 from tests.federation.world import GB, OperatorWorld, Phone, make_operator_world
-from tests.smdp.helpers import make_world
+from tests.smdp.helpers import World, make_world, state_of
 
 
 @pytest.fixture(scope="module")
-def shared_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return make_world(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
-def ow(tmp_path: Path, shared_world) -> Iterator[OperatorWorld]:  # type: ignore[no-untyped-def]
+def ow(tmp_path: Path, shared_world: World) -> Iterator[OperatorWorld]:
     w = make_operator_world(tmp_path, shared_world)
     yield w
     w.close()
@@ -282,7 +282,7 @@ def test_re_request_and_refusals(ow: OperatorWorld) -> None:
 
     # the order failed for good (the user rejected the download): asking again orders afresh
     reject_download(ow, new, again.activation_code)
-    assert ow.smdp.item(first.change.new_iccid).state is ItemState.ERROR  # type: ignore[union-attr]
+    assert state_of(ow.smdp, first.change.new_iccid) is ItemState.ERROR
     ow.operator.sync()
     assert ow.operator.device_change_status(first.change.id, again.secret).state is (
         ChangeState.ORDERED
@@ -322,7 +322,7 @@ def test_lapse_cancels_an_ordered_change(ow: OperatorWorld) -> None:
     ow.operator.sync()
     change = ow.operator.device_change_status(order.change.id, order.secret)
     assert change.state is ChangeState.CANCELLED
-    assert ow.smdp.item(change.new_iccid).state is ItemState.AVAILABLE  # type: ignore[union-attr]
+    assert state_of(ow.smdp, change.new_iccid) is ItemState.AVAILABLE
     assert ow.attach(phone)
     # a new change may be asked for now
     again = ow.operator.device_change(caller, new.eid)

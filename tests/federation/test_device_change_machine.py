@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class TargetedFaults(Faults):
     store: str = ""
     left: int = 0
 
-    def hook(self, store: str):  # type: ignore[no-untyped-def]
+    def hook(self, store: str) -> Callable[[str], None]:
         def fault(label: str) -> None:
             if self.left and store == self.store:
                 self.left -= 1
@@ -77,7 +78,8 @@ class ChangeMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="run-"))
         self.faults = TargetedFaults()
         self.dw: DiskWorld = open_copy(base, self.tmp / "w", self.faults)
-        self.reader = Auc(SqliteSubscriberStore(self.tmp / "w" / "network.sqlite"), os.urandom)
+        self.reader_store = SqliteSubscriberStore(self.tmp / "w" / "network.sqlite")
+        self.reader = Auc(self.reader_store, os.urandom)
         self.caller: Caller = self.dw.caller("phone")
         self.new_eid = self.dw.phone("newphone").eid
         self.change_id: str | None = None
@@ -89,7 +91,7 @@ class ChangeMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.dw.close()
         with contextlib.suppress(Exception):
-            self.reader._store.close()  # type: ignore[attr-defined]
+            self.reader_store.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _do(self, action: Any) -> Any:
@@ -208,5 +210,5 @@ class ChangeMachine(RuleBasedStateMachine):
 
 TestChangeMachine = ChangeMachine.TestCase
 TestChangeMachine.settings = settings(
-    settings.default, max_examples=min(settings.default.max_examples, 30), stateful_step_count=20
+    settings.default, max_examples=min(settings().max_examples, 30), stateful_step_count=20
 )

@@ -19,6 +19,7 @@ from rspfed.network import (
     SubscriberState,
     SubscriberStore,
 )
+from rspfed.network.service import Service
 
 K = bytes(range(16))
 OPC = bytes(range(16, 32))
@@ -47,7 +48,7 @@ def test_pending_is_refused_until_the_switch(tmp_path: Path, kind: str) -> None:
     auc = _auc(store)
     for refuse in (
         lambda: auc.generate_vector(NEW),
-        lambda: auc.check_service(NEW, "data"),  # type: ignore[arg-type]
+        lambda: auc.check_service(NEW, Service.DATA),
         lambda: auc.unbar(NEW),
         lambda: auc.bar(NEW),
     ):
