@@ -8,39 +8,40 @@ the messages of ``docs/device-change.md``:
     Makes an invitation (``on_offer`` shows its QR URI and short code),
     waits for the new device, pairs, receives its ``changeRequest`` and asks
     ``confirm`` ("Move your subscription to 'Ana's new phone' (phone, EID
-    ...)?").  No: a ``refusal`` and nothing changes anywhere.  Yes: it asks
-    the operator for the device-change order for the new EID (signed with
-    its own device key), journals it (``requested``), sends the
-    ``changeOrder`` (``order_sent``), waits for the ``changeResult``; after
-    ``switched`` it confirms the switch at the operator, disables and
-    deletes its old profile, delivers the delete notification, completes
-    the change and sends ``changeDone`` with its companion pairings (the
-    watch moves with the subscription); after a failure it cancels the
-    change at the operator and says ``bye``.
+    ...)?").  No: a ``refusal`` and nothing changes anywhere.  Yes:
+    :func:`~rspfed.transfer.change.old_request_change` (the operator's order
+    for the new EID, signed with this device's key; journal ``requested``),
+    the ``changeOrder`` (:func:`~rspfed.transfer.change.old_order_sent`:
+    ``order_sent``), then the ``changeResult``: after ``switched``
+    :func:`~rspfed.transfer.change.old_finish` (the operator confirms the
+    switch; the old profile is disabled and deleted, its notification sent,
+    the change completed) and ``changeDone`` with the companion pairings
+    journalled at the request (the watch moves with the subscription);
+    after a failure :func:`~rspfed.transfer.change.cancel` and ``bye``.
 
 :func:`transfer_receive` (the NEW device: the joiner)
     Connects by the offer URI or short code, pairs, sends its
-    ``changeRequest``, journals the ``changeOrder`` (``order_received``),
-    downloads and enables the new profile, delivers its enable notification
-    (the operator switches the network on it), polls the change until
-    ``switched`` (the device record is written in the same store
-    transaction), sends ``changeResult``, stores the companions of
-    ``changeDone``, registers its own device key by EAP-AKA' with the new
-    USIM and deletes a replaced linked profile.
+    ``changeRequest``, and on the ``changeOrder`` runs
+    :func:`~rspfed.transfer.change.new_apply_order` (journal, download,
+    enable, enable notification -- on which the operator switches the
+    network --, poll until switched, device record, key registration by
+    EAP-AKA' with the new USIM, a replaced linked profile deleted), sends
+    ``changeResult`` and keeps the companions of ``changeDone``
+    (:func:`~rspfed.transfer.change.new_finish`).  If the old device went
+    away after the order, it goes on with the operator alone.
 
 :func:`transfer_resume` (either side) continues from the device store's
-journal with the operator alone (no second pairing): a cut transport or a
-crash at any point leaves both journals resumable.
+journal with the operator alone (:func:`rspfed.transfer.change.resume`, or
+:func:`~rspfed.transfer.change.cancel`): no second pairing.  A cut transport
+or a crash at any point leaves both journals resumable.
 
-Each journal phase is one device-store transaction
-(:meth:`~rspfed.federation.device.DeviceStore.set_change`).  The steps
-announce themselves to ``progress`` (:class:`TransferEvent`); failures are
+The steps announce themselves to ``progress`` (:class:`TransferEvent`; the
+device-side ones as step ``CHANGE``); failures are
 :class:`~rspfed.errors.RspfedError`; ``now``/``rand`` are injected.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import os
@@ -48,7 +49,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -107,8 +108,8 @@ if TYPE_CHECKING:
     from rspfed.euicc.card import Card
     from rspfed.federation.client import OperatorClient
     from rspfed.federation.device import ChangeJournal, CompanionRecord, DeviceStore
-    from rspfed.federation.types import DeviceChange
     from rspfed.lpa.lpa import Lpa
+    from rspfed.transfer.change import ChangeEvent, ChangeTicket
 
 __all__ = [
     "ChangeAsk",
@@ -162,22 +163,13 @@ class TransferStep(enum.Enum):
     """The user said no (old), or the old device refused (new)."""
     ORDERED = "ordered"
     """The operator's order was placed (old) / received (new)."""
-    DOWNLOADED = "downloaded"
-    ENABLED = "enabled"
-    SWITCHED = "switched"
-    """The network serves the new profile."""
     RESULT = "result"
     """The change result was sent (new) or received (old)."""
-    DELETED = "deleted"
-    """Old device: its old profile is deleted (notification sent)."""
-    COMPLETED = "completed"
-    """Old device: the change is completed at the operator."""
     COMPANIONS = "companions"
     """The companion pairings were handed over (old) / stored (new)."""
-    REGISTERED = "registered"
-    """New device: its own device key is registered (EAP-AKA')."""
-    CANCELLED = "cancelled"
-    """The change was cancelled at the operator (nothing moved)."""
+    CHANGE = "change"
+    """A device-side step of :mod:`rspfed.transfer.change` (download, enable, switch,
+    registration, deletion, completion: :attr:`TransferEvent.change`)."""
     CUT = "cut"
     """The other device went away: the journal continues alone."""
     DONE = "done"
@@ -185,10 +177,12 @@ class TransferStep(enum.Enum):
 
 @attrs.frozen
 class TransferEvent:
-    """One step of a device-change flow, with a one-line human ``text``."""
+    """One step of a device-change flow, with a one-line human ``text``; ``change``:
+    the device-side step (:mod:`rspfed.transfer.change`) for step ``CHANGE``."""
 
     step: TransferStep
     text: str
+    change: ChangeEvent | None = None
 
 
 TransferProgress = Callable[[TransferEvent], None]
@@ -274,244 +268,23 @@ class ResumeOutcome:
 
 
 # --------------------------------------------------------------------------
-# The device-side steps (journal phases, docs/device-change.md section 5)
+# The operator
 
 
-async def _client(url: str, ssl_for: SslFor | None) -> OperatorClient:
+def _client(url: str, ssl_for: SslFor | None) -> OperatorClient:
     from rspfed.federation.client import OperatorClient
 
     context = ssl_for(url) if ssl_for is not None else None
     return OperatorClient(url, ssl_context=context)
 
 
-async def _status(journal: ChangeJournal, ssl_for: SslFor | None) -> DeviceChange:
-    async with await _client(journal.operator_url, ssl_for) as client:
-        return await client.device_change_status(journal.change_id, journal.secret)
+def _relay(say: TransferProgress) -> Callable[[ChangeEvent], None]:
+    """The device-side steps (:mod:`rspfed.transfer.change`) as transfer events."""
 
+    def relay(event: ChangeEvent) -> None:
+        say(TransferEvent(TransferStep.CHANGE, event.text, change=event))
 
-async def _wait_state(
-    journal: ChangeJournal,
-    ssl_for: SslFor | None,
-    wanted: frozenset[str],
-    timeout: float | None,
-) -> DeviceChange:
-    """Poll the change until its state is one of ``wanted`` (or time-out: the last read)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    async with await _client(journal.operator_url, ssl_for) as client:
-        while True:
-            change = await client.device_change_status(journal.change_id, journal.secret)
-            if change.state.value in wanted:
-                return change
-            if deadline is not None and time.monotonic() >= deadline:
-                return change
-            await asyncio.sleep(_POLL)
-
-
-def _profile(lpa: Lpa, iccid: str) -> Any:
-    for profile in lpa.profiles():
-        if profile.iccid == iccid:
-            return profile
-    return None
-
-
-async def _old_finish(
-    journal: ChangeJournal,
-    *,
-    store: DeviceStore,
-    lpa: Lpa,
-    ssl_for: SslFor | None,
-    now: Callable[[], datetime],
-    say: TransferProgress,
-) -> ChangeJournal:
-    """Old device, once SWITCHED: delete the old profile, notify, complete (journal)."""
-    if journal.phase in ("requested", "order_sent"):
-        journal = journal.at("switched", now())
-        store.set_change(journal)
-    if journal.phase == "switched":
-        iccid = journal.old_iccid
-        if iccid is not None:
-            profile = _profile(lpa, iccid)
-            if profile is not None:
-                if profile.enabled:
-                    lpa.disable(iccid)
-                lpa.delete(iccid)
-            with contextlib.suppress(RspfedError):
-                await lpa.deliver_notifications()
-        journal = journal.at("old_deleted", now())
-        store.set_change(journal)
-        say(TransferEvent(TransferStep.DELETED, f"old profile {iccid} deleted"))
-    if journal.phase == "old_deleted":
-        async with await _client(journal.operator_url, ssl_for) as client:
-            change = await client.complete_device_change(journal.change_id, journal.secret)
-        journal = journal.at("done", now())
-        store.set_change(journal)
-        say(
-            TransferEvent(
-                TransferStep.COMPLETED, f"change {change.id} {change.state.value} at the operator"
-            )
-        )
-    return journal
-
-
-async def _old_cancel(
-    journal: ChangeJournal,
-    *,
-    store: DeviceStore,
-    ssl_for: SslFor | None,
-    now: Callable[[], datetime],
-    say: TransferProgress,
-) -> ChangeJournal:
-    """Old device: cancel the change (before the switch); the old profile stays served."""
-    key = store.private_key()
-    if key is None:
-        raise StateError("this device has no key to cancel the change with")
-    async with await _client(journal.operator_url, ssl_for) as client:
-        change = await client.cancel_device_change(key, journal.change_id)
-    journal = journal.at("cancelled", now())
-    store.set_change(journal)
-    say(TransferEvent(TransferStep.CANCELLED, f"change {change.id} cancelled at the operator"))
-    return journal
-
-
-async def _new_apply(
-    journal: ChangeJournal,
-    *,
-    store: DeviceStore,
-    lpa: Lpa,
-    local: LocalDevice,
-    ssl_for: SslFor | None,
-    now: Callable[[], datetime],
-    say: TransferProgress,
-    switch_timeout: float | None,
-    timings: dict[str, float],
-) -> ChangeJournal:
-    """New device, from ``order_received`` to ``switched``: download, enable, notify, poll."""
-    from rspfed.federation.device import DeviceRecord
-    from rspfed.lpa import ActivationCode
-
-    if journal.phase == "order_received":
-        started = time.monotonic()
-        change = await _status(journal, ssl_for)
-        if change.state.value == "cancelled":
-            return _new_cancelled(journal, store, now, say)
-        iccid = change.new_iccid
-        if _profile(lpa, iccid) is None:
-            assert journal.activation_code is not None
-            result = await lpa.download(ActivationCode.parse(journal.activation_code))
-            iccid = result.iccid
-            meta = result.metadata
-            say(
-                TransferEvent(
-                    TransferStep.DOWNLOADED,
-                    f"downloaded {iccid}: {meta.profile_name} [{meta.service_provider_name}]",
-                )
-            )
-        journal = journal.at("downloaded", now(), new_iccid=iccid)
-        store.set_change(journal)
-        timings["download"] = time.monotonic() - started
-    if journal.phase == "downloaded":
-        started = time.monotonic()
-        assert journal.new_iccid is not None
-        profile = _profile(lpa, journal.new_iccid)
-        if profile is None:
-            raise StateError(f"the new profile {journal.new_iccid} is not on this eUICC")
-        if not profile.enabled:
-            lpa.enable(journal.new_iccid)
-        journal = journal.at("enabled", now())
-        store.set_change(journal)
-        say(TransferEvent(TransferStep.ENABLED, f"profile {journal.new_iccid} enabled"))
-        timings["enable"] = time.monotonic() - started
-    if journal.phase == "enabled":
-        started = time.monotonic()
-        # the signed enable notification is what makes the operator switch
-        with contextlib.suppress(RspfedError):
-            await lpa.deliver_notifications()
-        change = await _wait_state(
-            journal, ssl_for, frozenset({"switched", "completed", "cancelled"}), switch_timeout
-        )
-        if change.state.value == "cancelled":
-            return _new_cancelled(journal, store, now, say)
-        if change.state.value not in ("switched", "completed"):
-            raise StateError(
-                f"the operator has not switched yet (change {change.state.value}): "
-                "run rspfed transfer resume later"
-            )
-        assert journal.role is not None
-        journal = journal.at("switched", now())
-        store.set_change(
-            journal,
-            record=DeviceRecord(
-                operator_url=journal.operator_url,
-                subscription_id=journal.subscription_id,
-                device_id=journal.device_id,
-                role=journal.role,
-                eid=local.eid,
-                device_class=local.device_class,
-                name=local.name,
-            ),
-        )
-        say(
-            TransferEvent(
-                TransferStep.SWITCHED,
-                f"the network switched to {journal.new_iccid} (old {change.old_iccid} removed)",
-            )
-        )
-        timings["switch"] = time.monotonic() - started
-    return journal
-
-
-def _new_cancelled(
-    journal: ChangeJournal, store: DeviceStore, now: Callable[[], datetime], say: TransferProgress
-) -> ChangeJournal:
-    journal = journal.at("cancelled", now())
-    store.set_change(journal)
-    say(TransferEvent(TransferStep.CANCELLED, f"change {journal.change_id} was cancelled"))
-    return journal
-
-
-async def _new_finish(
-    journal: ChangeJournal,
-    *,
-    store: DeviceStore,
-    lpa: Lpa,
-    card: Card,
-    local: LocalDevice,
-    ssl_for: SslFor | None,
-    now: Callable[[], datetime],
-    say: TransferProgress,
-    timings: dict[str, float],
-) -> ChangeJournal:
-    """New device, from ``switched``: register its own key, delete a replaced profile."""
-    from rspfed.federation.enrol import register_device
-
-    if journal.phase == "switched":
-        started = time.monotonic()
-        async with await _client(journal.operator_url, ssl_for) as client:
-            device = await register_device(
-                client, card, store, eid=local.eid, operator_url=journal.operator_url
-            )
-        journal = journal.at("registered", now())
-        store.set_change(journal)
-        say(
-            TransferEvent(
-                TransferStep.REGISTERED,
-                f"registered this device's key ({device.role.value} device {device.id})",
-            )
-        )
-        timings["register"] = time.monotonic() - started
-    if journal.phase == "registered":
-        replaced = journal.replaced_iccid
-        if replaced is not None and _profile(lpa, replaced) is not None:
-            profile = _profile(lpa, replaced)
-            if profile.enabled:
-                lpa.disable(replaced)
-            lpa.delete(replaced)
-            with contextlib.suppress(RspfedError):
-                await lpa.deliver_notifications()
-            say(TransferEvent(TransferStep.DELETED, f"replaced linked profile {replaced} deleted"))
-        journal = journal.at("done", now())
-        store.set_change(journal)
-    return journal
+    return relay
 
 
 # --------------------------------------------------------------------------
@@ -592,6 +365,7 @@ async def transfer_send(
     progress: TransferProgress | None = None,
     timeout: float | None = DEFAULT_FLOW_TIMEOUT,
     accept_timeout: float | None = None,
+    switch_timeout: float = SWITCH_TIMEOUT,
 ) -> SendOutcome:
     """Hand this device's subscription record over to a new device (module doc).
 
@@ -602,20 +376,17 @@ async def transfer_send(
     shows the QR URI and short code once the listeners are up;
     ``confirm(ask)`` asks the user (unbounded in time).  ``timeout`` bounds
     each wait for the other device; ``accept_timeout`` the wait for it to
-    connect.  :class:`StateError` when a change is already under way here
-    (run :func:`transfer_resume`).
+    connect; ``switch_timeout`` the new device's download, enable and switch.
+    :class:`StateError` when a change is already under way here (run
+    :func:`transfer_resume`); a cut after the order leaves the journal at
+    ``order_sent`` (:class:`~rspfed.errors.TransportError`; resume).
     """
     say = progress if progress is not None else _ignore
     record = store.record()
     key = store.private_key()
     if record is None or record.device_id is None or key is None or record.role is None:
         raise UsageError("this device is not registered: run rspfed federation register first")
-    open_change = store.change()
-    if open_change is not None and not open_change.finished:
-        raise StateError(
-            f"a device change ({open_change.side} side, {open_change.phase}) is under way: "
-            "run rspfed transfer resume"
-        )
+    _no_open_change(store)
     url = operator_url or record.operator_url
     role = DeviceRole.PRIMARY if record.role == "primary" else DeviceRole.SECONDARY
     offer_secret = rand(SECRET_SIZE)
@@ -637,149 +408,141 @@ async def transfer_send(
             on_offer(invitation)
         say(TransferEvent(TransferStep.WAITING, "waiting for the new device"))
         stream = await listener.accept(timeout=accept_timeout)
-        return await _send_session(
-            stream,
-            invitation=invitation,
-            role=role,
-            url=url,
-            key=key,
-            record_role=record.role,
-            local=local,
-            store=store,
-            lpa=lpa,
-            confirm=confirm,
-            ssl_for=ssl_for,
-            now=now,
+        say(TransferEvent(TransferStep.CONNECTED, f"connected: {stream.peer}"))
+        conn = PairingConnection(
+            Role.OFFERER,
+            local=local.hello(role, _CAPABILITIES),
             rand=rand,
-            say=say,
-            timeout=timeout,
+            offer=invitation.offer,
+            code=invitation.code,
+        )
+        link = _FlowLink(conn, stream, timeout)
+        async with link, _client(url, ssl_for) as client:
+            return await _send_session(
+                link,
+                conn,
+                peer_address=stream.peer,
+                client=client,
+                url=url,
+                role=role,
+                store=store,
+                lpa=lpa,
+                confirm=confirm,
+                now=now,
+                say=say,
+                timeout=timeout,
+                switch_timeout=switch_timeout,
+            )
+
+
+def _no_open_change(store: DeviceStore) -> None:
+    journal = store.change()
+    if journal is not None and not journal.finished:
+        raise StateError(
+            f"a device change ({journal.side} side, at {journal.phase}) is under way here: "
+            "run rspfed transfer resume"
         )
 
 
 async def _send_session(
-    stream: Any,
+    link: _FlowLink,
+    conn: PairingConnection,
     *,
-    invitation: Invitation,
-    role: DeviceRole,
+    peer_address: str,
+    client: OperatorClient,
     url: str,
-    key: Any,
-    record_role: str,
-    local: LocalDevice,
+    role: DeviceRole,
     store: DeviceStore,
     lpa: Lpa,
     confirm: Callable[[ChangeAsk], Awaitable[bool] | bool],
-    ssl_for: SslFor | None,
     now: Callable[[], datetime],
-    rand: Callable[[int], bytes],
     say: TransferProgress,
     timeout: float | None,
+    switch_timeout: float,
 ) -> SendOutcome:
-    from rspfed.federation.device import ChangeJournal
+    from rspfed.transfer.change import cancel, old_finish, old_order_sent, old_request_change
 
-    say(TransferEvent(TransferStep.CONNECTED, f"connected: {stream.peer}"))
-    conn = PairingConnection(
-        Role.OFFERER,
-        local=local.hello(role, _CAPABILITIES),
-        rand=rand,
-        offer=invitation.offer,
-        code=invitation.code,
+    relay = _relay(say)
+    peer = await _handshake(link, say)
+    event = await link.next_event()
+    if not isinstance(event, ChangeRequested):
+        raise ProtocolError(f"expected a change request, got {type(event).__name__}")
+    ask = ChangeAsk(
+        name=event.message.name,
+        device_class=event.message.device_class,
+        eid=peer.eid,
+        peer=peer_address,
     )
-    link = _FlowLink(conn, stream, timeout)
-    async with link:
-        peer = await _handshake(link, say)
-        event = await link.next_event()
-        if not isinstance(event, ChangeRequested):
-            raise ProtocolError(f"expected a change request, got {type(event).__name__}")
-        ask = ChangeAsk(
-            name=event.message.name,
-            device_class=event.message.device_class,
-            eid=peer.eid,
-            peer=stream.peer,
+    say(
+        TransferEvent(
+            TransferStep.REQUESTED,
+            f"{ask.name} ({ask.device_class.value}, EID {ask.eid}) asks to take over",
         )
-        say(
-            TransferEvent(
-                TransferStep.REQUESTED,
-                f"{ask.name} ({ask.device_class.value}, EID {ask.eid}) asks to take over",
-            )
+    )
+    if not await _maybe_await(confirm(ask)):
+        say(TransferEvent(TransferStep.DENIED, "refused: nothing changes"))
+        await link.send(Refusal(RefusalReason.DENIED))
+        await _bye(link, conn)
+        return SendOutcome(moved=False, ask=ask, refused="denied")
+    say(TransferEvent(TransferStep.CONFIRMED, "confirmed"))
+    try:
+        order = await old_request_change(
+            client,
+            store,
+            new_eid=ask.eid,
+            now=now,
+            name=ask.name,
+            device_class=ask.device_class,
+            progress=relay,
         )
-        if not await _maybe_await(confirm(ask)):
-            say(TransferEvent(TransferStep.DENIED, "refused: nothing changes"))
-            await link.send(Refusal(RefusalReason.DENIED))
+    except RspfedError as exc:
+        say(TransferEvent(TransferStep.DENIED, f"the operator refused: {exc}"))
+        with contextlib.suppress(RspfedError):
+            await link.send(Refusal(RefusalReason.ERROR))
             await _bye(link, conn)
-            return SendOutcome(moved=False, ask=ask, refused="denied")
-        say(TransferEvent(TransferStep.CONFIRMED, "confirmed"))
-
-        try:
-            async with await _client(url, ssl_for) as client:
-                order = await client.device_change(
-                    key, ask.eid, name=ask.name, device_class=ask.device_class
-                )
-        except RspfedError as exc:
-            say(TransferEvent(TransferStep.DENIED, f"the operator refused: {exc}"))
-            with contextlib.suppress(RspfedError):
-                await link.send(Refusal(RefusalReason.ERROR))
-                await _bye(link, conn)
-            raise
-        change = order.change
-        journal = ChangeJournal(
-            side="old",
+        raise
+    change = order.change
+    say(
+        TransferEvent(
+            TransferStep.ORDERED,
+            f"change {change.id} ordered: new ICCID {change.new_iccid} for EID {change.new_eid}",
+        )
+    )
+    await link.send(
+        ChangeOrder(
             change_id=change.id,
-            phase="requested",
             secret=order.secret,
+            activation_code=order.activation_code,
             operator_url=url,
-            created=now(),
-            updated=now(),
-            new_eid=change.new_eid,
-            old_iccid=change.old_iccid,
-            new_iccid=change.new_iccid,
-            role=record_role,
             subscription_id=change.subscription_id,
             device_id=change.device_id,
+            role=role,
             replaced_iccid=change.replaced_iccid,
         )
-        store.set_change(journal)
-        say(
-            TransferEvent(
-                TransferStep.ORDERED,
-                f"change {change.id} ordered at the operator: new ICCID {change.new_iccid} "
-                f"for EID {change.new_eid}",
-            )
-        )
-        await link.send(
-            ChangeOrder(
-                change_id=change.id,
-                secret=order.secret,
-                activation_code=order.activation_code,
-                operator_url=url,
-                subscription_id=change.subscription_id,
-                device_id=change.device_id,
-                role=role,
-                replaced_iccid=change.replaced_iccid,
-            )
-        )
-        journal = journal.at("order_sent", now())
-        store.set_change(journal)
-        say(TransferEvent(TransferStep.ORDERED, "change order sent"))
-        try:
-            # the new device downloads, enables and waits for the switch: give it time
-            event = await link.next_event(timeout=None if timeout is None else timeout + 180.0)
-        except RspfedError as exc:
-            say(
-                TransferEvent(
-                    TransferStep.CUT,
-                    f"the new device went away ({type(exc).__name__}): "
-                    "run rspfed transfer resume to finish or cancel",
-                )
-            )
-            raise
+    )
+    old_order_sent(store, now=now, progress=relay)
+    say(TransferEvent(TransferStep.ORDERED, "change order sent"))
+    try:
+        # the new device downloads, enables and waits for the switch: give it time
+        event = await link.next_event(timeout=None if timeout is None else timeout + switch_timeout)
         if not isinstance(event, ChangeResultReceived):
             raise ProtocolError(f"expected the change result, got {type(event).__name__}")
-        result = event.message
-        if result.iccid is None:
-            failure = result.failure.value if result.failure is not None else "error"
-            say(TransferEvent(TransferStep.RESULT, f"the new device failed: {failure}"))
-            journal = await _old_cancel(journal, store=store, ssl_for=ssl_for, now=now, say=say)
-            await _bye(link, conn)
+    except RspfedError as exc:
+        say(
+            TransferEvent(
+                TransferStep.CUT,
+                f"the new device went away ({type(exc).__name__}): "
+                "run rspfed transfer resume to finish or cancel",
+            )
+        )
+        raise
+    result = event.message
+    if result.iccid is None:
+        failure = result.failure.value if result.failure is not None else "error"
+        say(TransferEvent(TransferStep.RESULT, f"the new device failed: {failure}"))
+        journal = await cancel(client, store, lpa, now=now, progress=relay)
+        await _bye(link, conn)
+        if journal.phase == "cancelled":
             return SendOutcome(
                 moved=False,
                 ask=ask,
@@ -787,40 +550,44 @@ async def _send_session(
                 old_iccid=change.old_iccid,
                 failure=failure,
             )
-        say(TransferEvent(TransferStep.RESULT, f"the new device is served by {result.iccid}"))
-        confirmed = await _wait_state(
-            journal, ssl_for, frozenset({"switched", "completed"}), timeout
-        )
-        if confirmed.state.value not in ("switched", "completed"):
-            raise StateError(
-                f"the new device says switched but the operator says {confirmed.state.value}"
-            )
-        journal = await _old_finish(
-            journal, store=store, lpa=lpa, ssl_for=ssl_for, now=now, say=say
-        )
-        companions = tuple(_handover(c) for c in store.companions() if c.peer_role == "watch")[:8]
-        await link.send(ChangeDone(deleted=change.old_iccid, companions=companions))
-        say(
-            TransferEvent(
-                TransferStep.COMPANIONS, f"change done sent ({len(companions)} companion(s))"
-            )
-        )
-        await _bye(link, conn)
-        say(TransferEvent(TransferStep.DONE, "done: this device no longer holds the subscription"))
+        return _sent(ask, journal, change.new_iccid, 0)
+    say(TransferEvent(TransferStep.RESULT, f"the new device is served by {result.iccid}"))
+    journal = await old_finish(
+        client, store, lpa, now=now, wait=switch_timeout, interval=_POLL, progress=relay
+    )
+    companions = tuple(_handover(c) for c in journal.companions if c.peer_role == "watch")
+    deleted = journal.old_iccid if journal.phase == "done" else None
+    await link.send(ChangeDone(deleted=deleted, companions=companions))
+    say(
+        TransferEvent(TransferStep.COMPANIONS, f"change done sent ({len(companions)} companion(s))")
+    )
+    await _bye(link, conn)
+    say(TransferEvent(TransferStep.DONE, "done: this device no longer holds the subscription"))
+    return _sent(ask, journal, result.iccid, len(companions))
+
+
+def _sent(ask: ChangeAsk, journal: ChangeJournal, new_iccid: str, companions: int) -> SendOutcome:
     return SendOutcome(
         moved=True,
         ask=ask,
-        change_id=change.id,
-        old_iccid=change.old_iccid,
-        new_iccid=result.iccid,
-        deleted=True,
+        change_id=journal.change_id,
+        old_iccid=journal.old_iccid,
+        new_iccid=new_iccid,
+        deleted=journal.phase in ("old_deleted", "done"),
         completed=journal.phase == "done",
-        companions=len(companions),
+        companions=companions,
     )
 
 
 # --------------------------------------------------------------------------
 # The new device
+
+
+_FAILURE_AT: Final = {
+    "order_received": ChangeFailure.DOWNLOAD,
+    "downloaded": ChangeFailure.ENABLE,
+    "enabled": ChangeFailure.SWITCH,
+}
 
 
 async def transfer_receive(
@@ -836,34 +603,28 @@ async def transfer_receive(
     rand: Callable[[int], bytes] = os.urandom,
     progress: TransferProgress | None = None,
     timeout: float | None = DEFAULT_FLOW_TIMEOUT,
-    switch_timeout: float | None = SWITCH_TIMEOUT,
+    switch_timeout: float = SWITCH_TIMEOUT,
     allowed_operators: Callable[[str], None] | None = None,
 ) -> ReceiveOutcome:
     """Take over the subscription of the device whose offer ``target`` names (URI or
     short code); see the module doc.
 
     ``local``: this device (name and class asked for; its EID); ``store``:
-    its federation store (created empty, or a linked device's);
+    its federation store (new and empty, or a linked device's);
     ``lpa``/``card``: its eUICC; ``ssl_for(url)``: TLS trust for the
-    operator URL the order names (``allowed_operators(url)`` may refuse
-    it).  Raises :class:`PolicyError` when the old device refuses.  When the
+    operator URL the order names (``allowed_operators(url)`` may refuse it
+    by raising).  :class:`PolicyError` when the old device refuses.  When the
     old device goes away after the order, the change goes on with the
-    operator alone (``handed_over`` is then False: no companions).
+    operator alone (``handed_over`` False: no companions).
     """
-    from rspfed.federation.device import ChangeJournal
+    from rspfed.transfer.change import ChangeStep, new_apply_order, new_finish
 
     say = progress if progress is not None else _ignore
-    open_change = store.change()
-    if open_change is not None and not open_change.finished:
-        raise StateError(
-            f"a device change ({open_change.side} side, {open_change.phase}) is under way: "
-            "run rspfed transfer resume"
-        )
+    _no_open_change(store)
     record = store.record()
     if record is not None and record.role == "primary":
-        raise UsageError("this device store is a primary's: a new device takes over, not this one")
-    timings: dict[str, float] = {}
-    started = time.monotonic()
+        raise UsageError("this device store is a primary's: give the new device's own store")
+    clock = _Clock()
     offer, code = parse_target(target)
     hint: tuple[str, int] | None = None
     if offer is not None:
@@ -888,6 +649,9 @@ async def transfer_receive(
         code=code,
     )
     link = _FlowLink(conn, stream, timeout)
+    companions: tuple[CompanionRecord, ...] = ()
+    deleted: str | None = None
+    handed_over = False
     async with link:
         peer = await _handshake(link, say)
         await link.send(ChangeRequest(name=local.name, device_class=local.device_class))
@@ -897,8 +661,7 @@ async def transfer_receive(
                 f"asked {peer.name} to hand over its subscription; waiting for confirmation",
             )
         )
-        timings["pairing"] = time.monotonic() - started
-        asked = time.monotonic()
+        clock.lap("pairing")
         event = await link.next_event(timeout=None)  # the old device's user decides
         if isinstance(event, Refused):
             reason = event.message.reason.value
@@ -908,145 +671,142 @@ async def transfer_receive(
         if not isinstance(event, ChangeOrdered):
             raise ProtocolError(f"expected a change order, got {type(event).__name__}")
         order = event.message
-        timings["operator"] = time.monotonic() - asked
-        if allowed_operators is not None:
-            allowed_operators(order.operator_url)
-        journal = ChangeJournal(
-            side="new",
-            change_id=order.change_id,
-            phase="order_received",
-            secret=order.secret,
-            operator_url=order.operator_url,
-            created=now(),
-            updated=now(),
-            activation_code=order.activation_code,
-            new_eid=local.eid,
-            role="primary" if order.role is DeviceRole.PRIMARY else "secondary",
-            subscription_id=order.subscription_id,
-            device_id=order.device_id,
-            replaced_iccid=order.replaced_iccid,
-        )
-        store.set_change(journal)
+        clock.lap("operator")
         say(
             TransferEvent(
                 TransferStep.ORDERED,
-                f"change order {order.change_id} received: {journal.role} device "
+                f"change order {order.change_id} received: {order.role.value} device "
                 f"{order.device_id} of subscription {order.subscription_id}",
             )
         )
-        try:
-            journal = await _new_apply(
-                journal,
-                store=store,
-                lpa=lpa,
-                local=local,
-                ssl_for=ssl_for,
-                now=now,
-                say=say,
-                switch_timeout=switch_timeout,
-                timings=timings,
-            )
-        except RspfedError:
-            stored = store.change()
-            phase = stored.phase if stored is not None else journal.phase
-            failure = {
-                "order_received": ChangeFailure.DOWNLOAD,
-                "downloaded": ChangeFailure.ENABLE,
-            }.get(phase, ChangeFailure.ERROR)
-            if phase in ("order_received", "downloaded"):
-                # nothing served here: the old device cancels, the profile stays there
+        if allowed_operators is not None:
+            allowed_operators(order.operator_url)
+        ticket = _ticket(order)
+        relay = _relay(say)
+
+        def timed(event: ChangeEvent) -> None:
+            if event.step is ChangeStep.DOWNLOADED:
+                clock.lap("download")
+            elif event.step is ChangeStep.SWITCHED:
+                clock.lap("switch")
+            elif event.step is ChangeStep.REGISTERED:
+                clock.lap("register")
+            relay(event)
+
+        async with _client(order.operator_url, ssl_for) as client:
+            try:
+                journal = await new_apply_order(
+                    client,
+                    store,
+                    lpa,
+                    card,
+                    ticket,
+                    now=now,
+                    wait=switch_timeout,
+                    interval=_POLL,
+                    progress=timed,
+                )
+            except RspfedError:
+                found = store.change()
+                phase = found.phase if found is not None else "order_received"
                 with contextlib.suppress(RspfedError):
+                    failure = _FAILURE_AT.get(phase, ChangeFailure.ERROR)
                     await link.send(ChangeResult.failed(failure), timeout=5.0)
                     await _until_closed(link)
-            raise
+                raise
         if journal.phase == "cancelled":
             with contextlib.suppress(RspfedError):
                 await link.send(ChangeResult.failed(ChangeFailure.CANCELLED), timeout=5.0)
                 await _until_closed(link)
             raise StateError(f"the change {order.change_id} was cancelled: nothing moved")
-        assert journal.new_iccid is not None
-        companions = 0
-        deleted: str | None = None
-        handed_over = False
+        new_iccid = journal.new_iccid
+        assert new_iccid is not None
         try:
-            await link.send(ChangeResult.switched(journal.new_iccid))
-            say(
-                TransferEvent(
-                    TransferStep.RESULT, f"switched to {journal.new_iccid}: told {peer.name}"
-                )
+            await link.send(ChangeResult.switched(new_iccid))
+            say(TransferEvent(TransferStep.RESULT, f"switched to {new_iccid}: told {peer.name}"))
+            event = await link.next_event(
+                timeout=None if timeout is None else timeout + switch_timeout
             )
-            event = await link.next_event(timeout=None if timeout is None else timeout + 60.0)
             if not isinstance(event, ChangeDoneReceived):
                 raise ProtocolError(f"expected the change done, got {type(event).__name__}")
             done = event.message
             deleted = done.deleted
-            companions = _store_companions(store, done, now)
+            companions = tuple(_record(c, now) for c in done.companions)
             handed_over = True
-            say(
-                TransferEvent(
-                    TransferStep.COMPANIONS,
-                    f"{peer.name} deleted its profile {deleted}; "
-                    f"{companions} companion pairing(s) stored",
-                )
-            )
+            said = "deleted its profile " + deleted if deleted else "will delete its profile later"
+            say(TransferEvent(TransferStep.COMPANIONS, f"{peer.name} {said}"))
             await _until_closed(link)
         except RspfedError as exc:
             say(
                 TransferEvent(
                     TransferStep.CUT,
-                    f"the old device went away ({type(exc).__name__}); going on alone "
-                    "(its own resume deletes its profile; re-pair companions if any)",
+                    f"the old device went away ({type(exc).__name__}): this device holds the "
+                    "subscription; run rspfed transfer resume on the old one",
                 )
             )
-            await link.aclose()
-    journal = await _new_finish(
-        journal,
-        store=store,
-        lpa=lpa,
-        card=card,
-        local=local,
-        ssl_for=ssl_for,
-        now=now,
-        say=say,
-        timings=timings,
-    )
+    journal = new_finish(store, companions, now=now, progress=relay)
+    if companions:
+        say(
+            TransferEvent(TransferStep.COMPANIONS, f"{len(companions)} companion pairing(s) stored")
+        )
     say(TransferEvent(TransferStep.DONE, "done: this device holds the subscription"))
-    assert journal.subscription_id is not None
-    assert journal.device_id is not None
-    assert journal.role is not None
-    assert journal.new_iccid is not None
+    held = store.record()
     return ReceiveOutcome(
         old_name=peer.name,
         change_id=journal.change_id,
-        new_iccid=journal.new_iccid,
-        subscription_id=journal.subscription_id,
-        device_id=journal.device_id,
-        role=journal.role,
-        companions=companions,
-        registered=journal.phase == "done",
+        new_iccid=new_iccid,
+        subscription_id=ticket.subscription_id,
+        device_id=(held.device_id if held is not None else None) or ticket.device_id,
+        role=ticket.role,
+        companions=len(companions),
+        registered=store.private_key() is not None,
         old_deleted=deleted,
         handed_over=handed_over,
-        replaced_iccid=journal.replaced_iccid,
-        timings=timings,
+        replaced_iccid=ticket.replaced_iccid,
+        timings=clock.laps,
     )
 
 
-def _store_companions(store: DeviceStore, done: ChangeDone, now: Callable[[], datetime]) -> int:
+class _Clock:
+    """Seconds per phase (monotonic; figures only, never in protocol logic)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        at = time.monotonic()
+        self.laps[name] = at - self._last
+        self._last = at
+
+
+def _ticket(order: ChangeOrder) -> ChangeTicket:
+    from rspfed.transfer.change import ChangeTicket
+
+    return ChangeTicket(
+        change_id=order.change_id,
+        secret=order.secret,
+        activation_code=order.activation_code,
+        operator_url=order.operator_url,
+        subscription_id=order.subscription_id,
+        device_id=order.device_id,
+        role="primary" if order.role is DeviceRole.PRIMARY else "secondary",
+        replaced_iccid=order.replaced_iccid,
+    )
+
+
+def _record(handover: CompanionHandover, now: Callable[[], datetime]) -> CompanionRecord:
     from rspfed.federation.device import CompanionRecord
 
-    for handover in done.companions:
-        store.set_companion(
-            CompanionRecord(
-                name=handover.name,
-                eid=handover.eid,
-                peer_role="watch",
-                reconnection_id=handover.reconnection_id,
-                psk=handover.psk,
-                transport=handover.transport.value,
-                paired=now(),
-            )
-        )
-    return len(done.companions)
+    return CompanionRecord(
+        name=handover.name,
+        eid=handover.eid,
+        peer_role="watch",
+        reconnection_id=handover.reconnection_id,
+        psk=handover.psk,
+        transport=handover.transport.value,
+        paired=now(),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -1057,25 +817,27 @@ async def transfer_resume(
     *,
     store: DeviceStore,
     lpa: Lpa,
-    card: Card,
-    local: LocalDevice,
+    card: Card | None = None,
     ssl_for: SslFor | None = None,
     cancel: bool = False,
     now: Callable[[], datetime] = _utcnow,
     progress: TransferProgress | None = None,
-    timeout: float | None = SWITCH_TIMEOUT,
+    wait: float = SWITCH_TIMEOUT,
 ) -> ResumeOutcome:
     """Continue (or, with ``cancel``, roll back) the device change of ``store``'s journal
-    with the operator alone.
+    with the operator alone (:func:`rspfed.transfer.change.resume` / ``cancel``).
 
-    Old side: SWITCHED at the operator -> delete the old profile, complete;
-    CANCELLED -> journal cancelled; still open -> wait up to ``timeout`` for
-    the new device (``cancel``: cancel it now: the old profile stays).  New
-    side: download, enable, wait for the switch, register, delete a replaced
-    profile (``cancel`` is refused: the old device cancels).
-    :class:`StateError` when there is no open change, or it is still open
-    after ``timeout`` (run again later).
+    Old side: switched at the operator -> delete the old profile, complete;
+    cancelled -> ``cancelled``; still open -> wait up to ``wait`` s for the
+    new device (``cancel``: cancel it now; the old profile stays served).
+    New side (``card`` needed): download, enable, wait for the switch,
+    register, delete a replaced profile; ``cancel`` only before its profile
+    is enabled.  :class:`StateError` when there is no change here, or the
+    switch did not come within ``wait`` (run again later).
     """
+    from rspfed.transfer.change import cancel as cancel_change
+    from rspfed.transfer.change import resume
+
     say = progress if progress is not None else _ignore
     journal = store.change()
     if journal is None:
@@ -1083,66 +845,37 @@ async def transfer_resume(
     before = journal.phase
     if journal.finished:
         return ResumeOutcome(journal.side, journal.change_id, before, before, "finished")
-    change = await _status(journal, ssl_for)
-    state = change.state.value
-    say(
-        TransferEvent(
-            TransferStep.CONNECTED,
-            f"change {journal.change_id}: {journal.side} side at {journal.phase}, operator {state}",
+    relay = _relay(say)
+    async with _client(journal.operator_url, ssl_for) as client:
+        say(
+            TransferEvent(
+                TransferStep.CONNECTED,
+                f"change {journal.change_id}: {journal.side} side at {journal.phase}",
+            )
         )
-    )
-    if journal.side == "old":
-        if state in ("ordered", "installed"):
-            if cancel:
-                journal = await _old_cancel(journal, store=store, ssl_for=ssl_for, now=now, say=say)
-                return ResumeOutcome("old", journal.change_id, before, journal.phase, "cancelled")
-            change = await _wait_state(
-                journal, ssl_for, frozenset({"switched", "completed", "cancelled"}), timeout
-            )
-            state = change.state.value
-        if state == "cancelled":
-            journal = journal.at("cancelled", now())
-            store.set_change(journal)
-            say(TransferEvent(TransferStep.CANCELLED, "the change was cancelled: nothing moved"))
-        elif state in ("switched", "completed"):
-            journal = await _old_finish(
-                journal, store=store, lpa=lpa, ssl_for=ssl_for, now=now, say=say
-            )
-        else:
-            raise StateError(
-                f"the new device has not switched yet (change {state}): run rspfed transfer "
-                "resume again later, or with --cancel to keep the subscription here"
-            )
-    else:
         if cancel:
-            raise UsageError("only the old device cancels a device change")
-        timings: dict[str, float] = {}
-        if state == "cancelled" and journal.phase in ("order_received", "downloaded", "enabled"):
-            journal = _new_cancelled(journal, store, now, say)
+            after = await cancel_change(client, store, lpa, now=now, progress=relay)
         else:
-            journal = await _new_apply(
-                journal,
-                store=store,
-                lpa=lpa,
-                local=local,
-                ssl_for=ssl_for,
+            found = await resume(
+                client,
+                store,
+                lpa,
+                card,
                 now=now,
-                say=say,
-                switch_timeout=timeout,
-                timings=timings,
+                wait=wait,
+                interval=_POLL,
+                progress=relay,
             )
-            if journal.phase != "cancelled":
-                journal = await _new_finish(
-                    journal,
-                    store=store,
-                    lpa=lpa,
-                    card=card,
-                    local=local,
-                    ssl_for=ssl_for,
-                    now=now,
-                    say=say,
-                    timings=timings,
-                )
-    final = await _status(journal, ssl_for)
-    say(TransferEvent(TransferStep.DONE, f"{journal.side} side: {journal.phase}"))
-    return ResumeOutcome(journal.side, journal.change_id, before, journal.phase, final.state.value)
+            assert found is not None
+            after = found
+        if after.side == "old" and not after.finished:
+            raise StateError(
+                f"the new device has not switched yet (journal {after.phase}): run rspfed "
+                "transfer resume again later, or with --cancel to keep the subscription here"
+            )
+        try:
+            state = (await client.device_change_status(after.change_id, after.secret)).state.value
+        except RspfedError:
+            state = "unknown"
+    say(TransferEvent(TransferStep.DONE, f"{after.side} side: {after.phase}; operator: {state}"))
+    return ResumeOutcome(after.side, after.change_id, before, after.phase, state)

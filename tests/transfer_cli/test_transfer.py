@@ -144,14 +144,20 @@ def _resume(device: Path, euicc: Path) -> str:
     return cli("transfer", "resume", "--device", str(device), "--euicc", str(euicc)).stdout
 
 
-def test_receiver_killed_after_the_order_then_both_resume(service: Service) -> None:
-    primary = make_primary(service, "crash-new", "--classes", "phone,laptop")
-    laptop, _, _ = linked(service, primary, "crash-new-laptop", "laptop")
-    new, new_eid = service.euicc("crash-new-device")
-    new_device = service.tmp / "crash-new-device.device"
+@pytest.mark.parametrize(
+    ("marker", "step"),
+    [("order for profile", "order"), ("enabled", "enabled")],
+    ids=["after-the-order", "after-the-enable"],
+)
+def test_receiver_killed_then_both_resume(service: Service, marker: str, step: str) -> None:
+    primary = make_primary(service, f"crash-{step}", "--classes", "phone,laptop")
+    laptop, _, _ = linked(service, primary, f"crash-{step}-laptop", "laptop")
+    new, new_eid = service.euicc(f"crash-{step}-device")
+    new_device = service.tmp / f"crash-{step}-device.device"
     send = Send(primary.device, primary.euicc)
     receive = Receive(new_device, new, "--code", send.code)
-    receive.read_until("order for profile")  # journalled order_received: kill -9 now
+    # the line comes after the journal write: kill -9 right after it
+    receive.read_until(marker)
     receive.kill9()
     sent, shown = send.finish()
     assert sent == 2, shown
@@ -161,8 +167,8 @@ def test_receiver_killed_after_the_order_then_both_resume(service: Service) -> N
     assert new_status is not None
     assert old_status["phase"] == "order_sent"
     assert new_status["phase"] in ("order_received", "downloaded", "enabled")
-    # the old profile is still the one served
-    assert attach(service, primary.euicc, "voice")[0] == 0
+    if step == "order":  # not enabled on the new eUICC yet: the old profile is the one served
+        assert attach(service, primary.euicc, "voice")[0] == 0
     out = _resume(new_device, new)
     assert "new device: change" in out
     assert "-> done" in out, out
