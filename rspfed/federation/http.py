@@ -32,18 +32,22 @@ route              signed  request → answer
 ``usage/report``   yes     ``{"batch": base64 DER DeviceUsageBatch}`` → ``{"merged": n}``
 ``alerts``         yes     ``{}`` → ``{"alerts": [FiredAlert]}`` (queued for the caller)
 ``alerts/ack``     yes     ``{"ids": [hex]}`` → ``{"acked": n}``
-``device-change``  yes     ``{"new-eid", "name"?, "device-class"?}`` → ``{"change":
-                           DeviceChange, "activation-code", "secret"}`` (the moving
-                           device signs; docs/device-change-operator.md)
-``device-change/   no      ``{"change-id", "secret"}`` → ``{"change": DeviceChange}``
-status``
-``device-change/   yes     ``{"change-id"}`` → ``{"change": DeviceChange}``
-cancel``
-``device-change/   no      ``{"change-id", "secret"}`` → ``{"change": DeviceChange}``
-complete``
-``device-change/   yes     ``{}`` → ``{"change": DeviceChange or null}`` (the signer's latest)
-latest``
 =================  ======  ==============================================================
+
+Device change (docs/device-change-operator.md; ``DeviceChange`` as
+:func:`rspfed.federation.change.device_change_to_json` writes it):
+
+==========================  ======  =====================================================
+route                       signed  request → answer
+==========================  ======  =====================================================
+``device-change``           yes     ``{"new-eid", "name"?, "device-class"?}`` →
+                                    ``{"change": DeviceChange, "activation-code",
+                                    "secret"}`` (the moving device signs)
+``device-change/status``    no      ``{"change-id", "secret"}`` → ``{"change": DeviceChange}``
+``device-change/cancel``    yes     ``{"change-id"}`` → ``{"change": DeviceChange}``
+``device-change/complete``  no      ``{"change-id", "secret"}`` → ``{"change": DeviceChange}``
+``device-change/latest``    yes     ``{}`` → ``{"change": DeviceChange or null}``
+==========================  ======  =====================================================
 
 ``GET /rspfed/v1/dashboard?t=LINK`` serves the subscription's usage page
 (HTML, :mod:`rspfed.federation.dashboard`) to a short-lived link the primary
