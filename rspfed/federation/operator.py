@@ -34,6 +34,12 @@ Theory of operation
   refuses it from then on) and marks the device removed, which the device's
   LPA learns from :meth:`status` at its next sync and deletes the profile.
 
+* Device change (:mod:`rspfed.federation.change`,
+  docs/device-change-operator.md): a device's record moves to a new eUICC
+  with a new profile; :meth:`sync` switches the network (one AuC
+  transaction: the new IMSI in service, the old one removed) when the new
+  eUICC's enable notification reaches the SM-DP+.
+
 The SM-DP+ and the operator keep separate stores.  A redemption orders at
 the SM-DP+ first and records the device after; if recording fails the order
 is cancelled again, and :meth:`sync` with ``full=True`` cancels any order
