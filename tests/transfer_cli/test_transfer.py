@@ -236,3 +236,26 @@ def test_primary_moves_over_the_ble_virtual_radio(service: Service) -> None:
     assert profiles(primary.euicc) == []
     assert attach(service, new, "voice")[0] == 0
     assert devices(new_device, new)[new_eid]["role"] == "primary"
+
+
+def test_operator_refusal_is_a_clear_error_and_changes_nothing(
+    service: Service, shared: Primary
+) -> None:
+    before = profiles(shared.euicc)
+    new, _ = service.euicc("wrong-class")
+    new_device = service.tmp / "wrong-class.device"
+    send = Send(shared.device, shared.euicc)
+    # a primary stays a phone: the operator refuses to move it onto a tablet
+    receive = Receive(new_device, new, "--code", send.code, name="slate", cls="tablet")
+    got, out = receive.finish()
+    sent, shown = send.finish()
+    assert sent == 2, shown
+    assert got == 2, out
+    assert "the operator refused" in shown
+    assert "rspfed: error:" in shown
+    assert "refused to hand over its subscription (error)" in out
+    assert "Traceback" not in out + shown
+    assert profiles(shared.euicc) == before
+    assert profiles(new) == []
+    assert status(shared.device) is None
+    assert attach(service, shared.euicc, "voice")[0] == 0
