@@ -519,6 +519,16 @@ async def new_apply_order(
     journal keeps the phase: :func:`resume` later); :class:`UsageError` if the
     order is for another eUICC."""
     journal = store.change()
+    if journal is not None and journal.side == "new" and journal.change_id == ticket.change_id:
+        if journal.finished:
+            return journal
+        if (journal.secret, journal.activation_code) != (ticket.secret, ticket.activation_code):
+            # the order was sent again (a re-request renews the secret, a failed order
+            # comes back with a fresh activation code)
+            journal = journal.at(
+                journal.phase, now(), secret=ticket.secret, activation_code=ticket.activation_code
+            )
+            store.set_change(journal)
     if (
         journal is None
         or journal.finished
@@ -594,6 +604,9 @@ async def _new_continue(
             change = await operator.device_change_status(journal.change_id, journal.secret)
             if change.state is ChangeState.CANCELLED:
                 return await _new_rollback(store, lpa, journal, now=now, es9=es9, progress=progress)
+            if change.new_iccid != iccid:  # the operator re-ordered a failed order
+                iccid = change.new_iccid
+                journal = _step(store, journal, "order_received", now(), new_iccid=iccid)
             progress(ChangeEvent(ChangeStep.DOWNLOADING, f"downloading profile {iccid}"))
             if journal.activation_code is None:  # pragma: no cover - set from the ticket
                 raise StateError("the journal has no activation code")

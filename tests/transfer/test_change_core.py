@@ -363,6 +363,7 @@ class _Deaf:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.deaf = True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -370,7 +371,9 @@ class _Deaf:
     async def handle_notification(self, request: Any) -> None:
         from rspfed.errors import TransportError
 
-        raise TransportError("link cut")
+        if self.deaf:
+            raise TransportError("link cut")
+        await self.inner.handle_notification(request)
 
 
 # --------------------------------------------------------------------------
@@ -479,3 +482,80 @@ def test_crash_at_every_write_then_resume(base: Base, flow: str, part: int) -> N
     chosen = [labels[k - 1] for k in points]
     assert crashed == chosen
     print(f"{flow}/{part}: {len(labels)} write instants, {len(chosen)} crashed and recovered")
+
+
+def test_order_sent_again_with_a_renewed_secret(env: ChangeEnv) -> None:
+    """A cut after the download: the old device asks again (the operator renews the
+    secret, the old one stops working) and resends; the new device takes it up."""
+    old, new = env["phone"], env["newphone"]
+    op, clock = env.operator, env.clock
+    first = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock))
+    ticket = ch.ticket_from_order(first, OPERATOR_URL, "primary")
+    with pytest.raises(StateError):
+        run(
+            ch.new_apply_order(
+                op, new.store, new.lpa, new.card, ticket, now=clock, wait=0, es9=_Deaf(env.es9)
+            )
+        )
+    with pytest.raises(StateError):  # enabled and announced: only the old device may cancel
+        run(ch.cancel(op, new.store, new.lpa, now=clock))
+    again = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock))
+    assert again.change.id == first.change.id
+    assert again.secret != first.secret
+    journal = old.store.change()
+    assert journal is not None
+    resent = ch.ticket_from_journal(journal)
+    assert resent.secret == again.secret
+    new_j = run(
+        ch.new_apply_order(op, new.store, new.lpa, new.card, resent, now=clock, wait=0, es9=env.es9)
+    )
+    assert new_j.phase == "registered"
+    assert new_j.secret == again.secret
+    old_j = run(ch.old_finish(op, old.store, old.lpa, now=clock, es9=env.es9, wait=0))
+    assert old_j.phase == "done"
+    assert ch.new_finish(new.store, now=clock).phase == "done"
+    # applying the same order again is a no-op
+    assert (
+        run(ch.new_apply_order(op, new.store, new.lpa, new.card, resent, now=clock, wait=0)).phase
+        == "done"
+    )
+    change = again.change
+    assert served(env.reader(), (change.old_imsi, change.new_imsi)) == [change.new_imsi]
+
+
+def test_progress_events_and_polling(env: ChangeEnv) -> None:
+    """The new side polls (injected sleep) until the switch; the events name each step."""
+    old, new = env["tablet"], env["newtablet"]
+    op, clock = env.operator, env.clock
+    order = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock))
+    ticket = ch.ticket_from_order(order, OPERATOR_URL, "secondary")
+    slept: list[float] = []
+    deaf = _Deaf(env.es9)
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            deaf.deaf = False  # the link comes back
+
+    events: list[ch.ChangeEvent] = []
+    journal = run(
+        ch.new_apply_order(
+            op, new.store, new.lpa, new.card, ticket, now=clock, es9=deaf, wait=10,
+            interval=2, sleep=sleep, progress=events.append,
+        )
+    )  # fmt: skip
+    assert journal.phase == "registered"
+    assert slept == [2, 2]
+    steps = [e.step for e in events]
+    for step in (
+        ch.ChangeStep.ORDER_RECEIVED,
+        ch.ChangeStep.DOWNLOADING,
+        ch.ChangeStep.DOWNLOADED,
+        ch.ChangeStep.ENABLED,
+        ch.ChangeStep.WAITING,
+        ch.ChangeStep.NOTIFIED,
+        ch.ChangeStep.SWITCHED,
+        ch.ChangeStep.REGISTERED,
+    ):
+        assert step in steps
+    assert steps.index(ch.ChangeStep.ENABLED) < steps.index(ch.ChangeStep.SWITCHED)
