@@ -201,7 +201,7 @@ def signs(env: ChangeEnv, party: Party) -> bool:
 
 def do_change(
     env: ChangeEnv, old: Party, new: Party, **kw: Any
-) -> tuple[ch.ChangeJournal, ch.ChangeJournal, Any]:
+) -> tuple[ChangeJournal, ChangeJournal, Any]:
     op, clock = env.operator, env.clock
     order = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock, **kw))
     record = old.store.record()
