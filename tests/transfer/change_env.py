@@ -606,6 +606,11 @@ class Driver:
         from tests.federation.world import Phone
 
         self.env.dw.view().attach(Phone(self.old.euicc))
+        old = self.old.store.change()
+        replaced = None if old is None else old.replaced_iccid
+        if replaced is not None:  # the linked profile the change would have replaced
+            assert self.new.profiles().get(replaced) is True
+            self.env.dw.view().attach(Phone(self.new.euicc))
 
 
 def _ticket(journal: Any) -> Any:

@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from rspfed.errors import SignatureError, StateError, TokenRevokedError, UsageError
+from rspfed.errors import (
+    RspfedError,
+    SignatureError,
+    StateError,
+    TokenRevokedError,
+    UsageError,
+)
 from rspfed.federation import DeviceClass, Service, issue_token
 from rspfed.federation.device import (
     MIGRATIONS,
@@ -559,3 +565,52 @@ def test_progress_events_and_polling(env: ChangeEnv) -> None:
     ):
         assert step in steps
     assert steps.index(ch.ChangeStep.ENABLED) < steps.index(ch.ChangeStep.SWITCHED)
+
+
+class _CutDownload:
+    """An ES9+ link cut during the download (GetBoundProfilePackage lost) ``cuts`` times."""
+
+    def __init__(self, inner: Any, cuts: int) -> None:
+        self.inner = inner
+        self.cuts = cuts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def get_bound_profile_package(self, request: Any) -> Any:
+        from rspfed.errors import TransportError
+
+        if self.cuts:
+            self.cuts -= 1
+            raise TransportError("link cut")
+        return await self.inner.get_bound_profile_package(request)
+
+
+def test_download_cut_then_resume(env: ChangeEnv) -> None:
+    """The download's link is cut (twice: the LPA retries once by itself): the new
+    device's journal stays at order_received; its resume downloads again (SGP.22
+    retry of the same order) and the change goes through."""
+    old, new = env["phone"], env["newphone"]
+    op, clock = env.operator, env.clock
+    order = run(ch.old_request_change(op, old.store, new_eid=new.eid, now=clock))
+    ticket = ch.ticket_from_order(order, OPERATOR_URL, "primary")
+    link = _CutDownload(env.es9, cuts=2)
+    with pytest.raises(Exception) as info:  # noqa: PT011 - whichever RspfedError the LPA gives
+        run(
+            ch.new_apply_order(
+                op, new.store, new.lpa, new.card, ticket, now=clock, wait=0, es9=link
+            )
+        )
+    assert isinstance(info.value, RspfedError)
+    journal = new.store.change()
+    assert journal is not None
+    assert journal.phase == "order_received"
+    assert new.profiles() == {}
+    resumed = run(ch.resume(op, new.store, new.lpa, new.card, now=clock, es9=link))
+    assert resumed is not None
+    assert resumed.phase == "done"
+    old_j = run(ch.resume(op, old.store, old.lpa, now=clock, es9=env.es9))
+    assert old_j is not None
+    assert old_j.phase == "done"
+    change = order.change
+    assert served(env.reader(), (change.old_imsi, change.new_imsi)) == [change.new_imsi]
