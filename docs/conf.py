@@ -21,7 +21,7 @@ sys.path.insert(0, str(DOCS.parent))
 project = "rspfed"
 author = "rspfed developers"
 copyright = "rspfed developers"
-release = "0.1.0.dev0"
+release = importlib.import_module("rspfed").__version__
 
 extensions = [
     "myst_parser",
