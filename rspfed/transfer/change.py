@@ -403,9 +403,10 @@ async def old_finish(
     its delete notification and complete the change (journal ``switched``,
     ``old_deleted``, ``done``).  Waits up to ``wait`` seconds for the switch
     (:class:`StateError` if it did not come: the journal is unchanged, resume later);
-    a cancelled change ends as ``cancelled``."""
+    a cancelled change ends as ``cancelled``.  At ``done`` the companion records
+    carried (kept in the journal, to resend in changeDone) leave this device's store."""
     journal = _journal(store, "old")
-    if journal.finished:
+    if journal.phase == "cancelled":
         return journal
     if journal.phase in ("requested", "order_sent"):
         progress(ChangeEvent(ChangeStep.WAITING, "waiting for the operator's switch"))
@@ -439,6 +440,10 @@ async def old_finish(
             gone = attrs.evolve(record, subscription_id=None, device_id=None, role=None)
         journal = _step(store, journal, "done", now(), record=gone)
         progress(ChangeEvent(ChangeStep.DONE, "the subscription moved to the new device"))
+    if journal.phase == "done":
+        # the companions went with the subscription (the journal keeps them to resend)
+        for companion in journal.companions:
+            store.drop_companion(companion.eid)
     return journal
 
 

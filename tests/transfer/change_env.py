@@ -560,7 +560,10 @@ class Driver:
             elif new is not None and not new.finished:
                 self.finish_new()
             self.check()
-            self.finish_old(abandon=abandon)
+            new = self.new.store.change()
+            # a new device that gave up (changeResult failed) makes the old one abandon
+            gave_up = new is not None and new.phase == "cancelled"
+            self.finish_old(abandon=abandon or gave_up)
             self.check()
             self.finish_new()
             self.check()

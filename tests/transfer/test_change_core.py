@@ -254,6 +254,7 @@ def test_primary_change_end_to_end(env: ChangeEnv) -> None:
     assert gone.device_id is None
     assert gone.role is None
     assert [c.eid for c in new.store.companions()] == [_companion(3).eid]
+    assert old.store.companions() == []  # they went with the subscription
     assert new.store.companions()[0].psk == _companion(3).psk
     # the network: the new phone attaches, the laptop still attaches and signs
     assert attaches(env, new)

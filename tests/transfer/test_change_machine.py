@@ -38,7 +38,16 @@ from hypothesis.stateful import (
 )
 
 from rspfed.errors import TransportError
-from tests.transfer.change_env import Base, ChangeEnv, Crash, Driver, Faults, build_base, fast_dir
+from tests.transfer.change_env import (
+    Base,
+    ChangeEnv,
+    Crash,
+    Driver,
+    Faults,
+    _run,
+    build_base,
+    fast_dir,
+)
 
 FLOWS = {
     "primary": ("phone", "newphone"),
@@ -179,6 +188,15 @@ class ChangeMachine(RuleBasedStateMachine):
     @rule(crash=crash_in)
     def new_resumes(self, crash: int | None) -> None:
         self._act(self.driver.finish_new, crash)
+
+    @precondition(lambda self: self._new_phase() in ("order_received", "downloaded"))
+    @rule(crash=crash_in)
+    def new_cancels(self, crash: int | None) -> None:
+        from rspfed.transfer.change import cancel
+
+        env = self.env
+        new = self.driver.new
+        self._act(lambda: _run(cancel(env.operator, new.store, new.lpa, now=env.clock)), crash)
 
     # -- the operator and the clock ---------------------------------------------------
 
