@@ -32,6 +32,7 @@ _COMMANDS: Final[dict[str, str]] = {
     "network": "rspfed.cli.network:network",
     "pair": "rspfed.cli.pair:pair",
     "companion": "rspfed.cli.companion:companion",
+    "transfer": "rspfed.cli.transfer:transfer",
 }
 """Each command and where it lives; a module is imported only when its command runs
 (``rspfed lpa ...`` does not pay for the operator service's imports)."""
