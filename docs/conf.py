@@ -60,14 +60,9 @@ napoleon_numpy_docstring = False
 # fails the build.
 suppress_warnings = ["ref.python"]
 
-# TEMPORARY: module docstrings with reStructuredText errors in modules other
-# helpers are editing right now (we may not touch them).  Their text is shown
-# as a literal block instead of being parsed, so nothing is lost and the build
-# stays warning-free.  Remove a module from this set once its docstring is fixed:
-#   rspfed.transfer.messages: in the message table, ``companionRequest`` (20
-#     characters) is wider than the second column (19 "="): "Malformed table.
-#     Text in column margin in table line 11"; widen that column.
-LITERAL_MODULE_DOCSTRINGS = frozenset({"rspfed.transfer.messages"})
+# Module docstrings shown as a literal block instead of being parsed (an escape
+# hatch for a docstring that is not valid reStructuredText yet; keep it empty).
+LITERAL_MODULE_DOCSTRINGS: frozenset[str] = frozenset()
 
 html_theme = "alabaster"
 html_title = "rspfed"

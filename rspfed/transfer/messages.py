@@ -5,26 +5,26 @@ Each message is one ``TransferMessage`` of ``rspfed/asn1/modules/transfer.asn``
 (:mod:`rspfed.transfer.channel`) once the pairing handshake is done; see
 ``docs/pairing.md``.  The value types are frozen ``attrs`` classes:
 
-============================  ===================  ================================
-class                         body alternative     meaning
-============================  ===================  ================================
-:class:`Hello`                ``hello``            who the sender is (first message)
-:class:`JoinRequest`          ``joinRequest``      "let me join your subscription"
-:class:`TokenGrant`           ``tokenGrant``       the federation token + operator
-:class:`Refusal`              ``refusal``          the join request is refused
-:class:`JoinResult`           ``joinResult``       the joined device's outcome
-:class:`LedgerState`          ``ledgerState``      E's usage ledger state (opaque DER)
-:class:`Bye`                  ``bye``              the sender is done
-:class:`CompanionRequest`     ``companionRequest`` the phone asks a companion (H)
-:class:`CompanionInfo`        ``companionInfo``    name, EID, DeviceInfo DER (H)
-:class:`Es10Request`          ``es10Request``      one ES10 request DER (H)
-:class:`Es10Response`         ``es10Response``     the eUICC's response DER (H)
-:class:`Es10Refusal`          ``es10Refused``      the request is not relayed (H)
-:class:`ChangeRequest`        ``changeRequest``    "take over my subscription" (I)
-:class:`ChangeOrder`          ``changeOrder``      the operator's order for it (I)
-:class:`ChangeResult`         ``changeResult``     switched, or the failed step (I)
-:class:`ChangeDone`           ``changeDone``       old profile deleted, carry-over (I)
-============================  ===================  ================================
+============================  =====================  ================================
+class                         body alternative       meaning
+============================  =====================  ================================
+:class:`Hello`                ``hello``              who the sender is (first message)
+:class:`JoinRequest`          ``joinRequest``        "let me join your subscription"
+:class:`TokenGrant`           ``tokenGrant``         the federation token + operator
+:class:`Refusal`              ``refusal``            the join request is refused
+:class:`JoinResult`           ``joinResult``         the joined device's outcome
+:class:`LedgerState`          ``ledgerState``        E's usage ledger state (opaque DER)
+:class:`Bye`                  ``bye``                the sender is done
+:class:`CompanionRequest`     ``companionRequest``   the phone asks a companion (H)
+:class:`CompanionInfo`        ``companionInfo``      name, EID, DeviceInfo DER (H)
+:class:`Es10Request`          ``es10Request``        one ES10 request DER (H)
+:class:`Es10Response`         ``es10Response``       the eUICC's response DER (H)
+:class:`Es10Refusal`          ``es10Refused``        the request is not relayed (H)
+:class:`ChangeRequest`        ``changeRequest``      "take over my subscription" (I)
+:class:`ChangeOrder`          ``changeOrder``        the operator's order for it (I)
+:class:`ChangeResult`         ``changeResult``       switched, or the failed step (I)
+:class:`ChangeDone`           ``changeDone``         old profile deleted, carry-over (I)
+============================  =====================  ================================
 
 :func:`encode_message` / :func:`decode_message` convert.  Decoding is strict
 DER; a malformed message or a field outside its type raises
