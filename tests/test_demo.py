@@ -98,11 +98,11 @@ def test_demo_runs_and_tells_the_story() -> None:
     assert len({r[1] for r in rows}) == 5
     assert len({r[2] for r in rows}) == 5
     assert "5 devices, 5 distinct profiles: nothing cloned" in out
-    # 11: the laptop removed: refused by the network, its profile deleted
-    assert "laptop attaches: removed" in out
-    laptop_iccid = next(r[1] for r in rows if r[0] == "laptop")
-    assert f"laptop's next sync: removed; its LPA deleted {laptop_iccid}" in out
-    assert "laptop (4 devices left)" in out
+    # 12: the hotspot removed: refused by the network, its profile deleted
+    assert "hotspot attaches: removed" in out
+    hotspot_iccid = next(r[1] for r in rows if r[0] == "hotspot")
+    assert f"hotspot's next sync: removed; its LPA deleted {hotspot_iccid}" in out
+    assert "hotspot (4 devices left)" in out
     # 13: the shared pool: alerts once each, the tablet stopped at its quota, a top-up
     pool = chapter_text(out, "One 20 GB pool")
     assert "tablet uses 2.5 GB: carried 2.0 GB, then refused: quota-exhausted" in pool
@@ -202,6 +202,27 @@ def _watch_and_final_tables(out: str, rows: list[tuple[str, str, str]], pool: st
     # its usage is in the pool (the pool chapter's per-device lines)
     assert re.search(r"Ana's watch +7 MB", pool)
 
+    # 17: the subscription moves to a new phone; the linked devices keep their service
+    change = chapter_text(out, "The subscription moves to a new phone")
+    moved = re.search(
+        r"moved in [\d.]+ s: ICCID (\d+) on EID (\d{32}) -> ICCID (\d+) on EID (\d{32}); "
+        r"the old profile is deleted",
+        change,
+    )
+    assert moved is not None
+    old_iccid, old_eid, new_iccid, new_eid = moved.groups()
+    assert old_iccid == listed["phone"][0]
+    assert new_iccid != old_iccid
+    assert new_eid != old_eid
+    assert "old phone ? Move your subscription to 'new phone' (phone, EID" in change
+    assert f"old phone . profile {old_iccid} deleted" in change
+    assert f"new phone . the network serves {new_iccid}" in change
+    assert "the new phone on the network (its new IMSI): data, voice, sms, tethering" in change
+    for name in ("watch", "tablet", "laptop"):
+        assert f"{name} still attaches with its own profile {listed[name][0]}" in change
+    assert "it is the primary (new phone)" in change
+    assert "1 companion pairing(s) moved with it" in change
+
     final = chapter_text(out, "The subscription at the end")
     devices = final.split("Profiles on each eUICC")[0]
     table = re.findall(
@@ -214,19 +235,22 @@ def _watch_and_final_tables(out: str, rows: list[tuple[str, str, str]], pool: st
     assert sorted(by_class) == ["hotspot", "laptop", "phone", "tablet", "watch"]
     assert len(table) == 5
     assert by_class["phone"][2] == "primary"
-    assert by_class["laptop"][5] == "removed"
-    assert all(by_class[c][5] == "active" for c in ("phone", "hotspot", "watch", "tablet"))
+    assert by_class["phone"][3] == new_eid
+    assert by_class["phone"][4] == new_iccid
+    assert by_class["hotspot"][5] == "removed"
+    assert all(by_class[c][5] == "active" for c in ("phone", "laptop", "watch", "tablet"))
     assert by_class["watch"][0].strip() == "Ana's watch"
     assert by_class["tablet"][0].strip() == "kitchen"
     for cls, (iccid, _) in listed.items():
-        assert by_class[cls][4] == iccid
+        if cls != "phone":
+            assert by_class[cls][4] == iccid
     # profiles per eUICC: the watch's profile on the watch's eUICC, not on the phone's
     profiles = final.split("Profiles on each eUICC")[1].split("Pool")[0]
     owners: dict[str, str] = {}
     eids: dict[str, str] = {}
     current = ""
     for line in profiles.splitlines():
-        head = re.match(r"^   (\w+) +EID (\d{32})", line)
+        head = re.match(r"^   ([\w-]+) +EID (\d{32})", line)
         if head:
             current = head.group(1)
             eids[current] = head.group(2)
@@ -234,11 +258,13 @@ def _watch_and_final_tables(out: str, rows: list[tuple[str, str, str]], pool: st
             owners[iccid] = current
     assert owners[watch_iccid] == "watch"
     assert eids["watch"] == by_class["watch"][3]
-    assert eids["phone"] == by_class["phone"][3]
-    assert sorted(i for i, o in owners.items() if o == "phone")[0] == listed["phone"][0]
+    assert eids["phone"] == old_eid
+    assert eids["new-phone"] == by_class["phone"][3]
+    assert owners[new_iccid] == "new-phone"
+    assert old_iccid not in owners  # deleted from the old phone's eUICC
     assert watch_iccid not in [i for i, o in owners.items() if o != "watch"]
-    assert "laptop   EID" in profiles
-    assert "(no profile)" in profiles  # the removed laptop's was deleted
+    assert "hotspot  EID" in profiles
+    assert "(no profile)" in profiles  # the removed hotspot's was deleted
     # the pool: used/limit and every device's share
     shares = final.split("Pool")[-1]
     assert re.search(r"used [\d.]+ GB of 25\.0 GB \([\d.]+ %\)", shares)

@@ -41,7 +41,7 @@ public library API the way an application would.
 10. A tablet joins from the cloud: join request, the phone approves it with
     a token, the tablet collects its code.
 11. The phone lists the subscription's five devices: five profiles.
-12. The phone removes the laptop: the network refuses it, its next sync
+12. The phone removes the hotspot: the network refuses it, its next sync
     tells it, its LPA deletes the profile.
 13. The shared pool: the phone and the tablet carry traffic through the
     metering gateway; alerts at 50/75/90 % of the pool and of the tablet's
@@ -58,19 +58,21 @@ public library API the way an application would.
 16. Carrier One's network goes down and comes back while the LPA's watch
     runs: the backup takes over, then a trial switch gives back, confirmed
     by an attach; each switch notified to each profile's own SM-DP+.
-17. The subscription at the end: every device (name, class, role, EID,
+17. The subscription moves to a new phone (:mod:`rspfed.cli._demo_change`,
+    issue I): the old phone shows a short code, the new one pairs over the
+    LAN and asks; the old phone asks the operator for a device-change order
+    for the new EID, the new phone downloads and enables its own profile,
+    the network switches from the old IMSI to the new one, the old profile
+    is deleted, the new phone registers its key; the laptop, the watch and
+    the tablet still attach.
+18. The subscription at the end: every device (name, class, role, EID,
     ICCID, state), the profiles on each eUICC, the pool (used/limit, per
-    device).  When ``rspfed/cli/_demo_change.py`` exists (issue I), a
-    chapter comes before it: the subscription moves to a new phone with
-    nothing lost (and the closing chapter is 18).
+    device).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
-import inspect
 import os
 import tempfile
 import time
@@ -86,6 +88,7 @@ from cryptography import x509
 
 from rspfed import asn1
 from rspfed.cli._demo_carriers import chapter_backup, chapter_roaming, configure_network
+from rspfed.cli._demo_change import chapter_device_change
 from rspfed.cli._demo_common import (
     GB,
     PACING,
@@ -154,7 +157,6 @@ _CLASSES: Final = frozenset(
     }
 )
 """The device classes the demo's plan allows (the watch among them)."""
-_CHANGE_MODULE: Final = "rspfed.cli._demo_change"
 """I-cli's device-change chapter (issue I); run when the module exists."""
 _METADATA: Final[dict[str, Any]] = {
     "serviceProviderName": "rspfed mobile",
@@ -475,6 +477,7 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         say(f"   the hotspot scans it: {scanned_token[:40]}...")
         enrolment = await hotspot.client.redeem(token_from_uri(scanned_token), hotspot.eid)
         await hotspot.install(enrolment.activation_code)
+        await hotspot.register()
         granted = await hotspot.attach(Service.TETHERING)
         ok(f"hotspot redeemed its token: {hotspot.iccid}; on the network: {service_list(granted)}")
         try:
@@ -536,18 +539,18 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         ok(f"{len(listed)} devices, {len(iccids)} distinct profiles: nothing cloned")
         facts["devices"] = ", ".join(d.device_class.value for d in listed)
 
-        chapter(12, "The phone removes the laptop")
-        laptop_id = next(d.id for d in listed if d.device_class is DeviceClass.LAPTOP)
-        await phone.client.remove(phone.key, laptop_id)
-        ok(f"device {laptop_id} removed; the slot is free")
-        refused(f"laptop attaches: {await _attach_refused(laptop, None)}")
-        assert laptop.key is not None
-        told = await laptop.client.status(laptop.key)
-        removed_iccid = laptop.iccid
-        await laptop.delete_profile()
-        ok(f"laptop's next sync: {told.state.value}; its LPA deleted {removed_iccid}")
+        chapter(12, "The phone removes the hotspot")
+        hotspot_id = next(d.id for d in listed if d.device_class is DeviceClass.HOTSPOT)
+        await phone.client.remove(phone.key, hotspot_id)
+        ok(f"device {hotspot_id} removed; the slot is free")
+        refused(f"hotspot attaches: {await _attach_refused(hotspot, None)}")
+        assert hotspot.key is not None
+        told = await hotspot.client.status(hotspot.key)
+        removed_iccid = hotspot.iccid
+        await hotspot.delete_profile()
+        ok(f"hotspot's next sync: {told.state.value}; its LPA deleted {removed_iccid}")
         remaining = [d for d in await phone.client.devices(phone.key) if d.occupies_slot]
-        facts["removed"] = f"laptop ({len(remaining)} devices left)"
+        facts["removed"] = f"hotspot ({len(remaining)} devices left)"
 
         await _chapter_pool(admin, subscription.id, phone, tablet, base, facts)
         facts["roaming"] = await chapter_roaming(14, admin, phone)
@@ -562,48 +565,15 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
             phone_store=root / "phone-euicc.db",
             base=base,
         )
-        number = 17
-        # ---- DEVICE CHANGE (issue I, helper I-cli) --------------------------------
-        # rspfed/cli/_demo_change.py's chapter_device_change(...) runs here once that
-        # module exists; it gets the arguments it names from those below.  When it
-        # returns a DemoDevice (or something with a .phone DemoDevice), that is the new
-        # primary for the closing tables.
-        if importlib.util.find_spec(_CHANGE_MODULE) is not None:
-            ran, moved = await _device_change(
-                number,
-                root=root,
-                pki=pki,
-                rand=rand,
-                admin=admin,
-                operator=admin,
-                phone=phone,
-                old_phone=phone,
-                laptop=laptop,
-                hotspot=hotspot,
-                watch=watch,
-                tablet=tablet,
-                devices=devices,
-                subscription_id=subscription.id,
-                base=base,
-                operator_url=base,
-                template=package,
-                phone_store=root / "phone-euicc.db",
-                phone_euicc_path=root / "phone-euicc.db",
-                phone_device_store=phone.store,
-                phone_device_path=root / "phone-device.db",
-                device=device,
-                new_device=device,
-            )
-            if ran:
-                number += 1
-                new_phone = getattr(moved, "phone", moved)
-                if isinstance(new_phone, DemoDevice) and new_phone.key is not None:
-                    phone = new_phone
-                    if new_phone not in devices:
-                        devices.append(new_phone)
-                facts["change"] = moved if isinstance(moved, str) else f"to {phone.name}"
-        # ---------------------------------------------------------------------------
-        chapter(number, "The subscription at the end: devices, profiles, pool")
+        moved = await chapter_device_change(
+            17, root=root, phone=phone, device=device, watch=watch, tablet=tablet, laptop=laptop
+        )
+        phone = moved.phone  # device() listed it among the devices already
+        facts["change"] = (
+            f"ICCID {moved.old_iccid} -> {moved.new_iccid} in {moved.seconds:.1f} s; "
+            f"still attached: {', '.join(moved.attached)}"
+        )
+        chapter(18, "The subscription at the end: devices, profiles, pool")
         await _final_tables(phone, devices)
     finally:
         for client in clients:
@@ -615,33 +585,6 @@ async def _story(root: Path, pki: TestPki, rand: Callable[[int], bytes]) -> dict
         close_operator(admin)
         await runner.cleanup()
     return facts
-
-
-async def _device_change(number: int, **available: Any) -> tuple[bool, Any]:
-    """Run I-cli's ``chapter_device_change`` with the arguments it names (of
-    ``available``; ``number`` the chapter's); ``(ran, what it returned)``.  Not run
-    (and a line saying why) when it wants an argument the demo lacks."""
-    module = importlib.import_module(_CHANGE_MODULE)
-    run = getattr(module, "chapter_device_change", None)
-    if run is None:
-        return False, None
-    wanted = inspect.signature(run).parameters
-    args: dict[str, Any] = {}
-    missing: list[str] = []
-    for name, parameter in wanted.items():
-        if name == "number":
-            args[name] = number
-        elif name in available:
-            args[name] = available[name]
-        elif parameter.default is inspect.Parameter.empty and parameter.kind not in (
-            inspect.Parameter.VAR_KEYWORD,
-            inspect.Parameter.VAR_POSITIONAL,
-        ):
-            missing.append(name)
-    if missing:
-        say(f"   (device change not shown: the demo has no {', '.join(missing)} to give it)")
-        return False, None
-    return True, await run(**args)
 
 
 async def _final_tables(phone: DemoDevice, devices: list[DemoDevice]) -> None:
