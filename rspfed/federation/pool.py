@@ -36,6 +36,16 @@ Theory of operation
   :meth:`use` then fails although its octets were carried and counted) and
   the alerts after it in that write are not handed over (they stay in the
   outbox).
+* **Device changes** (:mod:`rspfed.federation.change`): a device's figures
+  follow the device, not the profile.  After a switch the device record
+  holds a new ICCID; its usage in a period is the sum over every ICCID it
+  has held (its current one and the ``old_iccid`` of each of its switched or
+  completed changes, :meth:`SqliteOperatorStore.switched_iccids`), and so
+  are its per-device line, its quota enforcement and its per-device alerts
+  (an alert that fired under the old ICCID does not fire again under the
+  new one).  The ledger itself keeps the ICCIDs as metered (its wire format
+  is unchanged); :func:`fold_switched_iccids` computes the per-device view
+  of it for each request.
 * **Sync**: every write bumps the subscription's ledger version and stamps
   the rows it wrote; :meth:`state_since` answers the delta since a version
   (the whole state for version 0), which a device merges into its replica.
@@ -52,12 +62,13 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rspfed.errors import AuthorizationError, NotFoundError, ReplayError, UsageError
-from rspfed.federation.alerts import DEFAULT_THRESHOLDS, Alert, alert_id, fire_alerts
+from rspfed.federation.alerts import DEFAULT_THRESHOLDS, Alert, alert_id, due_alerts
 from rspfed.federation.ledger import (
     Action,
     AlertKey,
     AutoTopUp,
     BillingPeriod,
+    CounterKey,
     Decision,
     EnforcementPolicy,
     EpochReason,
@@ -93,6 +104,7 @@ __all__ = [
     "UsagePoint",
     "UsageResult",
     "UsageView",
+    "fold_switched_iccids",
 ]
 
 
@@ -168,8 +180,9 @@ class UsageView:
 class UsageResult:
     """What :meth:`PoolService.use` carried: ``refusal`` set when not all of it was.
 
-    ``counter`` is the gateway's counter, ``used`` the profile's network use
-    in the billing period ``period`` (its id).
+    ``counter`` is the gateway's counter (of the profile ``iccid``), ``used``
+    the device's network use in the billing period ``period`` (its id): over
+    every ICCID the device has held, when it changed device in the period.
     """
 
     iccid: str
@@ -184,6 +197,50 @@ class UsageResult:
 
 def _t(when: datetime) -> str:
     return when.astimezone(UTC).isoformat()
+
+
+def fold_switched_iccids(state: LedgerState, aliases: Mapping[str, str]) -> LedgerState:
+    """The per-device view of a ledger: each old ICCID's figures under its device's current one.
+
+    ``aliases`` maps an ICCID a device held before a device change to the
+    ICCID the device holds now (from
+    :meth:`~rspfed.federation.store.SqliteOperatorStore.switched_iccids`).
+    In the result, counters of an old ICCID are keyed by the current ICCID
+    (two counters meeting on one key are *added*: they count different
+    traffic), the pool epochs' opening device usage is summed likewise, and
+    fired device alerts are re-keyed, so that
+    :func:`~rspfed.federation.ledger.period_usage`,
+    :func:`~rspfed.federation.ledger.enforcement` and
+    :func:`~rspfed.federation.alerts.due_alerts` see one figure per device.
+    Pool totals are unchanged.  The result is a read-only computation, not
+    a replica: never merge or store it.  ``state`` itself is returned when
+    there is nothing to fold.
+    """
+    if not aliases:
+        return state
+    counters: dict[CounterKey, int] = {}
+    for key, octets in state.counters.items():
+        current = aliases.get(key[2])
+        if current is not None:
+            key = (key[0], key[1], current, key[3], key[4], key[5])
+        counters[key] = counters.get(key, 0) + octets
+    fired = {
+        attrs.evolve(k, device=aliases[k.device])
+        if k.device is not None and k.device in aliases
+        else k
+        for k in state.fired
+    }
+    out = LedgerState(state.subscription_id, counters, (), fired)
+    for slot, epoch in state.epochs.items():
+        if not any(iccid in aliases for iccid, _ in epoch.opening_device_used):
+            out.epochs[slot] = epoch
+            continue
+        opening: dict[str, int] = {}
+        for iccid, octets in epoch.opening_device_used:
+            current = aliases.get(iccid, iccid)
+            opening[current] = opening.get(current, 0) + octets
+        out.epochs[slot] = attrs.evolve(epoch, opening_device_used=opening)
+    return out
 
 
 class PoolService:
@@ -313,6 +370,10 @@ class PoolService:
     def _quotas(devices: Iterable[Device]) -> dict[str, int | None]:
         return {d.iccid: d.quota_bytes for d in devices if d.state is DeviceState.ACTIVE}
 
+    def _aliases(self, subscription_id: str) -> dict[str, str]:
+        """Old ICCID -> the device's current ICCID, for each switched device change."""
+        return {old: now for old, _, now in self._store.switched_iccids(subscription_id)}
+
     def alerts(self, subscription_id: str) -> list[FiredAlert]:
         """Every alert fired for the subscription, oldest first.
 
@@ -325,14 +386,21 @@ class PoolService:
             " ORDER BY fired, version, pool_epoch, iccid IS NOT NULL, iccid, threshold, alert_id",
             (subscription_id,),
         )
-        return [self._fired(subscription_id, r) for r in rows]
+        held = self._held(subscription_id)
+        return [self._fired(subscription_id, r, held) for r in rows]
 
-    def _fired(self, subscription_id: str, r: Sequence[Any]) -> FiredAlert:
+    def _held(self, subscription_id: str) -> dict[str, str]:
+        """Old ICCID -> device id, for each switched device change of the subscription."""
+        return {old: device for old, device, _ in self._store.switched_iccids(subscription_id)}
+
+    def _fired(
+        self, subscription_id: str, r: Sequence[Any], held: Mapping[str, str]
+    ) -> FiredAlert:
         iccid = r[1]
         device_id = None
         if isinstance(iccid, str):
             found = self._store.pool_rows("SELECT id FROM device WHERE iccid = ?", (iccid,))
-            device_id = found[0][0] if found else None
+            device_id = found[0][0] if found else held.get(iccid)
         key = AlertKey(iccid, int(r[2]), int(r[3]), int(r[4]))
         return FiredAlert(
             bytes(r[0]),
@@ -358,10 +426,11 @@ class PoolService:
                 raise UsageError("no billing period has this id") from None
             bp = billing_period(sub.created, sub.plan.period, when)
         state = self._load(subscription_id, periods=[bp.id])
+        folded = fold_switched_iccids(state, self._aliases(subscription_id))
         devices = self._devices(subscription_id)
-        usage = period_usage(state, bp.id)
-        reported = period_usage(state, bp.id, kind=SourceKind.DEVICE)
-        decisions = enforcement(state, sub.plan, bp.id, self._quotas(devices), self._policy)
+        usage = period_usage(folded, bp.id)
+        reported = period_usage(folded, bp.id, kind=SourceKind.DEVICE)
+        decisions = enforcement(folded, sub.plan, bp.id, self._quotas(devices), self._policy)
         lines = []
         for d in devices:
             if d.state is DeviceState.ORDERED:
@@ -405,11 +474,15 @@ class PoolService:
         )
 
     def decision(self, iccid: str) -> Decision:
-        """The enforcement decision in force for one active profile."""
+        """The enforcement decision in force for one active profile.
+
+        Its device's usage counts every ICCID the device has held (device
+        changes), so a change of device never renews a quota.
+        """
         device = self._device_by_iccid(iccid)
         sub = self._subscription(device.subscription_id)
         bp = billing_period(sub.created, sub.plan.period, self._now())
-        state = self._load(sub.id, periods=[bp.id])
+        state = fold_switched_iccids(self._load(sub.id, periods=[bp.id]), self._aliases(sub.id))
         return enforcement(state, sub.plan, bp.id, {iccid: device.quota_bytes}, self._policy)[iccid]
 
     def _device_by_iccid(self, iccid: str) -> Device:
@@ -445,13 +518,14 @@ class PoolService:
             if rule is not None:
                 auto_top_up(state, sub.plan, period, rule)
             devices = self._devices(sub.id)
-            alerts = fire_alerts(
-                state,
+            alerts = due_alerts(
+                fold_switched_iccids(state, self._aliases(sub.id)),
                 plan=sub.plan,
                 period=period,
                 quotas=self._quotas(devices),
                 thresholds=self._thresholds,
             )
+            state.add_fired(a.key for a in alerts)
             delta = self._save(sub.id, before, state, alerts, devices, now)
             fired = [self._as_fired(sub.id, a, devices, now) for a in alerts]
             old_total = period_usage(before, period).total
@@ -551,6 +625,9 @@ class PoolService:
     ) -> list[FiredAlert]:
         """Merge a network source's records (ICCIDs this subscription bills); new alerts.
 
+        The ICCIDs billed are those of the active devices and those the
+        active devices held before a device change (a late record of the old
+        profile still counts, for its device).
         :class:`~rspfed.errors.NotFoundError` for an unknown or removed ICCID,
         :class:`~rspfed.errors.UsageError` for a record not of kind network;
         nothing of the batch is merged then.
@@ -558,6 +635,7 @@ class PoolService:
         sub = self._subscription(subscription_id)
         batch = list(records)
         known = set(self._quotas(self._devices(sub.id)))
+        known.update(old for old, now in self._aliases(sub.id).items() if now in known)
 
         def change(state: LedgerState, _period: int) -> None:
             ingest_network_records(state, batch, known_iccids=known)
@@ -686,7 +764,8 @@ class PoolService:
             " ORDER BY f.fired, f.version, f.pool_epoch, f.iccid IS NOT NULL, f.threshold",
             (device_id,),
         )
-        return [self._fired(device.subscription_id, r) for r in rows]
+        held = self._held(device.subscription_id)
+        return [self._fired(device.subscription_id, r, held) for r in rows]
 
     def ack_alerts(self, device_id: str, alert_ids: Iterable[bytes]) -> int:
         """Acknowledge delivered alerts by id (unknown ids are ignored); how many were pending."""

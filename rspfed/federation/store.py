@@ -753,6 +753,23 @@ class SqliteOperatorStore:
         )
         return [_change(r) for r in rows]
 
+    def switched_iccids(self, subscription_id: str) -> list[tuple[str, str, str]]:
+        """The ICCIDs a subscription's devices held before a device change.
+
+        One ``(old_iccid, device_id, current_iccid)`` per change that reached
+        the switch (``switched`` or ``completed``), oldest first; the device's
+        current ICCID from its record.  One indexed query (``device_sub``,
+        ``device_change_device``); the usage aggregation reads it per request.
+        """
+        rows = self._all(
+            "SELECT c.old_iccid, d.id, d.iccid FROM device d"
+            " JOIN device_change c ON c.device_id = d.id"
+            " WHERE d.subscription_id = ? AND c.state IN (?, ?) AND c.old_iccid != d.iccid"
+            " ORDER BY c.created, c.id",
+            (subscription_id, ChangeState.SWITCHED.value, ChangeState.COMPLETED.value),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
     def changes_in_state(self, *states: ChangeState) -> list[ChangeRecord]:
         """Every change in one of ``states``, oldest first."""
         marks = ", ".join("?" * len(states))
