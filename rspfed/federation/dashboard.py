@@ -63,6 +63,7 @@ from rspfed.federation.ledger import (
     enforcement,
     period_usage,
 )
+from rspfed.federation.pool import fold_switched_iccids
 from rspfed.federation.store import KeyRecord
 from rspfed.federation.token import primary_key_id, verify_signed_window
 from rspfed.federation.types import Device, DeviceRole, DeviceState, Plan, Subscription
@@ -425,6 +426,7 @@ def view_from_ledger(
     fired_at: Mapping[tuple[str | None, int, int], datetime] | None = None,
     points: Iterable[UsagePoint] = (),
     policy: EnforcementPolicy | None = None,
+    iccid_aliases: Mapping[str, str] | None = None,
 ) -> DashboardView:
     """A :class:`DashboardView` computed from a subscription's ledger (network figures).
 
@@ -436,7 +438,12 @@ def view_from_ledger(
     before their profile is installed).  Alerts are the fired keys of the
     period, their time from ``fired_at`` (``(iccid or None, threshold,
     pool epoch)`` -> when) if known; ``points`` the usage samples to chart.
+    ``iccid_aliases`` (old ICCID -> the device's current ICCID, after device
+    changes; see :func:`rspfed.federation.pool.fold_switched_iccids`) makes a
+    device's figures and alerts those of every ICCID it has held.
     """
+    if iccid_aliases:
+        state = fold_switched_iccids(state, iccid_aliases)
     usage = period_usage(state, period)
     epoch = current_epoch(state, plan, period)
     listed = [
@@ -488,7 +495,7 @@ def pool_view(usage: UsageView) -> DashboardView:
     (:meth:`PoolService.view <rspfed.federation.pool.PoolService.view>`): the
     same figures; device states from the enforcement decision, alert scopes by
     device name, alert times as recorded when they fired."""
-    names = {d.iccid: d.name for d in usage.devices}
+    names = {d.device_id: d.name for d in usage.devices}
     return DashboardView(
         subscription_id=usage.subscription_id,
         pool_limit=usage.pool_limit,
@@ -506,7 +513,9 @@ def pool_view(usage: UsageView) -> DashboardView:
         alerts=tuple(
             AlertEntry(
                 a.threshold,
-                "pool" if a.key.device is None else names.get(a.key.device, a.key.device),
+                "pool"
+                if a.key.device is None
+                else names.get(a.device_id or "", a.key.device),
                 a.fired,
             )
             for a in usage.alerts
@@ -541,6 +550,7 @@ def operator_view(
         devices=op.store.devices(subscription_id),
         fired_at=fired_at,
         points=points,
+        iccid_aliases={old: now for old, _, now in op.store.switched_iccids(subscription_id)},
     )
 
 
