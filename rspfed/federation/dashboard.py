@@ -513,9 +513,7 @@ def pool_view(usage: UsageView) -> DashboardView:
         alerts=tuple(
             AlertEntry(
                 a.threshold,
-                "pool"
-                if a.key.device is None
-                else names.get(a.device_id or "", a.key.device),
+                "pool" if a.key.device is None else names.get(a.device_id or "", a.key.device),
                 a.fired,
             )
             for a in usage.alerts

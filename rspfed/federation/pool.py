@@ -393,9 +393,7 @@ class PoolService:
         """Old ICCID -> device id, for each switched device change of the subscription."""
         return {old: device for old, device, _ in self._store.switched_iccids(subscription_id)}
 
-    def _fired(
-        self, subscription_id: str, r: Sequence[Any], held: Mapping[str, str]
-    ) -> FiredAlert:
+    def _fired(self, subscription_id: str, r: Sequence[Any], held: Mapping[str, str]) -> FiredAlert:
         iccid = r[1]
         device_id = None
         if isinstance(iccid, str):
