@@ -157,7 +157,6 @@ _CLASSES: Final = frozenset(
     }
 )
 """The device classes the demo's plan allows (the watch among them)."""
-"""I-cli's device-change chapter (issue I); run when the module exists."""
 _METADATA: Final[dict[str, Any]] = {
     "serviceProviderName": "rspfed mobile",
     "profileName": "Demo subscription",
