@@ -47,10 +47,8 @@ Passphrases: ``RSPFED_DEVICE_PASSPHRASE`` (device stores) and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -68,6 +66,7 @@ from rspfed.cli.pair import (
     _transport_options,
     operator_context,
     pairing_target,
+    run_interruptible,
 )
 from rspfed.errors import UsageError
 from rspfed.federation.token import DeviceClass
@@ -84,14 +83,6 @@ __all__ = ["companion"]
 
 def _echo(event: CompanionEvent) -> None:
     click.echo(f"  {event.text}")
-
-
-def _run(work: Any, interrupted: str) -> Any:
-    try:
-        return asyncio.run(work)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: {interrupted}", err=True)
-        sys.exit(130)
 
 
 @click.group("companion")
@@ -185,7 +176,7 @@ def serve_command(
                 where += f" {listener.lan_hint[0]}:{listener.lan_hint[1]}"
             click.echo(f"waiting for the phone to pair over {where} ...")
 
-        served = _run(
+        served = run_interruptible(
             companion_serve(
                 config,
                 local=LocalDevice(name, DeviceClass.WATCH, session.eid),
@@ -317,7 +308,7 @@ def add_command(
         record, key, local = _phone(store)
         url = resolve_operator_url(operator_url, record, no_tls)
         with _trust(euicc, ca_file, no_tls) as (settings, context):
-            outcome = _run(
+            outcome = run_interruptible(
                 companion_add(
                     config,
                     target=target,
@@ -360,7 +351,7 @@ def _manage(
         _, _, local = _phone(store)
         config = _transport(transport, ble_hci, lan_addresses)
         with _trust(euicc, ca_file, no_tls) as (settings, _):
-            outcome = _run(
+            outcome = run_interruptible(
                 companion_manage(
                     config,
                     operation,

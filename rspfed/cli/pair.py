@@ -316,13 +316,19 @@ def _burnt_on_failure(work: Any) -> Any:
         sys.exit(130)
 
 
-def _interruptible(work: Any) -> Any:
-    """Run the join coroutine; Ctrl-C ends it with exit status 130."""
+def run_interruptible(work: Any, interrupted: str) -> Any:
+    """Run the coroutine ``work``; Ctrl-C ends it with exit status 130 and the line
+    ``interrupted: <interrupted>`` on stderr."""
     try:
         return asyncio.run(work)
     except KeyboardInterrupt:
-        click.echo("interrupted: this device did not join", err=True)
+        click.echo(f"interrupted: {interrupted}", err=True)
         sys.exit(130)
+
+
+def _interruptible(work: Any) -> Any:
+    """Run the join coroutine; Ctrl-C ends it with exit status 130."""
+    return run_interruptible(work, "this device did not join")
 
 
 def _services(services: frozenset[Any]) -> str:

@@ -62,6 +62,7 @@ from rspfed.cli.pair import (
     _transport,
     _transport_options,
     pairing_target,
+    run_interruptible,
 )
 from rspfed.errors import UsageError
 from rspfed.federation.token import DeviceClass
@@ -75,14 +76,6 @@ __all__ = ["transfer"]
 
 def _echo(event: TransferEvent) -> None:
     click.echo(f"  {event.text}")
-
-
-def _run(work: Any, interrupted: str) -> Any:
-    try:
-        return asyncio.run(work)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: {interrupted}", err=True)
-        sys.exit(130)
 
 
 def _device_option(*, exists: bool) -> Callable[[Any], Any]:
@@ -195,7 +188,7 @@ def send_command(
                 answer = await asyncio.to_thread(click.confirm, ask.question, default=False)
                 return bool(answer)
 
-            outcome = _run(
+            outcome = run_interruptible(
                 transfer_send(
                     config,
                     local=LocalDevice(label, cls, session.eid),
@@ -280,7 +273,7 @@ def receive_command(
         _open_store(device, create=True) as store,
         open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
     ):
-        outcome = _run(
+        outcome = run_interruptible(
             transfer_receive(
                 config,
                 target=target,
@@ -341,7 +334,7 @@ def resume_command(
         _open_store(device, create=False) as store,
         open_euicc(euicc, ca_file=ca_file, no_tls=no_tls) as session,
     ):
-        outcome = _run(
+        outcome = run_interruptible(
             transfer_resume(
                 store=store,
                 lpa=session.lpa,
